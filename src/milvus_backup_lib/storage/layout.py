@@ -1,0 +1,87 @@
+"""The two path layouts: Milvus's own binlog storage, and a milvus-backup v0.5 backup root.
+
+Milvus keeps segment files at ``{root}/insert_log/{coll}/{part}/{seg}/{field}/{log}`` and
+``{root}/delta_log/{coll}/{part}/{seg}/{log}``. A backup keeps them at
+``{backup_root}/{name}/binlogs/insert_log/{coll}/{part}/{group}/{seg}/{field}/{log}`` (and the delta
+equivalent), where the extra ``group`` directory is a virtual partition: Milvus's binlog import lists
+an insert prefix non-recursively for segment directories, so ``.../{part}/{group}/`` is one import
+"file". Since milvus-backup v0.4.4 ``group == segment id``. Collection-level L0 segments (partition -1)
+live at ``binlogs/delta_log/{coll}/-1/{seg}/{log}`` without a group.
+"""
+
+from __future__ import annotations
+
+import re
+
+from milvus_backup_lib.errors import InvalidNameError
+
+__all__ = [
+    "BACKUP_NAME_RE",
+    "META_DIR",
+    "backup_delta_log_dir",
+    "backup_delta_log_key",
+    "backup_insert_log_dir",
+    "backup_insert_log_key",
+    "milvus_delta_log_prefix",
+    "milvus_insert_log_prefix",
+    "validate_backup_name",
+]
+
+BACKUP_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_BACKUP_NAME_LENGTH = 128
+META_DIR = "meta"
+#: Our own metadata file (library version, GC pause record, checksums); upstream ignores it.
+LIBRARY_META_FILE = "milvus_backup_lib.json"
+
+
+def validate_backup_name(name: object) -> str:
+    """Return ``name`` if it is a valid backup name, else raise :class:`InvalidNameError`."""
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError(f"backup name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_BACKUP_NAME_LENGTH:
+        raise InvalidNameError(
+            f"backup name {name[:20]!r}... is {len(name)} characters long; at most {MAX_BACKUP_NAME_LENGTH} allowed"
+        )
+    if not BACKUP_NAME_RE.fullmatch(name):
+        raise InvalidNameError(
+            f"backup name {name!r} is invalid: use letters, digits and '_', not starting with a digit"
+        )
+    return name
+
+
+def milvus_insert_log_prefix(collection_id: int, partition_id: int, segment_id: int) -> str:
+    """Relative prefix of a segment's insert logs in Milvus storage."""
+    return f"insert_log/{collection_id}/{partition_id}/{segment_id}"
+
+
+def milvus_delta_log_prefix(collection_id: int, partition_id: int, segment_id: int) -> str:
+    """Relative prefix of a segment's delta logs in Milvus storage."""
+    return f"delta_log/{collection_id}/{partition_id}/{segment_id}"
+
+
+def backup_insert_log_dir(collection_id: int, partition_id: int, group_id: int | None = None) -> str:
+    """Relative import prefix of a partition (or of one segment group) inside a backup."""
+    base = f"binlogs/insert_log/{collection_id}/{partition_id}"
+    return f"{base}/{group_id}" if group_id else base
+
+
+def backup_delta_log_dir(collection_id: int, partition_id: int, group_id: int | None = None) -> str:
+    """Relative delta prefix of a partition (or of one segment group) inside a backup."""
+    base = f"binlogs/delta_log/{collection_id}/{partition_id}"
+    return f"{base}/{group_id}" if group_id else base
+
+
+def backup_insert_log_key(
+    collection_id: int, partition_id: int, group_id: int, segment_id: int, field_id: int, log_id: int
+) -> str:
+    """Relative key of one insert binlog inside a backup."""
+    group = f"{group_id}/" if group_id else ""
+    return f"binlogs/insert_log/{collection_id}/{partition_id}/{group}{segment_id}/{field_id}/{log_id}"
+
+
+def backup_delta_log_key(
+    collection_id: int, partition_id: int, group_id: int, segment_id: int, log_id: int
+) -> str:
+    """Relative key of one delta binlog inside a backup (partition -1: collection-level L0, no group)."""
+    group = f"{group_id}/" if group_id and partition_id != -1 else ""
+    return f"binlogs/delta_log/{collection_id}/{partition_id}/{group}{segment_id}/{log_id}"

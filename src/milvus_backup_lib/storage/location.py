@@ -1,0 +1,174 @@
+"""Storage locations: an fsspec URL plus options, with credentials kept out of every repr."""
+
+from __future__ import annotations
+
+import posixpath
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import fsspec
+from fsspec.core import split_protocol
+
+from milvus_backup_lib.errors import StorageError, StorageRootNotFoundError
+
+__all__ = ["StorageLocation"]
+
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
+_fs_cache_lock = threading.Lock()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return repr(value)
+
+
+def _to_dict(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(options or {})
+
+
+@attrs.frozen(repr=False, eq=False)
+class StorageLocation:
+    """A place in any fsspec filesystem: ``file:///srv/backups``, ``s3://bucket/root``, ``memory://x``.
+
+    ``storage_options`` are passed to the fsspec filesystem (credentials, endpoints); they never appear
+    in ``repr`` or in error messages. A plain path without a scheme means the local filesystem.
+    """
+
+    url: str
+    storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict)
+    _state: dict[str, Any] = attrs.field(factory=dict, init=False)
+
+    def __repr__(self) -> str:
+        hidden = f", storage_options=<{len(self.storage_options)} hidden>" if self.storage_options else ""
+        return f"StorageLocation({self.url!r}{hidden})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StorageLocation):
+            return NotImplemented
+        return self.url == other.url and self.same_store(other)
+
+    def __hash__(self) -> int:
+        return hash((self.url, self.protocol))
+
+    @property
+    def protocol(self) -> str:
+        """The fsspec protocol (``file``, ``s3``, ``gs``, ``az``, ``memory``, ...)."""
+        protocol, _ = split_protocol(self.url)
+        return (protocol or "file").lower()
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this is the local filesystem."""
+        return self.protocol in _LOCAL_PROTOCOLS
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem (created once per location)."""
+        with _fs_cache_lock:
+            fs = self._state.get("fs")
+            if fs is None:
+                try:
+                    fs = fsspec.filesystem(self.protocol, **dict(self.storage_options))
+                except (ImportError, ValueError) as exc:
+                    raise StorageError(
+                        f"cannot open storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
+                    ) from None
+                self._state["fs"] = fs
+            return fs
+
+    @property
+    def root(self) -> str:
+        """The root path inside the filesystem (no trailing slash)."""
+        root = self._state.get("root")
+        if root is None:
+            fs_cls = type(self.fs)
+            root = fs_cls._strip_protocol(self.url)
+            if isinstance(root, list):  # pragma: no cover - fsspec never returns a list for one URL
+                root = root[0]
+            root = str(root).rstrip("/") or ("/" if self.is_local else "")
+            self._state["root"] = root
+        return str(root)
+
+    @property
+    def bucket(self) -> str:
+        """For object stores, the bucket (first path element); for local storage, ``""``."""
+        if self.is_local or self.protocol == "memory":
+            return ""
+        return self.root.split("/", 1)[0]
+
+    def join(self, *parts: str) -> str:
+        """The filesystem path of ``parts`` below the root."""
+        cleaned = [p.strip("/") for p in parts if p and p.strip("/")]
+        return posixpath.join(self.root, *cleaned) if cleaned else self.root
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the root."""
+        root = self.root.rstrip("/") + "/"
+        if not path.startswith(root):
+            raise ValueError(f"{path!r} is not below {self.root!r}")
+        return path[len(root) :]
+
+    def bucket_key(self, path: str) -> str:
+        """``path`` as the upstream tool records it: the key inside the bucket (or the local path)."""
+        if self.is_local or self.protocol == "memory":
+            return path
+        return path.split("/", 1)[1] if "/" in path else ""
+
+    def same_store(self, other: StorageLocation) -> bool:
+        """Whether both locations are in the same store with the same credentials (server-side copy works)."""
+        if self.protocol != other.protocol:
+            return False
+        if self.protocol in _LOCAL_PROTOCOLS or self.protocol == "memory":
+            return True
+        return bool(_freeze(self.storage_options) == _freeze(other.storage_options))
+
+    def check_root(self) -> None:
+        """Raise :class:`StorageRootNotFoundError` if the root (directory or bucket) does not exist."""
+        fs = self.fs
+        try:
+            if self.is_local:
+                ok = bool(fs.isdir(self.root))
+            elif self.protocol == "memory":
+                ok = True
+            else:
+                ok = bool(fs.exists(self.bucket))
+        except Exception as exc:
+            raise StorageError(
+                f"cannot reach storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
+            ) from None
+        if not ok:
+            what = "directory" if self.is_local else "bucket"
+            name = self.root if self.is_local else self.bucket
+            raise StorageRootNotFoundError(f"storage root {what} {name!r} of {self.url!r} does not exist")
+
+
+def _scrub(text: str, location: StorageLocation) -> str:
+    """Remove any credential value of ``location`` from ``text``."""
+    for value in _secret_values(location.storage_options):
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def _secret_values(options: Mapping[str, Any]) -> list[str]:
+    values: list[str] = []
+    for value in options.values():
+        if isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, Mapping):
+            values.extend(_secret_values(value))
+    return values
+
+
+def scrub(text: str, *locations: StorageLocation) -> str:
+    """Remove every storage credential of ``locations`` from ``text`` (for error messages and logs)."""
+    for location in locations:
+        text = _scrub(text, location)
+    return text
