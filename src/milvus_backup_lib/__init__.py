@@ -1,0 +1,87 @@
+"""Back up and restore Milvus collections to any fsspec storage, in the milvus-backup v0.5 layout.
+
+>>> from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
+>>> client = BackupClient(
+...     milvus=MilvusConnection(uri="http://127.0.0.1:19530"),
+...     milvus_storage=StorageLocation("file:///srv/milvus/data"),
+...     backup_storage=StorageLocation("file:///srv/backups"),
+... )  # doctest: +SKIP
+>>> client.create_backup("nightly", collections=["default.c1", "db2.*"])  # doctest: +SKIP
+"""
+
+from milvus_backup_lib._version import __version__
+from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
+from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
+from milvus_backup_lib.errors import (
+    BackupExistsError,
+    BackupNotFoundError,
+    CollectionNotFoundError,
+    DatabaseNotFoundError,
+    FlushTimeoutError,
+    ImportFailedError,
+    InconsistentSegmentError,
+    InvalidFilterError,
+    InvalidNameError,
+    ManifestError,
+    MilvusAuthenticationError,
+    MilvusBackupError,
+    MilvusConnectionError,
+    MilvusOperationError,
+    MilvusPermissionError,
+    RestorePlanError,
+    StorageError,
+    StorageRootNotFoundError,
+)
+from milvus_backup_lib.manifest.model import (
+    BackupInfo,
+    CollectionBackupInfo,
+    PartitionBackupInfo,
+    SegmentBackupInfo,
+)
+from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
+from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.repository import BackupSummary
+from milvus_backup_lib.snapshot import MetadataSnapshotter, PymilvusSnapshotter
+from milvus_backup_lib.storage.location import StorageLocation
+
+__all__ = [
+    "NULL_PROGRESS",
+    "BackupClient",
+    "BackupExistsError",
+    "BackupInfo",
+    "BackupNotFoundError",
+    "BackupReport",
+    "BackupStrategy",
+    "BackupSummary",
+    "CollectionBackupInfo",
+    "CollectionFilter",
+    "CollectionNotFoundError",
+    "CopyJob",
+    "CopyResult",
+    "DatabaseNotFoundError",
+    "FlushTimeoutError",
+    "FsspecCopier",
+    "ImportFailedError",
+    "InconsistentSegmentError",
+    "InvalidFilterError",
+    "InvalidNameError",
+    "ManifestError",
+    "MetadataSnapshotter",
+    "MilvusAuthenticationError",
+    "MilvusBackupError",
+    "MilvusConnection",
+    "MilvusConnectionError",
+    "MilvusOperationError",
+    "MilvusPermissionError",
+    "PartitionBackupInfo",
+    "Progress",
+    "PymilvusSnapshotter",
+    "RestorePlanError",
+    "SegmentBackupInfo",
+    "SegmentCopier",
+    "StorageError",
+    "StorageLocation",
+    "StorageRootNotFoundError",
+    "__version__",
+    "default_backup_name",
+]

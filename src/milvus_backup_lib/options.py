@@ -1,0 +1,158 @@
+"""What callers choose: connections, strategies, collection filters (frozen attrs records)."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "BackupStrategy",
+    "CollectionFilter",
+    "MilvusConnection",
+    "QualifiedName",
+    "validate_collection_name",
+    "validate_database_name",
+]
+
+DEFAULT_DATABASE = "default"
+# Milvus's own rules: collection names start with a letter or '_', then letters, digits, '_' (<= 255);
+# database names the same (<= 64).
+_COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def validate_collection_name(name: str) -> str:
+    """Return ``name`` if Milvus accepts it as a collection name, else raise :class:`InvalidNameError`."""
+    if not isinstance(name, str) or not _COLLECTION_RE.fullmatch(name) or len(name) > 255:
+        raise InvalidNameError(
+            f"invalid collection name {name!r}: use letters, digits and '_', not starting with a digit"
+        )
+    return name
+
+
+def validate_database_name(name: str) -> str:
+    """Return ``name`` if Milvus accepts it as a database name, else raise :class:`InvalidNameError`."""
+    if not isinstance(name, str) or not _COLLECTION_RE.fullmatch(name) or len(name) > 64:
+        raise InvalidNameError(
+            f"invalid database name {name!r}: use letters, digits and '_', not starting with a digit"
+        )
+    return name
+
+
+@attrs.frozen(repr=False)
+class MilvusConnection:
+    """How to reach a Milvus server. ``repr`` never shows the password or token.
+
+    ``management_url`` is Milvus's HTTP management/metrics endpoint (port 9091 by default), used to
+    pause garbage collection while a backup copies; ``None`` derives it from ``uri``'s host.
+    """
+
+    uri: str = "http://127.0.0.1:19530"
+    token: str | None = None
+    user: str | None = None
+    password: str | None = None
+    management_url: str | None = None
+    timeout: float = 30.0
+    #: TLS: a CA bundle path for ``https://`` URIs (server verification).
+    ca_cert_path: str | None = None
+    server_name: str | None = None
+
+    def __repr__(self) -> str:
+        auth = ""
+        if self.user:
+            auth += f", user={self.user!r}, password=<hidden>"
+        if self.token:
+            auth += ", token=<hidden>"
+        return f"MilvusConnection(uri={self.uri!r}{auth})"
+
+    __str__ = __repr__
+
+
+class BackupStrategy(str, enum.Enum):
+    """How a backup gets a consistent view of each collection."""
+
+    #: Flush each collection, wait for the flush, then back up its flushed segments (default).
+    SERIAL_FLUSH = "serial_flush"
+    #: Back up only segments that are already flushed; rows still in memory are not included.
+    SKIP_FLUSH = "skip_flush"
+    #: Schema, partitions, indexes and aliases only, no data.
+    META_ONLY = "meta_only"
+
+
+@attrs.frozen(order=True)
+class QualifiedName:
+    """``database.collection``."""
+
+    database: str
+    collection: str
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.collection}"
+
+    @classmethod
+    def parse(cls, text: str, default_database: str = DEFAULT_DATABASE) -> QualifiedName:
+        """``db.coll`` or ``coll`` (in the default database)."""
+        text = text.strip()
+        if "." in text:
+            db, _, coll = text.partition(".")
+        else:
+            db, coll = default_database, text
+        try:
+            return cls(validate_database_name(db), validate_collection_name(coll))
+        except InvalidNameError as exc:
+            raise InvalidFilterError(f"cannot parse {text!r} as db.collection: {exc}") from None
+
+
+@attrs.frozen
+class CollectionFilter:
+    """Selects collections by ``db.coll``, ``coll`` (default database), ``db.*`` or ``db.`` (whole database).
+
+    An empty filter (``CollectionFilter.all()``) selects every collection of every database.
+    """
+
+    collections: frozenset[QualifiedName] = frozenset()
+    databases: frozenset[str] = frozenset()
+    select_all: bool = False
+
+    @classmethod
+    def all(cls) -> CollectionFilter:
+        """Every collection of every database."""
+        return cls(select_all=True)
+
+    @classmethod
+    def parse(cls, patterns: Iterable[str] | str | None) -> CollectionFilter:
+        """Parse filter entries; a string is split on commas (as the Go tool's ``--filter``)."""
+        if patterns is None:
+            return cls.all()
+        if isinstance(patterns, str):
+            patterns = [p for p in patterns.split(",")]
+        colls: set[QualifiedName] = set()
+        dbs: set[str] = set()
+        items = [p.strip() for p in patterns]
+        if not items or any(not p for p in items):
+            raise InvalidFilterError(f"empty entry in collection filter {list(items)!r}")
+        for item in items:
+            if item.endswith(".*") or item.endswith("."):
+                db = item[:-2] if item.endswith(".*") else item[:-1]
+                try:
+                    dbs.add(validate_database_name(db))
+                except InvalidNameError as exc:
+                    raise InvalidFilterError(f"cannot parse filter entry {item!r}: {exc}") from None
+            elif item == "*":
+                return cls.all()
+            else:
+                colls.add(QualifiedName.parse(item))
+        return cls(frozenset(colls), frozenset(dbs))
+
+    def matches(self, name: QualifiedName) -> bool:
+        """Whether the filter selects ``name``."""
+        return self.select_all or name.database in self.databases or name in self.collections
+
+    def explicit_names(self) -> Sequence[QualifiedName]:
+        """Collections named one by one (they must exist)."""
+        return sorted(self.collections)

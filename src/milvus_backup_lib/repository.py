@@ -1,0 +1,239 @@
+"""The backup root: where backups live, in the milvus-backup v0.5 layout.
+
+``{root}/{name}/meta/*.json`` and ``{root}/{name}/binlogs/...``. A backup exists when its
+``meta/backup_meta.json`` exists (the check both tools make), so that file is written last, after
+every binlog and every other meta file: a half-written backup is never listed. Our own record
+(library version, GC pause outcome, file sizes) goes to ``meta/milvus_backup_lib.json``, which the Go
+tool ignores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+import attrs
+
+from milvus_backup_lib._version import __version__
+from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
+from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
+from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
+from milvus_backup_lib.storage.location import StorageLocation, scrub
+
+__all__ = ["BackupRepository", "BackupSummary", "LibraryMeta"]
+
+log = logging.getLogger(__name__)
+
+_META_FILES = (*FILE_ORDER, LIBRARY_META_FILE)
+
+
+@attrs.frozen(kw_only=True)
+class LibraryMeta:
+    """What this library records beside the upstream files (``meta/milvus_backup_lib.json``)."""
+
+    library_version: str = __version__
+    created_at: str = ""
+    strategy: str = ""
+    gc_paused: bool = False
+    gc_note: str = ""
+    #: backup-relative path -> size in bytes, for every binlog copied.
+    files: dict[str, int] = attrs.field(factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, file: str) -> LibraryMeta:
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(file, f"not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise ManifestError(file, "expected a JSON object")
+        known = {a.name for a in attrs.fields(cls)}
+        kwargs = {k: v for k, v in obj.items() if k in known}
+        for key, typ in (
+            ("library_version", str),
+            ("created_at", str),
+            ("strategy", str),
+            ("gc_note", str),
+            ("gc_paused", bool),
+            ("files", dict),
+        ):
+            if key in kwargs and not isinstance(kwargs[key], typ):
+                raise ManifestError(file, f"expected {typ.__name__}", field=key)
+        return cls(**kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class BackupSummary:
+    """One line of :meth:`BackupClient.list_backups`."""
+
+    name: str
+    size: int
+    collection_count: int
+    milvus_version: str
+    created_at: dt.datetime | None
+    collections: tuple[str, ...] = ()
+
+
+class BackupRepository:
+    """Reads and writes backups under one :class:`StorageLocation`."""
+
+    def __init__(self, location: StorageLocation) -> None:
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"BackupRepository({self.location!r})"
+
+    # paths
+    def backup_dir(self, name: str) -> str:
+        return self.location.join(validate_backup_name(name))
+
+    def path(self, name: str, relative: str) -> str:
+        return self.location.join(validate_backup_name(name), relative)
+
+    def meta_path(self, name: str, file: str) -> str:
+        return self.path(name, f"{META_DIR}/{file}")
+
+    def _storage_error(self, action: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"{action} in {self.location.url}: {type(exc).__name__}: {scrub(str(exc), self.location)}"
+        )
+
+    # queries
+    def exists(self, name: str) -> bool:
+        """Whether a complete backup ``name`` exists (its ``backup_meta.json`` is there)."""
+        try:
+            return bool(self.location.fs.exists(self.meta_path(name, BACKUP_META)))
+        except Exception as exc:
+            raise self._storage_error(f"cannot check backup {name!r}", exc) from exc
+
+    def has_objects(self, name: str) -> bool:
+        """Whether anything at all is stored under ``{root}/{name}/``."""
+        path = self.backup_dir(name)
+        fs = self.location.fs
+        try:
+            if not fs.exists(path):
+                return False
+            return bool(fs.find(path, maxdepth=None)) or bool(fs.ls(path, detail=False))
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise self._storage_error(f"cannot look at {name!r}", exc) from exc
+
+    def names(self) -> list[str]:
+        """Names of the complete backups, sorted."""
+        fs = self.location.fs
+        try:
+            entries = fs.ls(self.location.root, detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise self._storage_error("cannot list backups", exc) from exc
+        result = []
+        for entry in entries:
+            if entry.get("type") != "directory":
+                continue
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            try:
+                validate_backup_name(name)
+            except ValueError:
+                continue
+            if self.exists(name):
+                result.append(name)
+        return sorted(result)
+
+    def read(self, name: str) -> BackupInfo:
+        """The full description of backup ``name``."""
+        if not self.exists(name):
+            raise BackupNotFoundError(name, self.location.url)
+        files: dict[str, bytes] = {}
+        fs = self.location.fs
+        # full_meta.json is authoritative; the level files are only needed for backups without it.
+        for file in (FULL_META, BACKUP_META, *FILE_ORDER):
+            path = self.meta_path(name, file)
+            if file in files or (FULL_META in files and file != BACKUP_META):
+                continue
+            try:
+                files[file] = fs.cat_file(path)
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                raise self._storage_error(f"cannot read {name}/meta/{file}", exc) from exc
+        return decode_backup(files)
+
+    def read_library_meta(self, name: str) -> LibraryMeta | None:
+        """Our own record of backup ``name``, or None for backups made by the Go tool."""
+        try:
+            data = self.location.fs.cat_file(self.meta_path(name, LIBRARY_META_FILE))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._storage_error(f"cannot read {name}/meta/{LIBRARY_META_FILE}", exc) from exc
+        return LibraryMeta.from_json(data, f"{name}/meta/{LIBRARY_META_FILE}")
+
+    def summary(self, name: str) -> BackupSummary:
+        """A summary line for backup ``name``."""
+        info = self.read(name)
+        lib = self.read_library_meta(name)
+        created: dt.datetime | None = None
+        if lib and lib.created_at:
+            try:
+                created = dt.datetime.fromisoformat(lib.created_at)
+            except ValueError:
+                created = None
+        if created is None:
+            seconds = max((c.backup_physical_timestamp for c in info.collection_backups), default=0)
+            created = dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+        return BackupSummary(
+            name=info.name or name,
+            size=info.size,
+            collection_count=len(info.collection_backups),
+            milvus_version=info.milvus_version,
+            created_at=created,
+            collections=tuple(c.qualified_name for c in info.collection_backups),
+        )
+
+    # writes
+    def write_manifest(self, info: BackupInfo, library_meta: LibraryMeta) -> None:
+        """Write our record and the upstream meta files, ``backup_meta.json`` last."""
+        fs = self.location.fs
+        encoded = encode_backup(info)
+        if self.location.is_local:
+            fs.makedirs(self.path(info.name, META_DIR), exist_ok=True)
+        try:
+            fs.pipe_file(self.meta_path(info.name, LIBRARY_META_FILE), library_meta.to_json())
+            for file in FILE_ORDER:
+                fs.pipe_file(self.meta_path(info.name, file), encoded[file])
+        except Exception as exc:
+            raise self._storage_error(f"cannot write the manifest of {info.name!r}", exc) from exc
+
+    def delete(self, name: str) -> None:
+        """Delete everything under ``{root}/{name}/``: the marker first, so a half-deleted backup is not listed."""
+        fs = self.location.fs
+        try:
+            if fs.exists(self.meta_path(name, BACKUP_META)):
+                fs.rm_file(self.meta_path(name, BACKUP_META))
+            self.remove_all(name)
+        except Exception as exc:
+            raise self._storage_error(f"cannot delete backup {name!r}", exc) from exc
+
+    def remove_all(self, name: str) -> None:
+        """Remove whatever is stored under ``{root}/{name}/`` (a failed, unlisted backup)."""
+        fs = self.location.fs
+        path = self.backup_dir(name)
+        try:
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def dump(self, name: str) -> dict[str, Any]:
+        """Raw JSON of the full meta (for debugging and ``get --json``)."""
+        data = self.location.fs.cat_file(self.meta_path(name, FULL_META))
+        obj: dict[str, Any] = json.loads(data)
+        return obj

@@ -1,0 +1,215 @@
+"""Builds the collection matrix the backup and restore tests run against, on a real Milvus.
+
+Every collection kind the backup issue names: INT64 auto-id and VARCHAR primary keys; BOOL, DOUBLE,
+VARCHAR, JSON and ARRAY fields; the dynamic field; three user partitions; a partition-key collection;
+deletes after a flush (so delta logs exist); several segments; an empty collection; two databases;
+FLOAT, BINARY and FLOAT16 vectors; an HNSW and a Trie index; a TTL property, a default value, an alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+
+@attrs.frozen
+class Matrix:
+    """Names of the collections built, and what the tests need to know about them."""
+
+    uri: str
+    db_a: str
+    db_b: str
+    default_coll: str  # a collection in the default database
+    full: str = "full"  # int64 auto-id, all scalar kinds, dynamic field, 3 partitions, deletes, HNSW+Trie
+    varchar: str = "vkey"  # varchar primary key, binary vector
+    pkey: str = "pkey"  # partition key (4 partitions), float16 vector
+    empty: str = "empty"
+    other: str = "other"  # in db_b
+    deleted_full: tuple[int, ...] = ()
+    deleted_varchar: tuple[str, ...] = ()
+    rows: dict[str, int] = attrs.field(factory=dict)  # "db.coll" -> rows inserted
+
+    def qualified(self) -> list[str]:
+        return [
+            f"{self.db_a}.{self.full}",
+            f"{self.db_a}.{self.varchar}",
+            f"{self.db_a}.{self.pkey}",
+            f"{self.db_a}.{self.empty}",
+            f"{self.db_b}.{self.other}",
+            f"default.{self.default_coll}",
+        ]
+
+
+def client(uri: str, db: str = "default") -> MilvusClient:
+    return MilvusClient(uri, db_name=db)
+
+
+def _float_vectors(rng: np.random.Generator, n: int, dim: int) -> list[list[float]]:
+    return [list(map(float, row)) for row in rng.random((n, dim), dtype=np.float32)]
+
+
+def build_matrix(uri: str, prefix: str, seed: int = 7) -> Matrix:
+    """Create databases ``{prefix}_a``/``{prefix}_b`` and ``default.{prefix}_d`` with all collection kinds."""
+    rng = np.random.default_rng(seed)
+    root = client(uri)
+    db_a, db_b, default_coll = f"{prefix}_a", f"{prefix}_b", f"{prefix}_d"
+    root.create_database(db_a)
+    root.create_database(db_b)
+    a = client(uri, db_a)
+    rows: dict[str, int] = {}
+
+    # full: INT64 auto-id, every scalar kind, dynamic field, 3 user partitions, several segments, deletes.
+    s = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=True, description="all kinds")
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("flag", DataType.BOOL)
+    s.add_field("score", DataType.DOUBLE, default_value=0.5)
+    s.add_field("title", DataType.VARCHAR, max_length=64)
+    s.add_field("meta", DataType.JSON)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=4)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    a.create_collection(
+        "full",
+        schema=s,
+        shards_num=2,
+        consistency_level="Strong",
+        properties={"collection.ttl.seconds": "86400"},
+    )
+    for p in ("p1", "p2", "p3"):
+        a.create_partition("full", p)
+    ids: list[int] = []
+    n = 0
+    for batch, part in enumerate(("_default", "p1", "p2", "p3", "p1")):
+        data = []
+        for i in range(300):
+            k = batch * 1000 + i
+            row: dict[str, Any] = {
+                "flag": k % 3 == 0,
+                "score": k / 7.0,
+                "title": f"title {k} <&>",
+                "meta": {"k": k, "nested": {"even": k % 2 == 0}, "s": f"v{k}"},
+                "tags": [k, k + 1, k + 2][: k % 4],
+                "vec": _float_vectors(rng, 1, 8)[0],
+                "extra": f"dyn{k}" if k % 2 else k,
+            }
+            data.append(row)
+        res = a.insert("full", data, partition_name=part)
+        ids.extend(int(x) for x in res["ids"])
+        n += len(data)
+        a.flush("full")  # one segment per batch
+    deleted = tuple(ids[::37])
+    a.delete("full", ids=list(deleted))
+    a.flush("full")  # deletes of flushed rows -> delta logs
+    ip = a.prepare_index_params()
+    ip.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 64})
+    ip.add_index("title", index_type="Trie", index_name="title_trie")
+    a.create_index("full", ip)
+    a.create_alias("full", f"{prefix}_alias")
+    rows[f"{db_a}.full"] = n
+
+    # vkey: VARCHAR primary key, binary vector, two segments, deletes.
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=32)
+    s.add_field("bits", DataType.BINARY_VECTOR, dim=32)
+    s.add_field("n", DataType.INT64)
+    a.create_collection("vkey", schema=s)
+    for batch in range(2):
+        data = [
+            {"key": f"k{batch}_{i}", "bits": rng.integers(0, 256, 4, dtype=np.uint8).tobytes(), "n": i}
+            for i in range(200)
+        ]
+        a.insert("vkey", data)
+        a.flush("vkey")
+    deleted_v = tuple(f"k0_{i}" for i in range(0, 200, 11))
+    a.delete("vkey", ids=list(deleted_v))
+    a.flush("vkey")
+    ip = a.prepare_index_params()
+    ip.add_index("bits", index_type="BIN_FLAT", metric_type="HAMMING")
+    a.create_index("vkey", ip)
+    rows[f"{db_a}.vkey"] = 400
+
+    # pkey: partition key with 4 partitions, float16 vectors; loaded at backup time.
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
+    s.add_field("half", DataType.FLOAT16_VECTOR, dim=8)
+    a.create_collection("pkey", schema=s, num_partitions=4)
+    data = [{"id": i, "tenant": f"t{i % 7}", "half": rng.random(8).astype(np.float16)} for i in range(500)]
+    a.insert("pkey", data)
+    a.flush("pkey")
+    ip = a.prepare_index_params()
+    ip.add_index("half", index_type="FLAT", metric_type="L2")
+    a.create_index("pkey", ip)
+    a.load_collection("pkey")
+    rows[f"{db_a}.pkey"] = 500
+
+    # empty: schema only.
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    a.create_collection("empty", schema=s)
+    rows[f"{db_a}.empty"] = 0
+
+    # other: in the second database.
+    b = client(uri, db_b)
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    b.create_collection("other", schema=s)
+    b.insert("other", [{"id": i, "vec": _float_vectors(rng, 1, 4)[0]} for i in range(120)])
+    b.flush("other")
+    rows[f"{db_b}.other"] = 120
+
+    # a collection in the default database.
+    d = client(uri)
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    d.create_collection(default_coll, schema=s)
+    d.insert(default_coll, [{"id": i, "vec": _float_vectors(rng, 1, 4)[0]} for i in range(50)])
+    d.flush(default_coll)
+    rows[f"default.{default_coll}"] = 50
+
+    for c in (a, b, d, root):
+        c.close()
+    return Matrix(
+        uri=uri,
+        db_a=db_a,
+        db_b=db_b,
+        default_coll=default_coll,
+        deleted_full=deleted,
+        deleted_varchar=deleted_v,
+        rows=rows,
+    )
+
+
+def drop_matrix(m: Matrix) -> None:
+    """Remove everything :func:`build_matrix` created."""
+    root = client(m.uri)
+    for db in (m.db_a, m.db_b):
+        c = client(m.uri, db)
+        for coll in c.list_collections():
+            c.drop_collection(coll)
+        c.close()
+        root.drop_database(db)
+    if root.has_collection(m.default_coll):
+        root.drop_collection(m.default_coll)
+    root.close()
+
+
+def iter_rows(uri: str, db: str, coll: str, pk: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    """All rows of a loaded collection (strong consistency), via query_iterator."""
+    c = client(uri, db)
+    it = c.query_iterator(coll, batch_size=1000, output_fields=fields, consistency_level="Strong")
+    try:
+        while True:
+            batch = it.next()
+            if not batch:
+                break
+            yield from batch
+    finally:
+        it.close()
+        c.close()
