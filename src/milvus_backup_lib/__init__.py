@@ -41,6 +41,14 @@ from milvus_backup_lib.manifest.model import (
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository import BackupSummary
+from milvus_backup_lib.restore import (
+    DefaultRestorePlanner,
+    RestoreOptions,
+    RestorePlan,
+    RestorePlanner,
+    TargetState,
+)
+from milvus_backup_lib.restore.executor import CollectionRestoreReport, RestoreExecutor, RestoreReport
 from milvus_backup_lib.snapshot import MetadataSnapshotter, PymilvusSnapshotter
 from milvus_backup_lib.storage.location import StorageLocation
 
@@ -56,9 +64,11 @@ __all__ = [
     "CollectionBackupInfo",
     "CollectionFilter",
     "CollectionNotFoundError",
+    "CollectionRestoreReport",
     "CopyJob",
     "CopyResult",
     "DatabaseNotFoundError",
+    "DefaultRestorePlanner",
     "FlushTimeoutError",
     "FsspecCopier",
     "ImportFailedError",
@@ -76,12 +86,18 @@ __all__ = [
     "PartitionBackupInfo",
     "Progress",
     "PymilvusSnapshotter",
+    "RestoreExecutor",
+    "RestoreOptions",
+    "RestorePlan",
     "RestorePlanError",
+    "RestorePlanner",
+    "RestoreReport",
     "SegmentBackupInfo",
     "SegmentCopier",
     "StorageError",
     "StorageLocation",
     "StorageRootNotFoundError",
+    "TargetState",
     "__version__",
     "default_backup_name",
 ]

@@ -25,9 +25,13 @@ from milvus_backup_lib.manifest.model import (
 )
 from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
-from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
+from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository import BackupRepository, BackupSummary, LibraryMeta
+from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
+from milvus_backup_lib.restore.options import RestoreOptions
+from milvus_backup_lib.restore.plan import RestorePlan, TargetState
+from milvus_backup_lib.restore.planner import DefaultRestorePlanner, RestorePlanner
 from milvus_backup_lib.snapshot import PymilvusSnapshotter
 from milvus_backup_lib.storage.layout import (
     backup_delta_log_key,
@@ -85,6 +89,7 @@ class BackupClient:
         backup_storage: StorageLocation,
         *,
         copier: SegmentCopier | None = None,
+        planner: RestorePlanner | None = None,
         pause_gc: bool = True,
         gc_pause_seconds: int = 3600,
         flush_timeout: float = 600.0,
@@ -93,6 +98,7 @@ class BackupClient:
         self.milvus_storage = milvus_storage
         self.backup_storage = backup_storage
         self.copier: SegmentCopier = copier or FsspecCopier()
+        self.planner: RestorePlanner = planner or DefaultRestorePlanner()
         self.pause_gc = pause_gc
         self.gc_pause_seconds = gc_pause_seconds
         self.flush_timeout = flush_timeout
@@ -253,6 +259,75 @@ class BackupClient:
             for seg in coll.l0_segments:
                 segment_jobs(seg)
         return list(collections), jobs
+
+    # -- restore ------------------------------------------------------------------------------------
+
+    def plan_restore(self, name: str, options: RestoreOptions | None = None) -> RestorePlan:
+        """The plan :meth:`restore` would run, checked against the target server; changes nothing."""
+        options = options or RestoreOptions()
+        backup = self.get_backup(name)
+        with self._connect() as milvus:
+            return self.planner.plan(backup, options, self._target_state(milvus, backup, options))
+
+    def restore(
+        self,
+        name: str,
+        options: RestoreOptions | None = None,
+        progress: Progress | None = None,
+    ) -> RestoreReport:
+        """Restore backup ``name`` into this client's Milvus.
+
+        Every conflict (existing targets, flags that contradict, two sources on one target, aliases
+        that point elsewhere) is reported at once, before anything changes, as :class:`RestorePlanError`.
+        Each import's row count is checked against the backup; a shortfall raises
+        :class:`ImportFailedError`. With ``options.dry_run`` the plan is returned and nothing changes.
+        """
+        options = options or RestoreOptions()
+        progress = progress or NULL_PROGRESS
+        started = time.monotonic()
+        backup = self.get_backup(name)
+        with self._connect() as milvus:
+            progress.phase("plan", name)
+            plan = self.planner.plan(backup, options, self._target_state(milvus, backup, options))
+            if options.dry_run:
+                return RestoreReport(
+                    backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
+                )
+            if any(c.imports for c in plan.collections):
+                self.milvus_storage.check_root()
+            executor = RestoreExecutor(
+                milvus,
+                self.milvus_storage,
+                self.backup_storage,
+                copier=self.copier,
+                keep_staged=options.keep_staged,
+            )
+            return executor.run(plan, backup, progress)
+
+    def _target_state(self, milvus: GrpcMilvus, backup: BackupInfo, options: RestoreOptions) -> TargetState:
+        """What exists on the target server, as far as the restore of ``backup`` is concerned."""
+        databases = milvus.list_databases()
+        targets = {
+            options.target_name(QualifiedName(c.db_name or "default", c.collection_name))
+            for c in backup.collection_backups
+        }
+        collections: set[QualifiedName] = set()
+        aliases: dict[tuple[str, str], str] = {}
+        indexed: set[QualifiedName] = set()
+        for db in sorted({t.database for t in targets} & set(databases)):
+            for coll in milvus.list_collections(db):
+                qn = QualifiedName(db, coll)
+                collections.add(qn)
+                for alias in milvus.list_aliases(db, coll):
+                    aliases[(db, alias)] = coll
+                if qn in targets and milvus.describe_indexes(db, coll):
+                    indexed.add(qn)
+        return TargetState(
+            databases=frozenset(databases),
+            collections=frozenset(collections),
+            aliases=aliases,
+            indexed=frozenset(indexed),
+        )
 
     def list_backups(self) -> list[BackupSummary]:
         """Summaries of every complete backup in the backup root, by name."""

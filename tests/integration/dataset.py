@@ -26,7 +26,8 @@ class Matrix:
     default_coll: str  # a collection in the default database
     full: str = "full"  # int64 auto-id, all scalar kinds, dynamic field, 3 partitions, deletes, HNSW+Trie
     varchar: str = "vkey"  # varchar primary key, binary vector
-    pkey: str = "pkey"  # partition key (4 partitions), float16 vector
+    pkey: str = "pkey"  # partition key (4 partitions), loaded
+    half: str = "half"  # float16 vector
     empty: str = "empty"
     other: str = "other"  # in db_b
     deleted_full: tuple[int, ...] = ()
@@ -38,6 +39,7 @@ class Matrix:
             f"{self.db_a}.{self.full}",
             f"{self.db_a}.{self.varchar}",
             f"{self.db_a}.{self.pkey}",
+            f"{self.db_a}.{self.half}",
             f"{self.db_a}.{self.empty}",
             f"{self.db_b}.{self.other}",
             f"default.{self.default_coll}",
@@ -131,20 +133,29 @@ def build_matrix(uri: str, prefix: str, seed: int = 7) -> Matrix:
     a.create_index("vkey", ip)
     rows[f"{db_a}.vkey"] = 400
 
-    # pkey: partition key with 4 partitions, float16 vectors; loaded at backup time.
+    # pkey: partition key with 4 partitions; loaded at backup time.
     s = MilvusClient.create_schema(auto_id=False)
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
-    s.add_field("half", DataType.FLOAT16_VECTOR, dim=8)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
     a.create_collection("pkey", schema=s, num_partitions=4)
-    data = [{"id": i, "tenant": f"t{i % 7}", "half": rng.random(8).astype(np.float16)} for i in range(500)]
+    data = [{"id": i, "tenant": f"t{i % 7}", "vec": _float_vectors(rng, 1, 8)[0]} for i in range(500)]
     a.insert("pkey", data)
     a.flush("pkey")
     ip = a.prepare_index_params()
-    ip.add_index("half", index_type="FLAT", metric_type="L2")
+    ip.add_index("vec", index_type="FLAT", metric_type="L2")
     a.create_index("pkey", ip)
     a.load_collection("pkey")
     rows[f"{db_a}.pkey"] = 500
+
+    # half: float16 vectors (Milvus 2.3.5 stores them, but its binlog import cannot read them back).
+    s = MilvusClient.create_schema(auto_id=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("half", DataType.FLOAT16_VECTOR, dim=8)
+    a.create_collection("half", schema=s)
+    a.insert("half", [{"id": i, "half": rng.random(8).astype(np.float16)} for i in range(100)])
+    a.flush("half")
+    rows[f"{db_a}.half"] = 100
 
     # empty: schema only.
     s = MilvusClient.create_schema(auto_id=False)

@@ -176,7 +176,8 @@ def test_schema_and_metadata_match_the_cluster(full_backup: Any, milvus_server: 
     pkey = _coll(report.info, f"{matrix.db_a}.pkey")
     assert pkey.schema.partition_key_field is not None and pkey.num_partitions == 4
     assert pkey.load_state == "Loaded" and all(p.load_state == "Loaded" for p in pkey.partition_backups)
-    assert {f.data_type for f in pkey.schema.fields} >= {DataType.FLOAT16_VECTOR}
+    half = _coll(report.info, f"{matrix.db_a}.half")
+    assert DataType.FLOAT16_VECTOR in {f.data_type for f in half.schema.fields} and half.num_rows == 100
     vkey = _coll(report.info, f"{matrix.db_a}.vkey")
     assert vkey.schema.primary_field.data_type == DataType.VARCHAR
     assert DataType.BINARY_VECTOR in {f.data_type for f in vkey.schema.fields}
@@ -190,7 +191,7 @@ def test_manifest_read_back_equals_written(full_backup: Any) -> None:
     bc, report = full_backup
     assert bc.get_backup("matrix") == report.info
     summary = {s.name: s for s in bc.list_backups()}["matrix"]
-    assert summary.collection_count == 6 and summary.size == report.info.size
+    assert summary.collection_count == 7 and summary.size == report.info.size
     assert summary.milvus_version.startswith("v2.3.5") and summary.created_at is not None
 
 
@@ -385,7 +386,9 @@ def test_filters(milvus_server: Any, matrix: Matrix, tmp_path: Path) -> None:
     r2 = bc.create_backup("plain", collections=[matrix.default_coll], strategy="skip_flush")
     assert r2.collections == (f"default.{matrix.default_coll}",)
     r3 = bc.create_backup("whole_db", collections=[f"{matrix.db_a}.*"], strategy="meta_only")
-    assert sorted(r3.collections) == sorted(f"{matrix.db_a}.{c}" for c in ("full", "vkey", "pkey", "empty"))
+    assert sorted(r3.collections) == sorted(
+        f"{matrix.db_a}.{c}" for c in ("full", "vkey", "pkey", "half", "empty")
+    )
     r4 = bc.create_backup("csv", collections=f"{matrix.db_b}.*,{matrix.db_a}.empty", strategy="meta_only")
     assert sorted(r4.collections) == sorted([f"{matrix.db_b}.other", f"{matrix.db_a}.empty"])
     r5 = bc.create_backup("everything", collections=None, strategy="meta_only")

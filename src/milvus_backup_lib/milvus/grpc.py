@@ -400,6 +400,13 @@ class GrpcMilvus:
         resp = self._call("CreateAlias", self._stub.CreateAlias, req, db)
         self._ok("CreateAlias", resp, db=db, coll=name)
 
+    def drop_alias(self, db: str, alias: str) -> None:
+        """Drop an alias."""
+        resp = self._call(
+            "DropAlias", self._stub.DropAlias, milvus_pb2.DropAliasRequest(db_name=db, alias=alias), db
+        )
+        self._ok("DropAlias", resp, db=db)
+
     def describe_alias(self, db: str, alias: str) -> str | None:
         """The collection an alias points to, or None if there is no such alias."""
         req = milvus_pb2.DescribeAliasRequest(db_name=db, alias=alias)

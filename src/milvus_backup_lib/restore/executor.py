@@ -1,0 +1,507 @@
+"""The restore executor: runs a :class:`RestorePlan` against a Milvus server.
+
+Milvus's binlog import reads only the server's own storage, and reports "Completed" with 0 rows when
+the path it was given holds nothing (seen on 2.3.5). So the executor
+- imports in place when the backup already sits where the server can read it (same local machine:
+  the server resolves absolute paths; same bucket of the same object store: bucket-relative keys),
+  and otherwise stages each import group's files into the server's storage first;
+- checks every import's row count against the backup: without delta logs it must equal the
+  segments' row count; with delta logs it must lie in ``[rows - delete entries, rows]`` (the delete
+  entries are counted from the delta logs themselves), and anything else is an error;
+- checks, before importing into a collection, that its field IDs equal the backup's (binlog
+  directories are keyed by field ID, so a misaligned schema would import garbage or nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+import attrs
+from pymilvus.grpc_gen import common_pb2, schema_pb2
+
+from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
+from milvus_backup_lib.copier import CopyJob, FsspecCopier, SegmentCopier
+from milvus_backup_lib.errors import (
+    CollectionNotFoundError,
+    ImportFailedError,
+    ManifestError,
+    RestorePlanError,
+    StorageError,
+)
+from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
+from milvus_backup_lib.milvus.grpc import GrpcMilvus
+from milvus_backup_lib.options import QualifiedName
+from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.restore.plan import (
+    CreateAlias,
+    CreateCollection,
+    CreateDatabase,
+    CreateIndex,
+    CreatePartition,
+    DropCollection,
+    ImportData,
+    LoadCollection,
+    RestorePlan,
+    Step,
+)
+from milvus_backup_lib.storage.location import StorageLocation, scrub
+
+__all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport", "build_schema"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen(kw_only=True)
+class ImportOutcome:
+    """One import job's result."""
+
+    partition: str
+    files: tuple[str, ...]
+    expected_rows: int
+    delete_entries: int
+    imported_rows: int
+    seconds: float
+    staged: bool
+
+
+@attrs.frozen(kw_only=True)
+class CollectionRestoreReport:
+    """What was restored for one collection."""
+
+    source: str
+    target: str
+    backup_rows: int
+    imported_rows: int
+    #: ``count(*)`` of the target after the restore when it is loaded, else None.
+    target_rows: int | None
+    seconds: float
+    imports: tuple[ImportOutcome, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RestoreReport:
+    """What :meth:`BackupClient.restore` did (or, with ``dry_run``, would do)."""
+
+    backup_name: str
+    plan: RestorePlan
+    dry_run: bool
+    collections: tuple[CollectionRestoreReport, ...] = ()
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        """A readable table: one line per collection."""
+        if self.dry_run:
+            return "dry run, nothing changed:\n" + self.plan.table()
+        head = ("source", "target", "backup rows", "imported", "target rows", "seconds", "skipped")
+        rows = [
+            (
+                c.source,
+                c.target,
+                str(c.backup_rows),
+                str(c.imported_rows),
+                "-" if c.target_rows is None else str(c.target_rows),
+                f"{c.seconds:.1f}",
+                "; ".join(c.skipped),
+            )
+            for c in self.collections
+        ]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        return "\n".join(
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]
+        )
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(self.table()) + "</pre>"
+
+
+_TYPE_NAMES = {
+    DataType.FLOAT16_VECTOR: "Float16Vector",
+    DataType.BFLOAT16_VECTOR: "BFloat16Vector",
+    DataType.SPARSE_FLOAT_VECTOR: "SparseFloatVector",
+    DataType.INT8_VECTOR: "Int8Vector",
+}
+# Seen on the embedded 2.3.5: "Import util: unsupported data type" for a Float16Vector binlog import.
+_NOT_IMPORTABLE_BEFORE_2_4 = frozenset(_TYPE_NAMES)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    digits = re.findall(r"\d+", version.split("-", 1)[0])
+    return tuple(int(d) for d in digits[:3]) or (0,)
+
+
+def build_schema(schema: CollectionSchema, name: str) -> schema_pb2.CollectionSchema:
+    """The ``CreateCollection`` schema for a backed-up schema (the hidden ``$meta`` field is left out)."""
+    fields = []
+    for f in schema.fields:
+        if f.is_dynamic:
+            continue  # enable_dynamic_field recreates it, with the next field ID
+        field = schema_pb2.FieldSchema(
+            fieldID=f.field_id,
+            name=f.name,
+            is_primary_key=f.is_primary_key,
+            description=f.description,
+            data_type=f.data_type,
+            type_params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in f.type_params],
+            index_params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in f.index_params],
+            autoID=f.auto_id,
+            element_type=f.element_type,
+            is_partition_key=f.is_partition_key,
+        )
+        if f.nullable and hasattr(field, "nullable"):
+            field.nullable = True
+        raw = f.default_value_bytes
+        if raw:
+            try:
+                field.default_value.ParseFromString(raw)
+            except Exception as exc:  # a lossy v0.4 default_value_proto
+                raise ManifestError(
+                    "full_meta.json", f"cannot decode the default value of {f.name!r}: {exc}"
+                ) from None
+        fields.append(field)
+    result = schema_pb2.CollectionSchema(
+        name=name,
+        description=schema.description,
+        autoID=schema.auto_id,
+        fields=fields,
+        enable_dynamic_field=schema.enable_dynamic_field,
+    )
+    for kv in schema.properties:
+        result.properties.append(common_pb2.KeyValuePair(key=kv.key, value=kv.value))
+    for fn in schema.functions:
+        result.functions.append(
+            schema_pb2.FunctionSchema(
+                name=fn.name,
+                id=fn.id,
+                description=fn.description,
+                type=fn.type,
+                input_field_names=list(fn.input_field_names),
+                input_field_ids=list(fn.input_field_ids),
+                output_field_names=list(fn.output_field_names),
+                output_field_ids=list(fn.output_field_ids),
+                params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in fn.params],
+            )
+        )
+    return result
+
+
+class RestoreExecutor:
+    """Runs restore plans against one Milvus server."""
+
+    def __init__(
+        self,
+        milvus: GrpcMilvus,
+        milvus_storage: StorageLocation,
+        backup_storage: StorageLocation,
+        *,
+        copier: SegmentCopier | None = None,
+        keep_staged: bool = False,
+        import_timeout: float = 3600.0,
+        poll_interval: float = 0.5,
+        before_import: Callable[[ImportData, Sequence[str]], None] | None = None,
+    ) -> None:
+        self.milvus = milvus
+        self.milvus_storage = milvus_storage
+        self.backup_storage = backup_storage
+        self.copier: SegmentCopier = copier or FsspecCopier()
+        self.keep_staged = keep_staged
+        self.import_timeout = import_timeout
+        self.poll_interval = poll_interval
+        #: Called with each import job and the paths Milvus will read, just before the import
+        #: (for instrumentation and for tests that provoke a failing import).
+        self.before_import = before_import
+
+    @property
+    def imports_in_place(self) -> bool:
+        """Whether the server can read the backup where it is (no staging)."""
+        b, m = self.backup_storage, self.milvus_storage
+        if m.is_local:
+            return b.is_local
+        return m.same_store(b) and b.bucket == m.bucket and b.protocol not in ("memory",)
+
+    def _milvus_path(self, path: str) -> str:
+        """How the server names ``path`` of its own storage: absolute locally, bucket-relative in a bucket."""
+        if self.milvus_storage.is_local:
+            return path if path.startswith("/") else "/" + path
+        return self.milvus_storage.bucket_key(path)
+
+    def preflight(self, plan: RestorePlan, backup: BackupInfo) -> None:
+        """Refuse, before any change, what the target server is known not to be able to import."""
+        version = self.milvus.server_version()
+        if _version_tuple(version) >= (2, 4):
+            return
+        problems = []
+        for coll in plan.collections:
+            if not coll.imports:
+                continue
+            source = backup.collection(coll.source.database, coll.source.collection)
+            for field in source.schema.fields:
+                if field.data_type in _NOT_IMPORTABLE_BEFORE_2_4:
+                    problems.append(
+                        f"{coll.target}: Milvus {version} cannot bulk-import {_TYPE_NAMES[field.data_type]} field "
+                        f"{field.name!r} (its binlog importer answers 'unsupported data type'); restore into Milvus "
+                        "2.4 or newer, or restore with meta_only"
+                    )
+        if problems:
+            raise RestorePlanError(problems)
+
+    def run(self, plan: RestorePlan, backup: BackupInfo, progress: Progress = NULL_PROGRESS) -> RestoreReport:
+        """Execute every step of ``plan`` (made from ``backup``) in order; raise on the first failure."""
+        started = time.monotonic()
+        self.preflight(plan, backup)
+        for step in plan.steps:
+            if isinstance(step, CreateDatabase):
+                progress.phase("create_database", step.database)
+                if step.database not in self.milvus.list_databases():
+                    self.milvus.create_database(step.database)
+        reports = []
+        stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
+        try:
+            for coll in plan.collections:
+                reports.append(
+                    self._run_collection(
+                        plan,
+                        backup,
+                        coll.source,
+                        coll.target,
+                        coll.backup_rows,
+                        coll.steps,
+                        stage_root,
+                        progress,
+                    )
+                )
+        finally:
+            if not self.keep_staged and not self.imports_in_place:
+                self._remove(stage_root)
+        return RestoreReport(
+            backup_name=plan.backup_name,
+            plan=plan,
+            dry_run=False,
+            collections=tuple(reports),
+            seconds=time.monotonic() - started,
+        )
+
+    def _run_collection(
+        self,
+        plan: RestorePlan,
+        backup: BackupInfo,
+        source: QualifiedName,
+        target: QualifiedName,
+        backup_rows: int,
+        steps: Sequence[Step],
+        stage_root: str,
+        progress: Progress,
+    ) -> CollectionRestoreReport:
+        started = time.monotonic()
+        db, name = target.database, target.collection
+        outcomes: list[ImportOutcome] = []
+        schema_checked = False
+        loaded = False
+        expected_schema: CollectionSchema | None = None
+        for step in steps:
+            progress.phase(step.kind, step.describe())
+            if isinstance(step, DropCollection):
+                for alias in step.aliases:
+                    if self.milvus.describe_alias(db, alias) == name:
+                        self.milvus.drop_alias(db, alias)
+                if self.milvus.has_collection(db, name):
+                    self.milvus.drop_collection(db, name)
+            elif isinstance(step, CreateCollection):
+                expected_schema = step.schema
+                self.milvus.create_collection(
+                    db,
+                    name,
+                    build_schema(step.schema, name),
+                    shards_num=step.shards_num,
+                    consistency_level=step.consistency_level,
+                    properties=[(kv.key, kv.value) for kv in step.properties],
+                    num_partitions=step.num_partitions,
+                )
+            elif isinstance(step, CreatePartition):
+                existing = {p.name for p in self.milvus.show_partitions(db, name)}
+                if step.partition not in existing:
+                    self.milvus.create_partition(db, name, step.partition)
+            elif isinstance(step, ImportData):
+                if not schema_checked:
+                    self._check_fields(backup, source, target, expected_schema)
+                    schema_checked = True
+                outcomes.append(self._import(plan.backup_name, step, stage_root))
+            elif isinstance(step, CreateIndex):
+                self.milvus.create_index(db, name, step.field_name, step.index_name, step.params)
+            elif isinstance(step, LoadCollection):
+                self.milvus.load_collection(db, name)
+                loaded = True
+            elif isinstance(step, CreateAlias):
+                current = self.milvus.describe_alias(db, step.alias)
+                if current != name:
+                    self.milvus.create_alias(db, name, step.alias)
+        imported = sum(o.imported_rows for o in outcomes if o.partition != "" or o.files)
+        target_rows = self.milvus.count_rows(db, name) if loaded else None
+        skipped = tuple(
+            f"{what}: {why}" for what, why in plan.skipped if what == str(source) or what == str(target)
+        )
+        progress.collection_done(str(target))
+        return CollectionRestoreReport(
+            source=str(source),
+            target=str(target),
+            backup_rows=backup_rows,
+            imported_rows=imported,
+            target_rows=target_rows,
+            seconds=time.monotonic() - started,
+            imports=tuple(outcomes),
+            skipped=skipped,
+        )
+
+    def _check_fields(
+        self,
+        backup: BackupInfo,
+        source: QualifiedName,
+        target: QualifiedName,
+        expected: CollectionSchema | None,
+    ) -> None:
+        """Refuse to import when the target's field IDs or types differ from the backup's."""
+        if expected is None:  # skip_create: compare with the backup's schema
+            try:
+                expected = backup.collection(source.database, source.collection).schema
+            except KeyError:
+                raise CollectionNotFoundError(source.database, source.collection, "in the backup") from None
+        desc = self.milvus.describe_collection(target.database, target.collection)
+        have = {f.name: (int(f.fieldID), int(f.data_type)) for f in desc.schema.fields}
+        want = {f.name: (f.field_id, f.data_type) for f in expected.fields if not f.is_dynamic}
+        if have != want:
+            diffs = sorted(
+                f"{n}: backup {want.get(n)}, target {have.get(n)}"
+                for n in set(have) | set(want)
+                if have.get(n) != want.get(n)
+            )
+            raise RestorePlanError(
+                [
+                    f"{target}: fields (id, type) differ from the backup's, binlogs would not line up: "
+                    + "; ".join(diffs)
+                ]
+            )
+
+    # -- imports ----------------------------------------------------------------------------------
+
+    def _import(self, backup_name: str, step: ImportData, stage_root: str) -> ImportOutcome:
+        started = time.monotonic()
+        prefixes = [p for p in (step.insert_prefix, step.delta_prefix) if p]
+        staged = not self.imports_in_place
+        if staged:
+            locations = [self._stage(backup_name, p, stage_root) for p in prefixes]
+        else:
+            locations = [self.backup_storage.join(backup_name, p) for p in prefixes]
+        paths = [self._milvus_path(p).rstrip("/") + "/" for p in locations]
+        # A backup import always takes exactly [insert prefix, delta prefix]; an empty string stands for
+        # "none". Given a single path, Milvus 2.3.5 falls back to row-based files: "unsupported file type".
+        if not step.insert_prefix:
+            files = ["", paths[0]]
+        elif step.delta_prefix:
+            files = paths
+        else:
+            files = [paths[0], ""]
+        delete_entries = self._count_deletes(locations[-1]) if step.delta_prefix else 0
+        if self.before_import is not None:
+            self.before_import(step, files)
+        options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
+        db, name = step.target.database, step.target.collection
+        tasks = self.milvus.start_import(db, name, step.partition, files, options)
+        imported = 0
+        for task in tasks:
+            imported += self._wait(db, task, step)
+        if not step.l0:
+            low = max(0, step.rows - delete_entries)
+            if not low <= imported <= step.rows:
+                what = f"{step.target} partition {step.partition!r} from {', '.join(f for f in files if f)}"
+                raise ImportFailedError(
+                    f"import into {what} brought {imported} rows; the backup holds {step.rows} rows"
+                    + (f" with {delete_entries} delete entries" if delete_entries else "")
+                    + " (Milvus reports such imports as completed when it finds no files at the path)"
+                )
+        return ImportOutcome(
+            partition=step.partition,
+            files=tuple(f for f in files if f),
+            expected_rows=step.rows,
+            delete_entries=delete_entries,
+            imported_rows=imported,
+            seconds=time.monotonic() - started,
+            staged=staged,
+        )
+
+    def _wait(self, db: str, task: int, step: ImportData) -> int:
+        deadline = time.monotonic() + self.import_timeout
+        while True:
+            state = self.milvus.import_state(db, task)
+            if state.state == "Completed":
+                return state.row_count
+            if state.state == "Failed":
+                raise ImportFailedError(
+                    f"import into {step.target} partition {step.partition!r} failed: {state.reason or 'no reason given'}"
+                )
+            if time.monotonic() > deadline:
+                raise ImportFailedError(
+                    f"import into {step.target} not finished after {self.import_timeout:.0f} s (state {state.state})"
+                )
+            time.sleep(self.poll_interval)
+
+    def _stage(self, backup_name: str, prefix: str, stage_root: str) -> str:
+        """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
+        src_dir = self.backup_storage.join(backup_name, prefix)
+        dst_dir = f"{stage_root}/{prefix.strip('/')}"
+        fs = self.backup_storage.fs
+        try:
+            found = fs.find(src_dir, detail=True)
+        except FileNotFoundError:
+            found = {}
+        except Exception as exc:
+            raise StorageError(f"cannot list {src_dir}: {scrub(str(exc), self.backup_storage)}") from exc
+        jobs = []
+        src_root = src_dir.rstrip("/") + "/"
+        for path, info in found.items():
+            if info.get("type", "file") != "file":
+                continue
+            rel = (
+                str(path)[len(src_root) :] if str(path).startswith(src_root) else str(path).rsplit("/", 1)[-1]
+            )
+            jobs.append(
+                CopyJob(source=str(path), destination=f"{dst_dir}/{rel}", size=int(info.get("size") or 0))
+            )
+        if not jobs:
+            raise StorageError(
+                f"nothing to restore under {src_dir}: the backup is missing files listed in its meta"
+            )
+        self.copier.copy(self.backup_storage, self.milvus_storage, jobs)
+        return dst_dir + "/"
+
+    def _count_deletes(self, location: str) -> int:
+        """Delete entries in the delta logs below ``location`` (a path in the server's or backup's storage)."""
+        storage = self.milvus_storage if not self.imports_in_place else self.backup_storage
+        fs = storage.fs
+        total = 0
+        try:
+            paths = [p for p, i in fs.find(location, detail=True).items() if i.get("type", "file") == "file"]
+        except FileNotFoundError:
+            return 0
+        for path in paths:
+            try:
+                total += count_binlog_rows(fs.cat_file(path))
+            except BinlogFormatError as exc:
+                raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from None
+        return total
+
+    def _remove(self, path: str) -> None:
+        fs = self.milvus_storage.fs
+        try:
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+        except Exception:  # cleanup must not hide the real outcome
+            log.warning("could not remove the staging area %s", path, exc_info=True)

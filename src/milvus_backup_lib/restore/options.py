@@ -1,0 +1,168 @@
+"""What a caller chooses for a restore: which collections, under which names, and what to do on the target."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError
+from milvus_backup_lib.options import CollectionFilter, QualifiedName, validate_database_name
+
+__all__ = ["RestoreOptions"]
+
+_SUFFIX_RE = re.compile(r"[A-Za-z0-9_]+")
+# The longest suffix that still leaves room for a one-letter name and the '_' (Milvus allows 255).
+_MAX_SUFFIX_LENGTH = 253
+
+
+def _to_patterns(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidFilterError(f"collection filter entries must be strings, got {items!r}")
+    return tuple(item.strip() for item in items)
+
+
+def _to_rename(value: Mapping[str, str] | str | None) -> dict[str, str]:
+    """Accept a mapping, or the Go tool's ``--rename`` text ``db1.c1:db2.c2,c3:c4``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs: list[tuple[str, str]] = []
+        for entry in value.split(","):
+            source, sep, target = entry.partition(":")
+            if not sep:
+                raise InvalidFilterError(f"rename entry {entry.strip()!r} is not source:target")
+            pairs.append((source.strip(), target.strip()))
+        rules = dict(pairs)
+        if len(rules) != len(pairs):
+            raise InvalidFilterError(f"rename {value!r} names a source twice")
+        return rules
+    if not isinstance(value, Mapping):
+        raise InvalidFilterError(f"rename must be a mapping of source to target, got {value!r}")
+    return {str(k).strip(): str(v).strip() for k, v in value.items()}
+
+
+@attrs.frozen
+class RenameRules:
+    """Parsed ``rename`` entries: collection-level rules and database-level (``db.*``) rules."""
+
+    collections: Mapping[QualifiedName, QualifiedName] = attrs.field(factory=dict, hash=False)
+    databases: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+
+    @classmethod
+    def parse(cls, rename: Mapping[str, str]) -> RenameRules:
+        """Parse ``{"db1.c1": "db2.c2", "c3": "c4", "db1.*": "db2.*"}``; raises :class:`InvalidFilterError`."""
+        collections: dict[QualifiedName, QualifiedName] = {}
+        databases: dict[str, str] = {}
+        for source, target in rename.items():
+            source_wild, target_wild = source.endswith(".*"), target.endswith(".*")
+            if source_wild != target_wild:
+                raise InvalidFilterError(
+                    f"rename {source!r} -> {target!r}: map a database (db.*) to a database, "
+                    "or a collection to a collection"
+                )
+            if source_wild:
+                try:
+                    src_db = validate_database_name(source[:-2])
+                    dst_db = validate_database_name(target[:-2])
+                except InvalidNameError as exc:
+                    raise InvalidFilterError(f"rename {source!r} -> {target!r}: {exc}") from None
+                if src_db in databases:
+                    raise InvalidFilterError(f"rename names database {src_db!r} twice")
+                databases[src_db] = dst_db
+            else:
+                src, dst = QualifiedName.parse(source), QualifiedName.parse(target)
+                if src in collections:
+                    raise InvalidFilterError(f"rename names collection {src} twice")
+                collections[src] = dst
+        return cls(collections, databases)
+
+
+def _check_rename(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    RenameRules.parse(value)
+
+
+def _check_patterns(
+    instance: RestoreOptions, attribute: attrs.Attribute[Any], value: tuple[str, ...] | None
+) -> None:
+    CollectionFilter.parse(value)
+
+
+def _check_suffix(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidNameError(f"suffix must be a string, got {value!r}")
+    if value and (not _SUFFIX_RE.fullmatch(value) or len(value) > _MAX_SUFFIX_LENGTH):
+        raise InvalidNameError(
+            f"invalid suffix {value!r}: use letters, digits and '_' (at most {_MAX_SUFFIX_LENGTH})"
+        )
+
+
+_bool = attrs.validators.instance_of(bool)
+
+
+@attrs.frozen(kw_only=True)
+class RestoreOptions:
+    """How to restore a backup.
+
+    Target names: a collection-level ``rename`` wins over a database-level (``db.*``) one, and any rename
+    wins over ``suffix``; a database-level rename keeps collection names, and renamed collections get no
+    suffix. Otherwise ``suffix`` turns ``c1`` into ``c1_<suffix>`` in the same database.
+
+    Raises :class:`InvalidFilterError` for a filter or rename that cannot be parsed and
+    :class:`InvalidNameError` for a suffix that cannot be part of a collection name.
+    """
+
+    #: Filter on the backed-up (source) names: ``db.coll``, ``coll`` (default database), ``db.*``;
+    #: a string is split on commas. None selects every backed-up collection.
+    collections: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_to_patterns, validator=_check_patterns
+    )
+    suffix: str = attrs.field(default="", validator=_check_suffix)
+    #: ``{"db1.c1": "db2.c2", "c3": "c4", "db1.*": "db2.*"}``, or the text ``db1.c1:db2.c2,c3:c4``.
+    rename: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_to_rename, validator=_check_rename, hash=False
+    )
+    #: Drop a target collection that already exists (with its aliases) before creating it again.
+    drop_existing: bool = attrs.field(default=False, validator=_bool)
+    #: Restore into target collections that already exist (their schema must match the backup's).
+    skip_create: bool = attrs.field(default=False, validator=_bool)
+    #: Schema, partitions, indexes and aliases only; import no data.
+    meta_only: bool = attrs.field(default=False, validator=_bool)
+    #: Create the backed-up indexes; without them a collection cannot be loaded.
+    rebuild_indexes: bool = attrs.field(default=True, validator=_bool)
+    #: Load restored collections; None loads those that were Loaded or Loading at backup time.
+    load: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
+    )
+    #: Create the backed-up aliases.
+    restore_aliases: bool = attrs.field(default=True, validator=_bool)
+    #: Plan only; change nothing.
+    dry_run: bool = attrs.field(default=False, validator=_bool)
+    #: Keep the binlogs staged in the Milvus bucket after the import.
+    keep_staged: bool = attrs.field(default=False, validator=_bool)
+
+    @property
+    def filter(self) -> CollectionFilter:
+        """The source-name filter as a :class:`CollectionFilter`."""
+        return CollectionFilter.parse(self.collections)
+
+    @property
+    def rename_rules(self) -> RenameRules:
+        """The parsed ``rename`` entries."""
+        return RenameRules.parse(self.rename)
+
+    def target_name(self, source: QualifiedName) -> QualifiedName:
+        """Where the backed-up collection ``source`` is restored to (not yet checked against Milvus's rules)."""
+        rules = self.rename_rules
+        if source in rules.collections:
+            return rules.collections[source]
+        if source.database in rules.databases:
+            return QualifiedName(rules.databases[source.database], source.collection)
+        if self.suffix:
+            return QualifiedName(source.database, f"{source.collection}_{self.suffix}")
+        return source

@@ -1,0 +1,389 @@
+"""A restore plan: what the target looks like now, and the steps that restore a backup onto it.
+
+The planner writes a plan without touching anything; the executor runs its :attr:`RestorePlan.steps` in
+order. Every step is a frozen record with a ``kind`` and a one-line :meth:`describe`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from milvus_backup_lib.manifest.model import CollectionSchema, KeyValue
+from milvus_backup_lib.options import QualifiedName
+from milvus_backup_lib.restore.options import RestoreOptions
+
+__all__ = [
+    "CollectionPlan",
+    "CreateAlias",
+    "CreateCollection",
+    "CreateDatabase",
+    "CreateIndex",
+    "CreatePartition",
+    "DropCollection",
+    "ImportData",
+    "LoadCollection",
+    "RestorePlan",
+    "Step",
+    "TargetState",
+]
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _collections(value: Iterable[QualifiedName]) -> frozenset[QualifiedName]:
+    return frozenset(value)
+
+
+def _aliases(value: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    return dict(value)
+
+
+@attrs.frozen
+class TargetState:
+    """What exists on the target Milvus before the restore."""
+
+    databases: frozenset[str] = attrs.field(converter=_names)
+    collections: frozenset[QualifiedName] = attrs.field(converter=_collections)
+    #: ``(database, alias) -> collection`` the alias points to.
+    aliases: Mapping[tuple[str, str], str] = attrs.field(factory=dict, converter=_aliases, hash=False)
+    #: Existing collections with an index on every vector field (they can be loaded without new indexes).
+    indexed: frozenset[QualifiedName] = attrs.field(factory=frozenset, converter=_collections)
+
+    @classmethod
+    def empty(cls) -> TargetState:
+        """A fresh cluster: only the ``default`` database."""
+        return cls(databases=frozenset({"default"}), collections=frozenset())
+
+    def aliases_of(self, target: QualifiedName) -> tuple[str, ...]:
+        """The aliases that point to ``target``, sorted."""
+        return tuple(
+            sorted(
+                alias
+                for (db, alias), coll in self.aliases.items()
+                if db == target.database and coll == target.collection
+            )
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CreateDatabase:
+    """Create a target database that does not exist yet."""
+
+    kind: ClassVar[str] = "create_database"
+    database: str
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return self.database
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return ""
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"create database {self.database}"
+
+
+@attrs.frozen(kw_only=True)
+class DropCollection:
+    """Drop an existing target collection; its ``aliases`` are dropped first (Milvus 2.4+ refuses otherwise)."""
+
+    kind: ClassVar[str] = "drop_collection"
+    target: QualifiedName
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return f"after dropping aliases {', '.join(self.aliases)}" if self.aliases else ""
+
+    def describe(self) -> str:
+        """One line for humans."""
+        extra = f" (and its aliases {', '.join(self.aliases)})" if self.aliases else ""
+        return f"drop collection {self.target}{extra}"
+
+
+@attrs.frozen(kw_only=True)
+class CreateCollection:
+    """Create the target collection with the backed-up schema (field order kept, so field IDs line up)."""
+
+    kind: ClassVar[str] = "create_collection"
+    target: QualifiedName
+    source: QualifiedName
+    #: The backed-up schema, named after the target, without the hidden ``$meta`` field.
+    schema: CollectionSchema
+    shards_num: int
+    consistency_level: int
+    #: Collection properties, e.g. ``collection.ttl.seconds``.
+    properties: tuple[KeyValue, ...] = ()
+    #: For a partition-key collection, the number of backed-up partitions; else 0.
+    num_partitions: int = 0
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        parts = [
+            f"from {self.source}",
+            f"{len(self.schema.fields)} fields",
+            f"shards={self.shards_num}",
+            f"consistency={self.consistency_level}",
+        ]
+        if self.schema.enable_dynamic_field:
+            parts.append("dynamic")
+        if self.num_partitions:
+            parts.append(f"num_partitions={self.num_partitions}")
+        parts.extend(f"{kv.key}={kv.value}" for kv in self.properties)
+        return ", ".join(parts)
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"create collection {self.target} ({self.detail})"
+
+
+@attrs.frozen(kw_only=True)
+class CreatePartition:
+    """Create a backed-up partition in the target collection, unless it already exists."""
+
+    kind: ClassVar[str] = "create_partition"
+    target: QualifiedName
+    partition: str
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return self.partition
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"create partition {self.partition} in {self.target}"
+
+
+@attrs.frozen(kw_only=True)
+class ImportData:
+    """One bulk import (``backup=true``, or ``l0_import=true`` when ``l0``) into a target partition.
+
+    The prefixes are relative to the backup directory and end with ``/``; ``delta_prefix`` is ``""`` when
+    the imported segments have no delete logs, ``insert_prefix`` is ``""`` for an L0 import. ``partition``
+    ``""`` means the whole collection (collection-level L0 deletes).
+    """
+
+    kind: ClassVar[str] = "import_data"
+    target: QualifiedName
+    source: QualifiedName
+    partition: str
+    insert_prefix: str
+    delta_prefix: str
+    segment_ids: tuple[int, ...]
+    #: Rows the segments held at backup time (before deletes); for L0 jobs, the delete entries.
+    rows: int
+    l0: bool = False
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        where = f"partition {self.partition}" if self.partition else "all partitions"
+        segments = f"{len(self.segment_ids)} segment{'s' if len(self.segment_ids) != 1 else ''}"
+        if self.l0:
+            return f"L0 deletes into {where}: {self.delta_prefix} ({segments}, {self.rows} deletes)"
+        delta = f" + {self.delta_prefix}" if self.delta_prefix else ""
+        return f"{where}: {self.insert_prefix}{delta} ({segments}, {self.rows} rows)"
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"import into {self.target} {self.detail}"
+
+
+@attrs.frozen(kw_only=True)
+class CreateIndex:
+    """Create a backed-up index; ``params`` are CreateIndex's extra params (index_type, metric_type, params)."""
+
+    kind: ClassVar[str] = "create_index"
+    target: QualifiedName
+    field_name: str
+    index_name: str
+    params: tuple[tuple[str, str], ...]
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        params = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.index_name} on {self.field_name}: {params}"
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"create index {self.detail} in {self.target}"
+
+
+@attrs.frozen(kw_only=True)
+class LoadCollection:
+    """Load the target collection into memory."""
+
+    kind: ClassVar[str] = "load_collection"
+    target: QualifiedName
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return ""
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"load collection {self.target}"
+
+
+@attrs.frozen(kw_only=True)
+class CreateAlias:
+    """Create an alias (in the target's database) for the target collection."""
+
+    kind: ClassVar[str] = "create_alias"
+    target: QualifiedName
+    alias: str
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return self.alias
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"create alias {self.alias} for {self.target}"
+
+
+#: Every kind of step, for exhaustive dispatch in an executor.
+Step: TypeAlias = (
+    CreateDatabase
+    | DropCollection
+    | CreateCollection
+    | CreatePartition
+    | ImportData
+    | CreateIndex
+    | LoadCollection
+    | CreateAlias
+)
+
+
+@attrs.frozen(kw_only=True)
+class CollectionPlan:
+    """The steps that restore one backed-up collection, in execution order."""
+
+    source: QualifiedName
+    target: QualifiedName
+    #: An existing target is dropped first.
+    drop: bool
+    #: The target is created (False with ``skip_create``).
+    create: bool
+    #: Rows in the backup's non-L0 segments, before deletes.
+    backup_rows: int
+    steps: tuple[Step, ...]
+
+    @property
+    def imports(self) -> tuple[ImportData, ...]:
+        """The import jobs, data first then L0 deletes."""
+        return tuple(step for step in self.steps if isinstance(step, ImportData))
+
+
+_HEADERS = ("#", "step", "target", "detail")
+
+
+@attrs.frozen(kw_only=True)
+class RestorePlan:
+    """Everything a restore will do, in order; :meth:`table` shows it."""
+
+    backup_name: str
+    create_databases: tuple[str, ...]
+    collections: tuple[CollectionPlan, ...]
+    #: ``(what, why)`` for what is deliberately not restored (loads, aliases).
+    skipped: tuple[tuple[str, str], ...] = ()
+    options: RestoreOptions = attrs.field(factory=RestoreOptions)
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """All steps in execution order: databases, then each collection's steps."""
+        databases: tuple[Step, ...] = tuple(CreateDatabase(database=db) for db in self.create_databases)
+        return databases + tuple(step for coll in self.collections for step in coll.steps)
+
+    def _rows(self) -> list[tuple[str, str, str, str]]:
+        return [
+            (str(number), step.kind, step.subject, step.detail)
+            for number, step in enumerate(self.steps, start=1)
+        ]
+
+    def table(self) -> str:
+        """The plan as a fixed-width text table, one row per step, then what is skipped and why."""
+        rows = self._rows()
+        widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(3)]
+
+        def line(row: tuple[str, str, str, str]) -> str:
+            cells = [row[0].rjust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]), row[3]]
+            return "  ".join(cells).rstrip()
+
+        out = [
+            f"restore of backup {self.backup_name}: {len(self.collections)} collection(s), {len(rows)} step(s)",
+            line(_HEADERS),
+            "  ".join("-" * w for w in widths) + "  ------",
+            *(line(row) for row in rows),
+        ]
+        if self.skipped:
+            out.append("skipped:")
+            out.extend(f"  {what}: {why}" for what, why in self.skipped)
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in _HEADERS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for row in self._rows()
+        )
+        skipped = "".join(f"<li>{html.escape(what)}: {html.escape(why)}</li>" for what, why in self.skipped)
+        return (
+            f"<p>restore of backup {html.escape(self.backup_name)}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            + (f"<p>skipped:</p><ul>{skipped}</ul>" if skipped else "")
+        )
