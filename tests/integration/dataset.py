@@ -224,3 +224,78 @@ def iter_rows(uri: str, db: str, coll: str, pk: str, fields: list[str]) -> Itera
     finally:
         it.close()
         c.close()
+
+
+def ensure_loaded(uri: str, db: str, coll: str) -> None:
+    """Index the vector field (FLAT) if it has no index, then load the collection."""
+    c = client(uri, db)
+    try:
+        if not c.list_indexes(coll):
+            desc = c.describe_collection(coll)
+            vec = next(f for f in desc["fields"] if int(f["type"]) in (100, 101, 102))
+            ip = c.prepare_index_params()
+            metric = "HAMMING" if int(vec["type"]) == 100 else "L2"
+            ip.add_index(
+                vec["name"], index_type="BIN_FLAT" if metric == "HAMMING" else "FLAT", metric_type=metric
+            )
+            c.create_index(coll, ip)
+        c.load_collection(coll)
+    finally:
+        c.close()
+
+
+def fetch_rows(uri: str, db: str, coll: str) -> dict[Any, dict[str, Any]]:
+    """Every row of a collection keyed by primary key, with every field and dynamic key (loads it)."""
+    ensure_loaded(uri, db, coll)
+    c = client(uri, db)
+    desc = c.describe_collection(coll)
+    c.close()
+    pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
+    rows = {}
+    for row in iter_rows(uri, db, coll, pk, ["*"]):
+        rows[row[pk]] = row
+    return rows
+
+
+def partition_counts(uri: str, db: str, coll: str) -> dict[str, int]:
+    """count(*) per partition (the collection must be loaded)."""
+    c = client(uri, db)
+    try:
+        fields = c.describe_collection(coll)["fields"]
+        if any(f.get("is_partition_key") for f in fields):
+            # Milvus refuses partition names in queries of partition-key collections; their segment
+            # statistics count every row (there are no deletes in the matrix's partition-key collection).
+            return {p: int(c.get_partition_stats(coll, p)["row_count"]) for p in c.list_partitions(coll)}
+        return {
+            p: int(
+                c.query(
+                    coll,
+                    filter="",
+                    output_fields=["count(*)"],
+                    partition_names=[p],
+                    consistency_level="Strong",
+                )[0]["count(*)"]
+            )
+            for p in c.list_partitions(coll)
+        }
+    finally:
+        c.close()
+
+
+def top_ids(
+    uri: str, db: str, coll: str, field: str, vectors: list[Any], metric: str = "L2"
+) -> list[list[Any]]:
+    """Top-10 primary keys for each query vector."""
+    c = client(uri, db)
+    try:
+        res = c.search(
+            coll,
+            data=vectors,
+            anns_field=field,
+            limit=10,
+            search_params={"metric_type": metric},
+            consistency_level="Strong",
+        )
+        return [[hit["id"] for hit in hits] for hits in res]
+    finally:
+        c.close()

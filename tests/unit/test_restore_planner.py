@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -459,14 +458,15 @@ def test_collection_steps_in_order_with_exact_prefixes() -> None:
             params=(
                 ("index_type", "HNSW"),
                 ("metric_type", "L2"),
-                ("params", '{"M":"8","efConstruction":"64"}'),
+                ("M", "8"),
+                ("efConstruction", "64"),
             ),
         ),
         CreateIndex(
             target=C1,
             field_name="text",
             index_name="text_idx",
-            params=(("index_type", "Trie"), ("params", "{}")),
+            params=(("index_type", "Trie"),),
         ),
         LoadCollection(target=C1),
         CreateAlias(target=C1, alias="c1_alias"),
@@ -600,10 +600,11 @@ def test_meta_only_plans_no_imports() -> None:
 def test_index_params_from_milvus_2_3_5_flattened_map() -> None:
     info = IndexInfo(field_name="vec", index_name="vec", index_type="HNSW", params=dict(HNSW_2_3_5))
     params = dict(index_create_params(info))
-    assert list(params) == ["index_type", "metric_type", "params"]
+    assert list(params) == ["index_type", "metric_type", "M", "efConstruction"]
     assert params["index_type"] == "HNSW"
     assert params["metric_type"] == "L2"
-    assert json.loads(params["params"]) == {"M": "8", "efConstruction": "64"}
+    # sent back flattened, as 2.3 reported them, so the new index describes like the old one
+    assert params["M"] == "8" and params["efConstruction"] == "64" and "params" not in params
 
 
 def test_index_params_nested_json_passes_through() -> None:
@@ -629,7 +630,7 @@ def test_index_params_drop_build_state_and_rename_marisa_trie() -> None:
         index_type="marisa-trie",
         params={"index_type": "marisa-trie", "total_rows": "10", "indexed_rows": "10", "state": "Finished"},
     )
-    assert index_create_params(info) == (("index_type", "Trie"), ("params", "{}"))
+    assert index_create_params(info) == (("index_type", "Trie"),)
     # index_type only on the record, not in the map (older backups).
     assert index_create_params(IndexInfo(index_type="STL_SORT"))[0] == ("index_type", "STL_SORT")
 

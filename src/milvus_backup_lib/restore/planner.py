@@ -71,24 +71,24 @@ class RestorePlanner(Protocol):
 
 
 def index_create_params(info: IndexInfo) -> tuple[tuple[str, str], ...]:
-    """CreateIndex extra params for a backed-up index: index_type, metric_type, then ``params`` as JSON.
+    """CreateIndex extra params for a backed-up index, in the shape ``DescribeIndex`` reported them.
 
-    Milvus 2.3 reports index params flattened (``{"M": "8", "index_type": "HNSW", ...}``), later versions
-    nest them as a JSON string under ``params``; a nested string is passed through unchanged.
+    Milvus 2.3 reports index params flattened (``{"M": "8", "index_type": "HNSW", ...}``) and keeps
+    them flattened when they are sent back that way; later versions (and the Go tool's backups) nest
+    them as a JSON string under ``params``, which is passed through unchanged. Sending flattened params
+    nested instead makes 2.3 describe the new index differently from the backed-up one (seen on 2.3.5).
     """
     rest = {k: v for k, v in info.params.items() if k not in _INDEX_STATE_KEYS}
     index_type = rest.pop("index_type", "") or info.index_type
     index_type = _INDEX_TYPE_RENAMES.get(index_type, index_type)
     metric_type = rest.pop("metric_type", "")
-    nested = rest.pop("params", None)
     out = [("index_type", index_type)]
     if metric_type:
         out.append(("metric_type", metric_type))
-    if nested is None:
-        out.append(("params", json.dumps(dict(sorted(rest.items())), separators=(",", ":"))))
-    else:
+    nested = rest.pop("params", None)
+    if nested is not None:
         out.append(("params", nested))
-        out.extend(sorted(rest.items()))
+    out.extend(sorted(rest.items()))
     return tuple(out)
 
 
