@@ -6,7 +6,6 @@ Every reason that makes a restore impossible is collected first and raised toget
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Protocol
