@@ -70,26 +70,33 @@ def _compare(uri: str, source: str, restored: str) -> bool:
         client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
         for name in (source, restored)
     ]
-    sample = client.query(source, filter="id < 300", output_fields=["embedding"], limit=3, consistency_level="Strong")
+    sample = client.query(
+        source, filter="id < 300", output_fields=["embedding"], limit=3, consistency_level="Strong"
+    )
     vectors = [row["embedding"] for row in sample]
     params = {"metric_type": "L2", "params": {"ef": 256}}
     hits = [
-        [[h["id"] for h in hits] for hits in client.search(name, data=vectors, limit=10, search_params=params)]
+        [
+            [h["id"] for h in hits]
+            for hits in client.search(name, data=vectors, limit=10, search_params=params)
+        ]
         for name in (source, restored)
     ]
     client.close()
     print(f"\n{'':12}{'source':>16}{'restored':>16}")
     print(f"{'rows':12}{counts[0]:>16}{counts[1]:>16}")
-    same = counts[0] == counts[1]
+    same: bool = counts[0] == counts[1]
     for i, (a, b) in enumerate(zip(hits[0], hits[1], strict=True)):
         print(f"search {i}: top-10 {'identical' if a == b else 'DIFFERENT'}  {a[:5]}...")
-        same = same and a == b
+        same = same and bool(a == b)
     return same
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backups", default="demo-backups", help="backup root directory (default ./demo-backups)")
+    parser.add_argument(
+        "--backups", default="demo-backups", help="backup root directory (default ./demo-backups)"
+    )
     parser.add_argument("--rows", type=int, default=3000, help="rows in the sample collection")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -123,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         coll = info.collection("default", COLLECTION)
         print(f"\n{coll.qualified_name}: {len(coll.schema.fields)} fields, {coll.num_rows} rows in segments")
         for part in coll.partition_backups:
-            print(f"  partition {part.partition_name:10} {len(part.segment_backups)} segment(s) {part.size:>8} bytes")
+            print(
+                f"  partition {part.partition_name:10} {len(part.segment_backups)} segment(s) {part.size:>8} bytes"
+            )
 
         restore = client.restore(report.name, RestoreOptions(suffix="restored"))
         print("\nrestore:")

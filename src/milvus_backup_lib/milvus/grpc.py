@@ -447,6 +447,14 @@ class GrpcMilvus:
             segment_ids=tuple(resp.segment_ids),
         )
 
+    def statistics_row_count(self, db: str, name: str) -> int:
+        """``GetCollectionStatistics`` row count: the rows in the collection's persisted segments."""
+        req = milvus_pb2.GetCollectionStatisticsRequest(db_name=db, collection_name=name)
+        resp = self._call("GetCollectionStatistics", self._stub.GetCollectionStatistics, req, db)
+        self._ok("GetCollectionStatistics", resp.status, db=db, coll=name)
+        stats = {kv.key: kv.value for kv in resp.stats}
+        return int(stats.get("row_count", 0))
+
     def count_rows(self, db: str, name: str) -> int:
         """``count(*)`` with strong consistency (the collection must be loaded)."""
         req = milvus_pb2.QueryRequest(

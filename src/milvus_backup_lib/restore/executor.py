@@ -76,7 +76,8 @@ class CollectionRestoreReport:
     target: str
     backup_rows: int
     imported_rows: int
-    #: ``count(*)`` of the target after the restore when it is loaded, else None.
+    #: Rows the target holds after the restore: ``count(*)`` when it is loaded, else the row count of
+    #: its persisted segments (``GetCollectionStatistics``).
     target_rows: int | None
     seconds: float
     imports: tuple[ImportOutcome, ...] = ()
@@ -345,7 +346,11 @@ class RestoreExecutor:
                 if current != name:
                     self.milvus.create_alias(db, name, step.alias)
         imported = sum(o.imported_rows for o in outcomes if o.partition != "" or o.files)
-        target_rows = self.milvus.count_rows(db, name) if loaded else None
+        # count(*) when loaded; otherwise the persisted segments' row count, which for imported
+        # segments already excludes the rows their delta logs deleted.
+        target_rows = (
+            self.milvus.count_rows(db, name) if loaded else self.milvus.statistics_row_count(db, name)
+        )
         skipped = tuple(
             f"{what}: {why}" for what, why in plan.skipped if what == str(source) or what == str(target)
         )
