@@ -431,3 +431,84 @@ def test_v04_layout_backup_restores(
 
 
 _ = ensure_loaded
+
+
+def _staging_dirs(server: Any) -> list[Path]:
+    return sorted(Path(server.data_dir).glob("restore-temp-*"))
+
+
+def test_backup_the_server_cannot_read_is_staged_and_cleaned_up(
+    milvus_server: Any, source: tuple[Matrix, BackupClient]
+) -> None:
+    """A backup in another store (here fsspec memory) is copied into the server's storage, imported, removed."""
+    m, _ = source
+    mem = BackupClient(
+        milvus=MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url),
+        milvus_storage=StorageLocation(milvus_server.storage_url),
+        backup_storage=StorageLocation(f"memory://stage_{uuid.uuid4().hex[:8]}"),
+    )
+    mem.create_backup("inmem", collections=[f"{m.db_b}.other", f"{m.db_a}.vkey"])
+    before = _staging_dirs(milvus_server)
+    report = mem.restore("inmem", RestoreOptions(suffix="mem"))
+    try:
+        imports = [o for c in report.collections for o in c.imports]
+        assert imports and all(o.staged for o in imports)
+        assert _staging_dirs(milvus_server) == before  # staged files removed
+        assert assert_same_rows(
+            milvus_server.uri, (m.db_a, "vkey"), milvus_server.uri, (m.db_a, "vkey_mem")
+        ) == 400 - len(m.deleted_varchar)
+        assert (
+            assert_same_rows(milvus_server.uri, (m.db_b, "other"), milvus_server.uri, (m.db_b, "other_mem"))
+            == 120
+        )
+
+        kept = mem.restore(
+            "inmem", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="kept", keep_staged=True)
+        )
+        assert kept.collections[0].imported_rows == 120
+        new = [d for d in _staging_dirs(milvus_server) if d not in before]
+        assert len(new) == 1 and any(p.is_file() for p in new[0].rglob("*"))
+        shutil.rmtree(new[0])
+    finally:
+        for db, coll in ((m.db_a, "vkey_mem"), (m.db_b, "other_mem"), (m.db_b, "other_kept")):
+            c = client(milvus_server.uri, db)
+            if c.has_collection(coll):
+                c.drop_collection(coll)
+            c.close()
+
+
+def test_removed_staged_files_make_the_import_fail(
+    milvus_server: Any, source: tuple[Matrix, BackupClient]
+) -> None:
+    """The issue's provocation: stage, remove the staged insert logs, import: Milvus says Completed, 0 rows."""
+    from milvus_backup_lib import RestoreExecutor
+    from milvus_backup_lib.milvus.grpc import open_milvus
+    from milvus_backup_lib.restore import ImportData
+
+    m, _ = source
+    mem = BackupClient(
+        milvus=MilvusConnection(uri=milvus_server.uri),
+        milvus_storage=StorageLocation(milvus_server.storage_url),
+        backup_storage=StorageLocation(f"memory://stage_{uuid.uuid4().hex[:8]}"),
+    )
+    mem.create_backup("inmem", collections=[f"{m.db_b}.other"])
+    plan = mem.plan_restore("inmem", RestoreOptions(suffix="gone"))
+    removed: list[str] = []
+
+    def remove_staged(step: ImportData, files: Any) -> None:
+        shutil.rmtree(files[0])
+        removed.append(files[0])
+
+    try:
+        with open_milvus(mem.milvus) as milvus:
+            executor = RestoreExecutor(
+                milvus, mem.milvus_storage, mem.backup_storage, before_import=remove_staged
+            )
+            with pytest.raises(ImportFailedError, match=r"brought 0 rows; the backup holds 120 rows"):
+                executor.run(plan, mem.get_backup("inmem"))
+        assert removed and not Path(removed[0]).exists()
+    finally:
+        c = client(milvus_server.uri, m.db_b)
+        if c.has_collection("other_gone"):
+            c.drop_collection("other_gone")
+        c.close()
