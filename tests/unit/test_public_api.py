@@ -11,7 +11,13 @@ def test_all_names_exist() -> None:
     assert len(names) == len(set(names))
     for name in names:
         assert hasattr(milvus_backup_lib, name), name
-    for required in ("BackupClient", "MilvusConnection", "StorageLocation", "RestoreOptions", "MilvusBackupError"):
+    for required in (
+        "BackupClient",
+        "MilvusConnection",
+        "StorageLocation",
+        "RestoreOptions",
+        "MilvusBackupError",
+    ):
         assert required in names
 
 
