@@ -38,6 +38,7 @@ from milvus_backup_lib.manifest.model import (
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
+from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository import BackupSummary
@@ -48,8 +49,13 @@ from milvus_backup_lib.restore import (
     RestorePlanner,
     TargetState,
 )
-from milvus_backup_lib.restore.executor import CollectionRestoreReport, RestoreExecutor, RestoreReport
-from milvus_backup_lib.snapshot import MetadataSnapshotter, PymilvusSnapshotter
+from milvus_backup_lib.restore.executor import (
+    CollectionRestoreReport,
+    ImportOutcome,
+    RestoreExecutor,
+    RestoreReport,
+)
+from milvus_backup_lib.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
 from milvus_backup_lib.storage.location import StorageLocation
 
 __all__ = [
@@ -61,6 +67,7 @@ __all__ = [
     "BackupReport",
     "BackupStrategy",
     "BackupSummary",
+    "ClusterSnapshot",
     "CollectionBackupInfo",
     "CollectionFilter",
     "CollectionNotFoundError",
@@ -71,7 +78,9 @@ __all__ = [
     "DefaultRestorePlanner",
     "FlushTimeoutError",
     "FsspecCopier",
+    "GcPauseOutcome",
     "ImportFailedError",
+    "ImportOutcome",
     "InconsistentSegmentError",
     "InvalidFilterError",
     "InvalidNameError",

@@ -267,7 +267,9 @@ class BackupClient:
         options = options or RestoreOptions()
         backup = self.get_backup(name)
         with self._connect() as milvus:
-            return self.planner.plan(backup, options, self._target_state(milvus, backup, options))
+            plan = self.planner.plan(backup, options, self._target_state(milvus, backup, options))
+            RestoreExecutor(milvus, self.milvus_storage, self.backup_storage).preflight(plan, backup)
+            return plan
 
     def restore(
         self,
@@ -289,12 +291,6 @@ class BackupClient:
         with self._connect() as milvus:
             progress.phase("plan", name)
             plan = self.planner.plan(backup, options, self._target_state(milvus, backup, options))
-            if options.dry_run:
-                return RestoreReport(
-                    backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
-                )
-            if any(c.imports for c in plan.collections):
-                self.milvus_storage.check_root()
             executor = RestoreExecutor(
                 milvus,
                 self.milvus_storage,
@@ -302,6 +298,13 @@ class BackupClient:
                 copier=self.copier,
                 keep_staged=options.keep_staged,
             )
+            executor.preflight(plan, backup)  # what this server cannot do is refused even on a dry run
+            if options.dry_run:
+                return RestoreReport(
+                    backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
+                )
+            if any(c.imports for c in plan.collections):
+                self.milvus_storage.check_root()
             return executor.run(plan, backup, progress)
 
     def _target_state(self, milvus: GrpcMilvus, backup: BackupInfo, options: RestoreOptions) -> TargetState:
@@ -338,9 +341,12 @@ class BackupClient:
         return self.repository.read(validate_backup_name(name))
 
     def delete_backup(self, name: str) -> None:
-        """Delete backup ``name``; raises :class:`BackupNotFoundError` if it does not exist."""
+        """Delete backup ``name``, or the leftovers of an interrupted one (which is never listed).
+
+        Raises :class:`BackupNotFoundError` if nothing is stored under that name.
+        """
         validate_backup_name(name)
-        if not self.repository.exists(name):
+        if not self.repository.exists(name) and not self.repository.has_objects(name):
             from milvus_backup_lib.errors import BackupNotFoundError
 
             raise BackupNotFoundError(name, self.backup_storage.url)

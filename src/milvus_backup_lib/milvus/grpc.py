@@ -32,7 +32,7 @@ from milvus_backup_lib.errors import (
 )
 from milvus_backup_lib.options import DEFAULT_DATABASE, MilvusConnection
 
-__all__ = ["FlushResult", "GrpcMilvus", "ImportState", "PartitionInfo"]
+__all__ = ["FlushResult", "GrpcMilvus", "ImportState", "PartitionInfo", "open_milvus"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,8 +126,13 @@ class GrpcMilvus:
         if self.secure:
             root = None
             if connection.ca_cert_path:
-                with open(connection.ca_cert_path, "rb") as fh:
-                    root = fh.read()
+                try:
+                    with open(connection.ca_cert_path, "rb") as fh:
+                        root = fh.read()
+                except OSError as exc:
+                    raise MilvusConnectionError(
+                        f"cannot read the CA certificate {connection.ca_cert_path!r}: {exc.strerror}"
+                    ) from exc
             self._channel = grpc.secure_channel(
                 self.target, grpc.ssl_channel_credentials(root), options=options
             )

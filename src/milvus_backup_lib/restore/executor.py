@@ -66,6 +66,7 @@ class ImportOutcome:
     imported_rows: int
     seconds: float
     staged: bool
+    l0: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -78,7 +79,7 @@ class CollectionRestoreReport:
     imported_rows: int
     #: Rows the target holds after the restore: ``count(*)`` when it is loaded, else the row count of
     #: its persisted segments (``GetCollectionStatistics``).
-    target_rows: int | None
+    target_rows: int
     seconds: float
     imports: tuple[ImportOutcome, ...] = ()
     skipped: tuple[str, ...] = ()
@@ -105,7 +106,7 @@ class RestoreReport:
                 c.target,
                 str(c.backup_rows),
                 str(c.imported_rows),
-                "-" if c.target_rows is None else str(c.target_rows),
+                str(c.target_rows),
                 f"{c.seconds:.1f}",
                 "; ".join(c.skipped),
             )
@@ -238,11 +239,9 @@ class RestoreExecutor:
     def preflight(self, plan: RestorePlan, backup: BackupInfo) -> None:
         """Refuse, before any change, what the target server is known not to be able to import."""
         version = self.milvus.server_version()
-        if _version_tuple(version) >= (2, 4):
-            return
         problems = []
         for coll in plan.collections:
-            if not coll.imports:
+            if not coll.imports or _version_tuple(version) >= (2, 4):
                 continue
             source = backup.collection(coll.source.database, coll.source.collection)
             for field in source.schema.fields:
@@ -252,6 +251,12 @@ class RestoreExecutor:
                         f"{field.name!r} (its binlog importer answers 'unsupported data type'); restore into Milvus "
                         "2.4 or newer, or restore with meta_only"
                     )
+        for coll in plan.collections:
+            if coll.imports and not coll.create:  # skip_create: the existing target must line up now
+                try:
+                    self._check_fields(backup, coll.source, coll.target, None)
+                except RestorePlanError as exc:
+                    problems.extend(exc.conflicts)
         if problems:
             raise RestorePlanError(problems)
 
@@ -332,9 +337,15 @@ class RestoreExecutor:
                 if step.partition not in existing:
                     self.milvus.create_partition(db, name, step.partition)
             elif isinstance(step, ImportData):
-                if not schema_checked:
-                    self._check_fields(backup, source, target, expected_schema)
-                    schema_checked = True
+                if not schema_checked and expected_schema is not None:
+                    try:
+                        self._check_fields(backup, source, target, expected_schema)
+                    except RestorePlanError as exc:
+                        raise ImportFailedError(
+                            f"{target} was created but Milvus gave it other field IDs than the backup's; "
+                            f"nothing was imported into it: {exc.conflicts[0]}"
+                        ) from exc
+                schema_checked = True
                 outcomes.append(self._import(plan.backup_name, step, stage_root))
             elif isinstance(step, CreateIndex):
                 self.milvus.create_index(db, name, step.field_name, step.index_name, step.params)
@@ -345,7 +356,7 @@ class RestoreExecutor:
                 current = self.milvus.describe_alias(db, step.alias)
                 if current != name:
                     self.milvus.create_alias(db, name, step.alias)
-        imported = sum(o.imported_rows for o in outcomes if o.partition != "" or o.files)
+        imported = sum(o.imported_rows for o in outcomes if not o.l0)
         # count(*) when loaded; otherwise the persisted segments' row count, which for imported
         # segments already excludes the rows their delta logs deleted.
         target_rows = (
@@ -440,6 +451,7 @@ class RestoreExecutor:
             imported_rows=imported,
             seconds=time.monotonic() - started,
             staged=staged,
+            l0=step.l0,
         )
 
     def _wait(self, db: str, task: int, step: ImportData) -> int:
@@ -448,7 +460,7 @@ class RestoreExecutor:
             state = self.milvus.import_state(db, task)
             if state.state == "Completed":
                 return state.row_count
-            if state.state == "Failed":
+            if state.state.startswith("Failed"):  # Failed, FailedAndCleaned
                 raise ImportFailedError(
                     f"import into {step.target} partition {step.partition!r} failed: {state.reason or 'no reason given'}"
                 )
@@ -496,11 +508,17 @@ class RestoreExecutor:
             paths = [p for p, i in fs.find(location, detail=True).items() if i.get("type", "file") == "file"]
         except FileNotFoundError:
             return 0
+        except Exception as exc:
+            raise StorageError(
+                f"cannot list delta logs under {location}: {scrub(str(exc), storage)}"
+            ) from exc
         for path in paths:
             try:
                 total += count_binlog_rows(fs.cat_file(path))
             except BinlogFormatError as exc:
-                raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from None
+                raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from exc
+            except OSError as exc:
+                raise StorageError(f"cannot read delta log {path}: {scrub(str(exc), storage)}") from exc
         return total
 
     def _remove(self, path: str) -> None:

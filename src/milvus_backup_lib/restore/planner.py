@@ -158,7 +158,7 @@ class DefaultRestorePlanner:
         """Plan restoring ``backup`` onto ``target``; raises :class:`RestorePlanError` with every conflict."""
         conflicts: list[str] = []
         skipped: list[tuple[str, str]] = []
-        if backup.format:
+        if backup.format not in ("", "binlog"):
             conflicts.append(
                 f"backup {backup.name} has format {backup.format!r}; only binlog backups restore"
             )
