@@ -68,7 +68,9 @@ class BackupReport:
     bytes_copied: int
     server_side_copy: bool
     gc: GcPauseOutcome
+    #: Wall time of the whole backup, and of its copy phase alone.
     seconds: float
+    copy_seconds: float = 0.0
 
     @property
     def collections(self) -> tuple[str, ...]:
@@ -168,7 +170,9 @@ class BackupClient:
                     collections_meta, jobs = self._plan_copy(name, snap.collections)
                     progress.phase("copy", f"{len(jobs)} files")
                     written = bool(jobs)
+                    copy_started = time.monotonic()
                     result = self.copier.copy(self.milvus_storage, self.backup_storage, jobs, progress)
+                    copy_seconds = time.monotonic() - copy_started
                     gc_outcome = gc.outcome
                 info = BackupInfo(
                     id=str(uuid.uuid4()),
@@ -208,6 +212,7 @@ class BackupClient:
             server_side_copy=result.server_side,
             gc=gc_outcome,
             seconds=time.monotonic() - started,
+            copy_seconds=copy_seconds,
         )
 
     @contextmanager
