@@ -5,6 +5,8 @@ Sessions use the interpreter nox runs under; ``nox -R`` reuses their virtualenvs
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -12,12 +14,19 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_external_run = True
 
 LINT_PATHS = ("src", "tests", "noxfile.py")
+#: The Azure Blob emulator of the storage contract tests, installed by npm from package.json.
+AZURITE_BLOB = Path(__file__).resolve().parent / "node_modules" / ".bin" / "azurite-blob"
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (integration tests start real Milvus 2.3.5 servers); arguments go to pytest."""
+    """Run the test suite (integration tests start real Milvus 2.3.5 servers and storage emulators).
+
+    Arguments go to pytest. Azurite comes from npm (Node.js 18+ on PATH): installed here when missing.
+    """
     session.install(".[all,test]")
+    if not AZURITE_BLOB.exists():
+        session.run("npm", "install", "--no-audit", "--no-fund", external=True)
     session.run("pytest", *session.posargs)
 
 
@@ -41,3 +50,13 @@ def demo(session: nox.Session) -> None:
     """Run the end-to-end demo against an embedded Milvus server; arguments go to the demo."""
     session.install(".[test]")
     session.run("python", "-m", "milvus_backup_lib.demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto).
+
+    Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
+    """
+    session.install(".[all,test]")
+    session.run("python", "benchmarks/bench_backup.py", *session.posargs)

@@ -299,3 +299,30 @@ def top_ids(
         return [[hit["id"] for hit in hits] for hits in res]
     finally:
         c.close()
+
+
+def build_small(uri: str, coll: str, seed: int = 3) -> tuple[int, tuple[int, ...]]:
+    """One collection with the kinds that matter for storage round trips (auto-id key, dynamic field,
+    JSON, VARCHAR, two partitions, two segments, deletes after flush); returns (rows, deleted ids)."""
+    rng = np.random.default_rng(seed)
+    c = client(uri)
+    s = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=True)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("title", DataType.VARCHAR, max_length=32)
+    s.add_field("meta", DataType.JSON)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    c.create_collection(coll, schema=s)
+    c.create_partition(coll, "p1")
+    ids: list[int] = []
+    for part in ("_default", "p1"):
+        data = [
+            {"title": f"{part} {i}", "meta": {"i": i}, "vec": _float_vectors(rng, 1, 8)[0], "dyn": i % 5}
+            for i in range(250)
+        ]
+        ids.extend(int(x) for x in c.insert(coll, data, partition_name=part)["ids"])
+        c.flush(coll)
+    deleted = tuple(ids[::25])
+    c.delete(coll, ids=list(deleted))
+    c.flush(coll)
+    c.close()
+    return 500, deleted

@@ -16,6 +16,12 @@ from milvus_backup_lib.errors import StorageError, StorageRootNotFoundError
 __all__ = ["StorageLocation"]
 
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
+_GCS_PROTOCOLS = frozenset({"gs", "gcs"})
+_AZURE_PROTOCOLS = frozenset({"az", "abfs", "abfss"})
+#: Names fsspec registers for one filesystem class: locations under either are in the same store.
+_PROTOCOL_ALIASES = {"local": "file", "gcs": "gs", "abfs": "az", "abfss": "az", "s3a": "s3"}
+#: Parts of an Azure Storage connection string that are credentials.
+_CONNECTION_STRING_SECRET_PARTS = frozenset({"accountkey", "sharedaccesssignature", "sharedaccesskey"})
 _fs_cache_lock = threading.Lock()
 
 
@@ -75,7 +81,7 @@ class StorageLocation:
             fs = self._state.get("fs")
             if fs is None:
                 try:
-                    fs = fsspec.filesystem(self.protocol, **dict(self.storage_options))
+                    fs = _filesystem_class(self.protocol, self.storage_options)(**dict(self.storage_options))
                 except (ImportError, ValueError) as exc:
                     raise StorageError(
                         f"cannot open storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
@@ -122,15 +128,24 @@ class StorageLocation:
         return path.split("/", 1)[1] if "/" in path else ""
 
     def same_store(self, other: StorageLocation) -> bool:
-        """Whether both locations are in the same store with the same credentials (server-side copy works)."""
-        if self.protocol != other.protocol:
+        """Whether both locations are in the same store with the same credentials (server-side copy works).
+
+        True only for the same protocol (``gs``/``gcs``, ``az``/``abfs``/``abfss`` count as one) and equal
+        ``storage_options``; the local disk and the in-process memory store need no options.
+        """
+        protocol = _PROTOCOL_ALIASES.get(self.protocol, self.protocol)
+        if protocol != _PROTOCOL_ALIASES.get(other.protocol, other.protocol):
             return False
         if self.protocol in _LOCAL_PROTOCOLS or self.protocol == "memory":
             return True
         return bool(_freeze(self.storage_options) == _freeze(other.storage_options))
 
     def check_root(self) -> None:
-        """Raise :class:`StorageRootNotFoundError` if the root (directory or bucket) does not exist."""
+        """Raise :class:`StorageRootNotFoundError` if the root (directory, bucket, container) does not exist.
+
+        On object stores only the bucket (Azure: container) must exist: keys below it need no directory.
+        Raises :class:`StorageError` if the store cannot be reached.
+        """
         fs = self.fs
         try:
             if self.is_local:
@@ -138,15 +153,34 @@ class StorageLocation:
             elif self.protocol == "memory":
                 ok = True
             else:
+                fs.invalidate_cache(self.bucket)  # s3fs/gcsfs/adlfs cache listings: ask the store now
                 ok = bool(fs.exists(self.bucket))
         except Exception as exc:
             raise StorageError(
                 f"cannot reach storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
             ) from None
         if not ok:
-            what = "directory" if self.is_local else "bucket"
-            name = self.root if self.is_local else self.bucket
+            if self.is_local:
+                what, name = "directory", self.root
+            else:
+                what = "container" if self.protocol in _AZURE_PROTOCOLS else "bucket"
+                name = self.bucket
             raise StorageRootNotFoundError(f"storage root {what} {name!r} of {self.url!r} does not exist")
+
+
+def _filesystem_class(protocol: str, options: Mapping[str, Any]) -> type[fsspec.AbstractFileSystem]:
+    if protocol in _GCS_PROTOCOLS and options.get("endpoint_url"):
+        # gcsfs 2026.x registers ExtendedGcsFileSystem for gs:// unless GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT
+        # is false when gcsfs is imported. It asks a gRPC control API for each bucket's type, which GCS
+        # emulators and other custom endpoints do not serve: against fake-gcs-server every call waited
+        # 60 s ("Could not determine bucket type ... falling back to GCSFileSystem"). With a custom
+        # endpoint the plain JSON-API filesystem is what runs in the end anyway, so use it directly.
+        from gcsfs.core import GCSFileSystem
+
+        gcs_class: type[fsspec.AbstractFileSystem] = GCSFileSystem
+        return gcs_class
+    fs_class: type[fsspec.AbstractFileSystem] = fsspec.get_filesystem_class(protocol)
+    return fs_class
 
 
 def _scrub(text: str, location: StorageLocation) -> str:
@@ -162,9 +196,20 @@ def _secret_values(options: Mapping[str, Any]) -> list[str]:
     for value in options.values():
         if isinstance(value, str):
             values.append(value)
+            values.extend(_connection_string_secrets(value))
         elif isinstance(value, Mapping):
             values.extend(_secret_values(value))
     return values
+
+
+def _connection_string_secrets(value: str) -> list[str]:
+    """The key and SAS parts of an Azure connection string: messages may quote them without the rest."""
+    secrets = []
+    for part in value.split(";"):
+        name, equals, secret = part.partition("=")
+        if equals and name.strip().lower() in _CONNECTION_STRING_SECRET_PARTS:
+            secrets.append(secret.strip())
+    return secrets
 
 
 def scrub(text: str, *locations: StorageLocation) -> str:

@@ -1,0 +1,575 @@
+"""The storage contract: what the library needs from a store, checked on every backend it supports.
+
+Every test runs on each backend: ``local`` (a temporary directory), ``memory`` (fsspec's in-process
+store), ``s3`` (moto server), ``gcs`` (fake-gcs-server) and ``azure`` (Azurite), the last three real
+emulator processes from ``tests/emulators.py`` started once per session by the conftest fixtures. Each
+test gets fresh buckets (containers, directories), so tests never see each other's objects.
+
+A new backend joins by adding a :class:`Backend` to :func:`backend`; it is supported when this file
+passes on it.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier
+from milvus_backup_lib.errors import BackupNotFoundError, StorageError, StorageRootNotFoundError
+from milvus_backup_lib.manifest.model import (
+    BackupInfo,
+    Binlog,
+    CollectionBackupInfo,
+    CollectionSchema,
+    DatabaseBackupInfo,
+    DataType,
+    FieldBinlog,
+    FieldSchema,
+    KeyValue,
+    PartitionBackupInfo,
+    SegmentBackupInfo,
+)
+from milvus_backup_lib.repository import BackupRepository, LibraryMeta
+from milvus_backup_lib.storage.location import StorageLocation, scrub
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from emulators import Azurite, FakeGcsServer, MotoServer
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = ("local", "memory", "s3", "gcs", "azure")
+MIB = 2**20
+#: Bigger than one streaming chunk and than s3fs's/adlfs's default block sizes for reads.
+BIG = os.urandom(5 * MIB)
+#: A credential no store will ever echo back: it must not appear in any error or repr.
+SECRET = "contract-secret-7f3a9c0e-do-not-leak"
+
+
+class Backend:
+    """Makes fresh locations on one backend, and knows what that backend calls a missing root."""
+
+    def __init__(
+        self,
+        name: str,
+        new_root: Callable[[str, dict[str, Any]], StorageLocation],
+        missing: Callable[[], tuple[StorageLocation, str] | None],
+        secret_options: dict[str, Any],
+        secret: str = SECRET,
+    ) -> None:
+        self.name = name
+        self._new_root = new_root
+        self._missing = missing
+        #: Options that carry :attr:`secret` the way a real deployment would (a key, a token).
+        self.secret_options = secret_options
+        self.secret = secret
+
+    def fresh(self, root: str = "backups", **options: Any) -> StorageLocation:
+        """A location ``root`` in a new bucket (container, directory), with ``options`` added."""
+        return self._new_root(root, options)
+
+    def missing(self) -> tuple[StorageLocation, str] | None:
+        """A location whose bucket (or directory) does not exist, and the name an error must give;
+        None for the memory store, where every root exists."""
+        return self._missing()
+
+
+def _unique(prefix: str = "contract") -> str:
+    # Valid as an S3 and GCS bucket and as an Azure container: lowercase letters, digits, hyphens.
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def _emulator_backend(name: str, server: MotoServer | FakeGcsServer | Azurite) -> Backend:
+    def new_root(root: str, options: dict[str, Any]) -> StorageLocation:
+        return server.location(_unique(), root, **options)
+
+    def missing() -> tuple[StorageLocation, str]:
+        bucket = _unique("missing")
+        location = StorageLocation(f"{server.protocol}://{bucket}/backups", server.storage_options)
+        return location, bucket
+
+    secret = SECRET
+    if name == "s3":
+        secret_options = {"secret": SECRET}  # moto accepts any secret key
+    elif name == "gcs":
+        secret_options = {"token": SECRET}  # a raw OAuth access token; fake-gcs-server ignores it
+    else:
+        # Azurite checks the account key, so the secret is the real (public, well-known) dev key.
+        secret_options = {}
+        secret = server.storage_options["connection_string"].split("AccountKey=", 1)[1].split(";", 1)[0]
+    return Backend(name, new_root, missing, secret_options, secret)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    """One backend per parameter; emulators start on the first test that needs them."""
+    name: str = request.param
+    if name == "local":
+
+        def new_local(root: str, options: dict[str, Any]) -> StorageLocation:
+            path = tmp_path / _unique() / root
+            path.mkdir(parents=True)
+            return StorageLocation(str(path), options)
+
+        def missing_local() -> tuple[StorageLocation, str]:
+            path = tmp_path / _unique("missing") / "backups"
+            return StorageLocation(str(path)), str(path)
+
+        # Local disks take no credentials: an option that would carry one must still stay hidden.
+        yield Backend(name, new_local, missing_local, {"secret_token": SECRET})
+    elif name == "memory":
+        made: list[StorageLocation] = []
+
+        def new_memory(root: str, options: dict[str, Any]) -> StorageLocation:
+            location = StorageLocation(f"memory://{_unique()}/{root}", options)
+            made.append(location)
+            return location
+
+        yield Backend(name, new_memory, lambda: None, {"secret_token": SECRET})
+        for location in made:  # the memory store is global to the process
+            if location.fs.exists(location.root):
+                location.fs.rm(location.root, recursive=True)
+    else:
+        fixture = {"s3": "s3_server", "gcs": "gcs_server", "azure": "azure_server"}[name]
+        # gcsfs checks a raw token's expiry with Google unless told not to (no network in tests).
+        monkeypatch.setenv("FETCH_RAW_TOKEN_EXPIRY", "false")
+        yield _emulator_backend(name, request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def store(backend: Backend) -> StorageLocation:
+    """A fresh, empty location on the backend under test."""
+    return backend.fresh()
+
+
+@pytest.fixture
+def other_store(backend: Backend, tmp_path: Path) -> Iterator[StorageLocation]:
+    """A location in a different store than ``store`` (local disk; memory when testing local disk)."""
+    if backend.name == "local":
+        location = StorageLocation(f"memory://{_unique()}/other")
+        yield location
+        if location.fs.exists(location.root):  # the memory store is global to the process
+            location.fs.rm(location.root, recursive=True)
+    else:
+        path = tmp_path / _unique("other")
+        path.mkdir()
+        yield StorageLocation(str(path))
+
+
+def _write(location: StorageLocation, files: dict[str, bytes]) -> None:
+    for relative, data in files.items():
+        if location.is_local:
+            location.fs.makedirs(os.path.dirname(location.join(relative)), exist_ok=True)
+        location.fs.pipe_file(location.join(relative), data)
+
+
+def _listing(location: StorageLocation) -> dict[str, int]:
+    """Every file below the root, relative to it, with its size, as ``find`` reports them."""
+    location.fs.invalidate_cache(location.root)
+    found = location.fs.find(location.root, detail=True)
+    return {location.relative(path): int(entry["size"]) for path, entry in found.items()}
+
+
+# --------------------------------------------------------------------------- bytes in and out
+
+
+def test_write_and_read_bytes(store: StorageLocation) -> None:
+    files = {"empty": b"", "small.bin": b"milvus\x00backup\n", "big.bin": BIG}
+    _write(store, files)
+
+    for relative, data in files.items():
+        assert store.fs.cat_file(store.join(relative)) == data, relative
+
+
+def test_overwrite_replaces_content(store: StorageLocation) -> None:
+    _write(store, {"meta/backup_meta.json": b"first version, longer"})
+    _write(store, {"meta/backup_meta.json": b"second"})
+
+    assert store.fs.cat_file(store.join("meta/backup_meta.json")) == b"second"
+    assert _listing(store) == {"meta/backup_meta.json": 6}
+
+
+def test_find_lists_nested_files_with_sizes(store: StorageLocation) -> None:
+    files = {
+        "top.json": b"{}",
+        "binlogs/insert_log/1/2/3/100/7": b"x" * 1000,
+        "binlogs/insert_log/1/2/3/101/8": b"y" * 3,
+        "binlogs/delta_log/1/2/3/9": b"",
+        "meta/full_meta.json": BIG,
+    }
+    _write(store, files)
+
+    assert _listing(store) == {relative: len(data) for relative, data in files.items()}
+    # A listing below a prefix holds only what is below it.
+    found = store.fs.find(store.join("binlogs/insert_log"))
+    assert sorted(store.relative(path) for path in found) == [
+        "binlogs/insert_log/1/2/3/100/7",
+        "binlogs/insert_log/1/2/3/101/8",
+    ]
+
+
+def test_ls_shows_files_and_directories(store: StorageLocation) -> None:
+    # BackupRepository.names() lists the root with ls and takes the "directory" entries as backups.
+    _write(store, {"one/meta/a.json": b"1", "two/x": b"22", "loose.txt": b"333"})
+
+    store.fs.invalidate_cache(store.root)
+    entries = store.fs.ls(store.root, detail=True)
+
+    kinds = {store.relative(str(e["name"]).rstrip("/")): e["type"] for e in entries}
+    assert kinds == {"one": "directory", "two": "directory", "loose.txt": "file"}
+    sizes = {store.relative(str(e["name"])): e["size"] for e in entries if e["type"] == "file"}
+    assert sizes == {"loose.txt": 3}
+
+
+def test_info_reports_size_and_missing_file(store: StorageLocation) -> None:
+    _write(store, {"a/file": b"12345", "a/empty": b""})
+
+    for relative, size in (("a/file", 5), ("a/empty", 0)):
+        info = store.fs.info(store.join(relative))
+        assert info["size"] == size
+        assert info["type"] == "file"
+    with pytest.raises(FileNotFoundError):
+        store.fs.info(store.join("a/nothing"))
+
+
+def test_ranged_reads(store: StorageLocation) -> None:
+    _write(store, {"big.bin": BIG})
+    path = store.join("big.bin")
+
+    assert store.fs.cat_file(path, start=0, end=10) == BIG[:10]
+    assert store.fs.cat_file(path, start=MIB - 3, end=MIB + 5) == BIG[MIB - 3 : MIB + 5]
+    assert store.fs.cat_file(path, start=len(BIG) - 7) == BIG[-7:]
+    # What the copier's streaming path does: open with a block size and read chunk by chunk.
+    with store.fs.open(path, "rb", block_size=MIB) as reader:
+        reader.seek(2 * MIB + 1)
+        assert reader.read(100) == BIG[2 * MIB + 1 : 2 * MIB + 101]
+        reader.seek(0)
+        chunks = []
+        while chunk := reader.read(MIB + 17):
+            chunks.append(chunk)
+    assert b"".join(chunks) == BIG
+
+
+def test_exists(store: StorageLocation) -> None:
+    _write(store, {"dir/sub/file": b"x", "dir/empty": b""})
+
+    assert store.fs.exists(store.join("dir/sub/file"))
+    assert store.fs.exists(store.join("dir/empty"))
+    assert store.fs.exists(store.join("dir/sub"))  # a prefix with objects below it counts
+    assert not store.fs.exists(store.join("dir/missing"))
+    assert not store.fs.exists(store.join("nothing/at/all"))
+
+
+def test_rm_recursive(store: StorageLocation) -> None:
+    _write(store, {"gone/a": b"1", "gone/b/c": b"2", "gone/b/d/e": b"", "kept/f": b"3"})
+
+    store.fs.rm(store.join("gone"), recursive=True)
+    store.fs.invalidate_cache(store.root)
+
+    assert _listing(store) == {"kept/f": 1}
+    assert not store.fs.exists(store.join("gone"))
+    assert not store.fs.exists(store.join("gone/b/c"))
+
+
+# --------------------------------------------------------------------------- StorageLocation
+
+
+def test_check_root(backend: Backend, store: StorageLocation) -> None:
+    store.check_root()
+
+    missing = backend.missing()
+    if missing is None:
+        # The memory store creates roots on first write: no root can be missing there.
+        StorageLocation(f"memory://{_unique('missing')}/backups").check_root()
+        return
+    location, name = missing
+    with pytest.raises(StorageRootNotFoundError) as info:
+        location.check_root()
+    assert repr(name) in str(info.value)
+    assert isinstance(info.value, StorageError)
+
+
+def test_paths_join_relative_bucket_key(backend: Backend, store: StorageLocation) -> None:
+    root = store.root
+    assert root.endswith("/backups")
+    assert not root.endswith("/")
+    assert "://" not in root
+
+    path = store.join("name", "meta/backup_meta.json")
+    assert path == f"{root}/name/meta/backup_meta.json"
+    assert store.join() == root
+    assert store.join("/a/", "", "b/") == f"{root}/a/b"
+    assert store.relative(path) == "name/meta/backup_meta.json"
+    with pytest.raises(ValueError, match="is not below"):
+        store.relative(root + "-sibling/x")
+
+    if backend.name in ("local", "memory"):
+        assert store.bucket == ""
+        assert store.bucket_key(path) == path
+    else:
+        assert store.bucket.startswith("contract-")
+        assert root == f"{store.bucket}/backups"
+        assert store.bucket_key(path) == "backups/name/meta/backup_meta.json"
+
+    # The paths the library builds are the paths the store lists back.
+    _write(store, {"name/meta/backup_meta.json": b"{}"})
+    assert list(store.fs.find(store.root)) == [path]
+
+
+def test_same_store(backend: Backend, store: StorageLocation, other_store: StorageLocation) -> None:
+    elsewhere = backend.fresh("elsewhere")
+
+    assert store.same_store(elsewhere)
+    assert elsewhere.same_store(store)
+    assert not store.same_store(other_store)
+    with_other_options = backend.fresh("elsewhere", **backend.secret_options)
+    if backend.name in ("local", "memory"):
+        # One disk, one in-process store: options cannot point anywhere else.
+        assert store.same_store(with_other_options)
+    elif backend.secret_options:
+        # Other credentials may not read the source bucket: such copies go through the client.
+        assert not store.same_store(with_other_options)
+
+
+# --------------------------------------------------------------------------- the copier
+
+
+def _copy_jobs(
+    source: StorageLocation, destination: StorageLocation, files: dict[str, bytes]
+) -> list[CopyJob]:
+    return [
+        CopyJob(source.join("insert_log", rel), destination.join("binlogs/insert_log", rel), len(data))
+        for rel, data in files.items()
+    ]
+
+
+COPY_FILES = {
+    "1/2/3/100/1": b"",
+    "1/2/3/100/2": b"a",
+    "1/2/3/101/3": bytes(range(256)) * 40,
+    "1/2/4/100/4": BIG[: MIB + 3],
+}
+
+
+def _assert_copied(destination: StorageLocation, files: dict[str, bytes]) -> None:
+    assert _listing(destination) == {f"binlogs/insert_log/{rel}": len(data) for rel, data in files.items()}
+    for rel, data in files.items():
+        assert destination.fs.cat_file(destination.join("binlogs/insert_log", rel)) == data
+
+
+def test_copy_within_store_is_server_side(backend: Backend, store: StorageLocation) -> None:
+    source = store
+    _write(source, {f"insert_log/{rel}": data for rel, data in COPY_FILES.items()})
+    destination = backend.fresh("backup")  # another bucket (directory) of the same store
+    assert source.same_store(destination)
+
+    result = FsspecCopier(concurrency=3).copy(
+        source, destination, _copy_jobs(source, destination, COPY_FILES)
+    )
+
+    total = sum(map(len, COPY_FILES.values()))
+    assert result == CopyResult(
+        files=len(COPY_FILES), bytes_copied=total, server_side=True, bytes_through_client=0
+    )
+    _assert_copied(destination, COPY_FILES)
+
+
+@pytest.mark.parametrize("direction", ["out", "in"])
+def test_copy_between_stores_streams(
+    store: StorageLocation, other_store: StorageLocation, direction: str
+) -> None:
+    source, destination = (store, other_store) if direction == "out" else (other_store, store)
+    assert not source.same_store(destination)
+    _write(source, {f"insert_log/{rel}": data for rel, data in COPY_FILES.items()})
+
+    copier = FsspecCopier(concurrency=2, chunk_size=256 * 1024)
+    result = copier.copy(source, destination, _copy_jobs(source, destination, COPY_FILES))
+
+    total = sum(map(len, COPY_FILES.values()))
+    assert result == CopyResult(
+        files=len(COPY_FILES), bytes_copied=total, server_side=False, bytes_through_client=total
+    )
+    _assert_copied(destination, COPY_FILES)
+
+
+def test_copy_of_missing_source_names_it(backend: Backend, store: StorageLocation) -> None:
+    destination = backend.fresh("backup")
+    missing = store.join("insert_log/1/2/404/100/1")
+
+    with pytest.raises(StorageError, match="missing source file") as info:
+        FsspecCopier().copy(store, destination, [CopyJob(missing, destination.join("gone"), 5)])
+
+    assert missing in str(info.value)
+
+
+# --------------------------------------------------------------------------- the backup repository
+
+
+def _backup_info(name: str) -> BackupInfo:
+    coll, part, seg = 447_001, 447_002, 447_003
+    binlogs = tuple(
+        FieldBinlog(
+            field_id=field,
+            binlogs=(
+                Binlog(
+                    entries_num=10,
+                    timestamp_from=449_000_000_000_000_001,
+                    timestamp_to=449_000_000_000_000_009,
+                    log_path=f"files/insert_log/{coll}/{part}/{seg}/{field}/{seg + field}",
+                    log_size=100 + field,
+                    log_id=seg + field,
+                ),
+            ),
+        )
+        for field in (0, 1, 100, 101)
+    )
+    size = sum(b.log_size for fb in binlogs for b in fb.binlogs)
+    segment = SegmentBackupInfo(
+        segment_id=seg,
+        collection_id=coll,
+        partition_id=part,
+        num_of_rows=10,
+        binlogs=binlogs,
+        size=size,
+        group_id=seg,
+        backuped=True,
+        v_channel=f"by-dev-rootcoord-dml_0_{coll}v0",
+        storage_version=0,
+    )
+    partition = PartitionBackupInfo(
+        partition_id=part,
+        partition_name="_default",
+        collection_id=coll,
+        segment_backups=(segment,),
+        size=size,
+        load_state="NotLoad",
+    )
+    schema = CollectionSchema(
+        name="products",
+        description="contract test",
+        fields=(
+            FieldSchema(field_id=100, name="id", is_primary_key=True, data_type=DataType.INT64),
+            FieldSchema(
+                field_id=101,
+                name="vector",
+                data_type=DataType.FLOAT_VECTOR,
+                type_params=(KeyValue(key="dim", value="4"),),
+            ),
+        ),
+    )
+    collection = CollectionBackupInfo(
+        id="c0ffee00-0000-4000-8000-000000000001",
+        collection_id=coll,
+        db_name="default",
+        collection_name="products",
+        schema=schema,
+        shards_num=1,
+        consistency_level=2,
+        partition_backups=(partition,),
+        backup_timestamp=449_000_000_000_000_010,
+        size=size,
+        load_state="NotLoad",
+        backup_physical_timestamp=1_710_000_000,
+    )
+    return BackupInfo(
+        id="c0ffee00-0000-4000-8000-000000000000",
+        name=name,
+        backup_timestamp=1_710_000_000_000,
+        collection_backups=(collection,),
+        size=size,
+        milvus_version="v2.3.5",
+        database_backups=(DatabaseBackupInfo(db_name="default", db_id=1),),
+    )
+
+
+def test_repository_round_trip_and_delete(store: StorageLocation) -> None:
+    repository = BackupRepository(store)
+    info = _backup_info("contract_backup")
+    library_meta = LibraryMeta(created_at="2024-03-09T16:00:00+00:00", strategy="copy", files={"a": 1})
+    # A binlog beside the manifest, as a real backup has, and a half-written backup without a manifest.
+    _write(store, {"contract_backup/binlogs/insert_log/1/2/3/100/4": b"data", "half_done/binlogs/x": b"y"})
+
+    assert repository.names() == []
+    repository.write_manifest(info, library_meta)
+
+    assert repository.names() == ["contract_backup"]
+    assert repository.exists("contract_backup")
+    assert not repository.exists("half_done")
+    assert repository.read("contract_backup") == info
+    assert repository.read_library_meta("contract_backup") == library_meta
+    summary = repository.summary("contract_backup")
+    assert (summary.name, summary.size, summary.collections) == (
+        "contract_backup",
+        info.size,
+        ("default.products",),
+    )
+    with pytest.raises(BackupNotFoundError):
+        repository.read("half_done")
+
+    repository.delete("contract_backup")
+    store.fs.invalidate_cache(store.root)
+
+    assert repository.names() == []
+    assert not repository.exists("contract_backup")
+    assert not repository.has_objects("contract_backup")
+    assert set(_listing(store)) == {"half_done/binlogs/x"}
+
+
+# --------------------------------------------------------------------------- credentials stay secret
+
+
+def _full_text(exc: BaseException) -> str:
+    """The exception as a traceback would print it, causes and context included."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc)
+
+
+def test_secrets_stay_out_of_errors_and_reprs(backend: Backend, other_store: StorageLocation) -> None:
+    secret = backend.secret
+    store = backend.fresh(**backend.secret_options)
+    assert store.storage_options, "the location must carry the secret for this test to mean anything"
+    _write(store, {"insert_log/present": b"12345"})
+
+    texts = [repr(store), str(store), repr(BackupRepository(store))]
+    provocations: list[Callable[[], object]] = [
+        # server-side copy and streaming copy of a missing source
+        lambda: FsspecCopier().copy(store, store, [CopyJob(store.join("nope"), store.join("dst"), 1)]),
+        lambda: FsspecCopier().copy(
+            store, other_store, [CopyJob(store.join("nope"), other_store.join("d"), 1)]
+        ),
+        # a size that does not match what was copied
+        lambda: FsspecCopier().copy(
+            store, other_store, [CopyJob(store.join("insert_log/present"), other_store.join("p"), 4)]
+        ),
+        lambda: BackupRepository(store).read("not_there"),
+    ]
+    missing = backend.missing()
+    if missing is not None:
+        location, _ = missing
+        missing_with_secret = StorageLocation(
+            location.url, {**location.storage_options, **backend.secret_options}
+        )
+        texts.append(repr(missing_with_secret))
+        provocations.append(missing_with_secret.check_root)
+        if missing_with_secret.bucket:  # a local writer creates its directories: only a bucket can be missing
+            provocations.append(
+                lambda: BackupRepository(missing_with_secret).write_manifest(_backup_info("b"), LibraryMeta())
+            )
+
+    for provoke in provocations:
+        with pytest.raises(Exception) as info:  # noqa: PT011 - each raises its own kind; the text matters
+            provoke()
+        texts.append(_full_text(info.value))
+
+    # And a message from a store that does echo the credential is cleaned before the library raises it.
+    texts.append(scrub(f"request failed: credential {secret} rejected", store))
+
+    for text in texts:
+        assert secret not in text
