@@ -11,6 +11,7 @@
 
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
+from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     BackupExistsError,
@@ -20,6 +21,7 @@ from milvus_backup_lib.errors import (
     FlushTimeoutError,
     ImportFailedError,
     InconsistentSegmentError,
+    InvalidConfigError,
     InvalidFilterError,
     InvalidNameError,
     ManifestError,
@@ -82,6 +84,7 @@ __all__ = [
     "ImportFailedError",
     "ImportOutcome",
     "InconsistentSegmentError",
+    "InvalidConfigError",
     "InvalidFilterError",
     "InvalidNameError",
     "ManifestError",
@@ -107,6 +110,9 @@ __all__ = [
     "StorageLocation",
     "StorageRootNotFoundError",
     "TargetState",
+    "ToolConfig",
     "__version__",
     "default_backup_name",
+    "from_milvus_backup_config",
+    "load_config_file",
 ]

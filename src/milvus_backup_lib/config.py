@@ -61,15 +61,11 @@ from typing import Any
 
 import attrs
 
-from milvus_backup_lib.errors import MilvusBackupError
+from milvus_backup_lib.errors import InvalidConfigError
 from milvus_backup_lib.options import MilvusConnection
 from milvus_backup_lib.storage.location import StorageLocation
 
 __all__ = ["InvalidConfigError", "ToolConfig", "from_milvus_backup_config", "load_config_file"]
-
-
-class InvalidConfigError(MilvusBackupError, ValueError):
-    """A milvus-backup config file or value cannot be used. The message names the key, never a secret."""
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@
     MilvusBackupError (Exception)                 base; .retryable says whether trying again can help
      +-- InvalidNameError (ValueError)            a backup/collection/database name breaks the rules
      +-- InvalidFilterError (ValueError)          a collection filter or rename cannot be parsed
+     +-- InvalidConfigError (ValueError)          a milvus-backup config file or value cannot be used
      +-- MilvusConnectionError (ConnectionError)  the Milvus server cannot be reached           retryable
      +-- MilvusAuthenticationError (PermissionError)  wrong user, password or token
      +-- MilvusPermissionError (PermissionError)  the user lacks a privilege
@@ -36,6 +37,7 @@ __all__ = [
     "FlushTimeoutError",
     "ImportFailedError",
     "InconsistentSegmentError",
+    "InvalidConfigError",
     "InvalidFilterError",
     "InvalidNameError",
     "ManifestError",
@@ -63,6 +65,10 @@ class InvalidNameError(MilvusBackupError, ValueError):
 
 class InvalidFilterError(MilvusBackupError, ValueError):
     """A collection filter (``db.coll``, ``coll``, ``db.*``) or a rename rule cannot be parsed."""
+
+
+class InvalidConfigError(MilvusBackupError, ValueError):
+    """A milvus-backup config file or value cannot be used. The message names the key, never a secret."""
 
 
 class MilvusConnectionError(MilvusBackupError, ConnectionError):
