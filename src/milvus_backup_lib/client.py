@@ -165,7 +165,11 @@ class BackupClient:
             written = False
             try:
                 with self._gc_pause(strategy) as gc:
-                    progress.phase("snapshot", f"{len(selection.collections) or 'all'} collections")
+                    progress.phase(
+                        "snapshot",
+                        "reading collections"
+                        + ("" if strategy is BackupStrategy.META_ONLY else ", flushing"),
+                    )
                     snap = snapshotter.snapshot(selection, strategy, progress)
                     collections_meta, jobs = self._plan_copy(name, snap.collections)
                     progress.phase("copy", f"{len(jobs)} files")

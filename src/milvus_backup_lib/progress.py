@@ -1,42 +1,47 @@
-"""Progress reporting: an injected object with a no-op default (never ``print``)."""
+"""Progress reporting: an injected object with a no-op default (never ``print``).
+
+Subclass :class:`Progress` and override what you need; every method does nothing by default. Copy
+events (:meth:`Progress.file_done`) may arrive from worker threads: keep them quick and thread-safe.
+"""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 __all__ = ["NULL_PROGRESS", "NullProgress", "Progress"]
 
 
-class Progress(Protocol):
-    """Receives progress events. Every method is optional in spirit: the no-op default ignores all."""
+class Progress:
+    """Receives progress events of backups and restores. The base class ignores all of them."""
 
     def phase(self, name: str, detail: str = "") -> None:
-        """A new phase began (``snapshot``, ``flush``, ``copy``, ``meta``, ``import``...)."""
+        """A new phase began: ``snapshot``, ``flush``, ``copy``, ``meta``, ``plan``, or a restore step kind."""
+
+    def collection_started(self, name: str) -> None:
+        """Work on collection ``db.coll`` began."""
+
+    def collection_done(self, name: str) -> None:
+        """Work on collection ``db.coll`` finished."""
+
+    def segments_found(self, collection: str, count: int) -> None:
+        """The snapshot found ``count`` flushed segments in ``collection``."""
 
     def files_total(self, count: int, nbytes: int) -> None:
         """The copy phase will move ``count`` files of ``nbytes`` bytes in total."""
 
     def file_done(self, path: str, nbytes: int) -> None:
-        """One file of ``nbytes`` bytes was copied."""
+        """One file of ``nbytes`` bytes was copied (may be called from a worker thread)."""
 
-    def collection_done(self, name: str) -> None:
-        """A collection finished."""
+    def import_started(self, target: str, partition: str, files: tuple[str, ...]) -> None:
+        """A bulk import into ``target`` (partition ``partition``) started."""
+
+    def import_done(self, target: str, partition: str, rows: int) -> None:
+        """A bulk import finished with ``rows`` rows."""
+
+    def waiting(self, what: str, seconds: float) -> None:
+        """Still waiting for ``what`` (a flush, an import, a load) after ``seconds``; called about once a second."""
 
 
-class NullProgress:
-    """Ignores every event."""
-
-    def phase(self, name: str, detail: str = "") -> None:
-        pass
-
-    def files_total(self, count: int, nbytes: int) -> None:
-        pass
-
-    def file_done(self, path: str, nbytes: int) -> None:
-        pass
-
-    def collection_done(self, name: str) -> None:
-        pass
+class NullProgress(Progress):
+    """Ignores every event (the default)."""
 
 
 NULL_PROGRESS: Progress = NullProgress()

@@ -112,8 +112,9 @@ class PymilvusSnapshotter:
         databases = tuple(sorted({n.database for n in names}))
         collections = []
         for name in names:
-            progress.phase("snapshot", str(name))
+            progress.collection_started(str(name))
             collections.append(self.snapshot_collection(name, strategy, progress))
+            progress.collection_done(str(name))
         return ClusterSnapshot(version, databases, tuple(collections))
 
     def snapshot_collection(
@@ -137,7 +138,13 @@ class PymilvusSnapshotter:
         if strategy is BackupStrategy.SERIAL_FLUSH:
             progress.phase("flush", str(name))
             flush = self.milvus.flush(db, coll)
-            raw_cps = self.milvus.wait_flushed(db, coll, flush, timeout=self.flush_timeout)
+            raw_cps = self.milvus.wait_flushed(
+                db,
+                coll,
+                flush,
+                timeout=self.flush_timeout,
+                on_wait=lambda s: progress.waiting(f"flush of {name}", s),
+            )
             checkpoints = {k: base64.b64encode(v).decode() for k, v in sorted(raw_cps.items())}
             cp_ts = [_position_ts(v) for v in raw_cps.values()]
             backup_ts = max(cp_ts) if cp_ts else flush.flush_ts
@@ -148,6 +155,7 @@ class PymilvusSnapshotter:
                     continue
                 segments.append(self._segment(info))
 
+        progress.segments_found(str(name), len(segments))
         by_partition: dict[int, list[SegmentBackupInfo]] = defaultdict(list)
         l0_segments: list[SegmentBackupInfo] = []
         for seg in sorted(segments, key=lambda s: s.segment_id):

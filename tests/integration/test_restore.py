@@ -512,3 +512,51 @@ def test_removed_staged_files_make_the_import_fail(
         if c.has_collection("other_gone"):
             c.drop_collection("other_gone")
         c.close()
+
+
+def test_progress_events(milvus_server: Any, source: tuple[Matrix, BackupClient], tmp_path: Path) -> None:
+    from milvus_backup_lib import Progress
+
+    m, _ = source
+
+    class Rec(Progress, Recorder):  # the base class's no-ops are shadowed by recording methods below
+        pass
+
+    for name in (
+        "phase",
+        "collection_started",
+        "collection_done",
+        "segments_found",
+        "files_total",
+        "file_done",
+        "import_started",
+        "import_done",
+        "waiting",
+    ):
+        setattr(Rec, name, lambda self, *args, _n=name: self.events.append((_n, *args)))
+    bc = make_client(milvus_server, tmp_path)
+    rec = Rec()
+    report = bc.create_backup("progress", collections=[f"{m.db_a}.vkey"], progress=rec)
+    kinds = rec.kinds()
+    assert ("collection_started", f"{m.db_a}.vkey") in rec.events
+    assert ("segments_found", f"{m.db_a}.vkey", 2) in rec.events
+    assert [e for e in rec.events if e[0] == "files_total"] == [
+        ("files_total", report.files, report.bytes_copied)
+    ]
+    assert kinds.count("file_done") == report.files
+    assert sum(e[2] for e in rec.events if e[0] == "file_done") == report.bytes_copied
+    assert kinds.index("files_total") < kinds.index("file_done")
+
+    rec = Rec()
+    restored = bc.restore("progress", RestoreOptions(suffix="prog"), progress=rec)
+    try:
+        starts = [e for e in rec.events if e[0] == "import_started"]
+        dones = [e for e in rec.events if e[0] == "import_done"]
+        assert len(starts) == len(dones) == len(restored.collections[0].imports) == 2
+        assert sum(e[3] for e in dones) == restored.collections[0].imported_rows
+        waits = [e for e in rec.events if e[0] == "waiting"]
+        assert waits and all("import into" in e[1] for e in waits)  # imports take seconds: waits are reported
+    finally:
+        c = client(milvus_server.uri, m.db_a)
+        c.drop_collection("vkey_prog")
+        c.close()

@@ -312,10 +312,20 @@ class GrpcMilvus:
         )
 
     def wait_flushed(
-        self, db: str, name: str, flush: FlushResult, timeout: float = 600.0, interval: float = 0.5
+        self,
+        db: str,
+        name: str,
+        flush: FlushResult,
+        timeout: float = 600.0,
+        interval: float = 0.5,
+        on_wait: Callable[[float], None] | None = None,
     ) -> dict[str, bytes]:
-        """Poll ``GetFlushState`` until the flush is durable; return channel checkpoints (serialized)."""
-        deadline = time.monotonic() + timeout
+        """Poll ``GetFlushState`` until the flush is durable; return channel checkpoints (serialized).
+
+        ``on_wait`` is called with the seconds waited so far after each unsuccessful poll.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             req = milvus_pb2.GetFlushStateRequest(
                 segmentIDs=list(flush.segment_ids), flush_ts=flush.flush_ts, db_name=db, collection_name=name
@@ -327,6 +337,8 @@ class GrpcMilvus:
                 return {k: v.SerializeToString() for k, v in cps.items()}
             if time.monotonic() > deadline:
                 raise FlushTimeoutError(f"flush of {db}.{name} not finished after {timeout:.0f} s")
+            if on_wait is not None:
+                on_wait(time.monotonic() - started)
             time.sleep(interval)
 
     def persistent_segments(self, db: str, name: str) -> list[Any]:

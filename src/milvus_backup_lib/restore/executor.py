@@ -221,6 +221,7 @@ class RestoreExecutor:
         #: Called with each import job and the paths Milvus will read, just before the import
         #: (for instrumentation and for tests that provoke a failing import).
         self.before_import = before_import
+        self._progress: Progress = NULL_PROGRESS
 
     @property
     def imports_in_place(self) -> bool:
@@ -264,6 +265,7 @@ class RestoreExecutor:
         """Execute every step of ``plan`` (made from ``backup``) in order; raise on the first failure."""
         started = time.monotonic()
         self.preflight(plan, backup)
+        self._progress = progress
         for step in plan.steps:
             if isinstance(step, CreateDatabase):
                 progress.phase("create_database", step.database)
@@ -309,6 +311,7 @@ class RestoreExecutor:
     ) -> CollectionRestoreReport:
         started = time.monotonic()
         db, name = target.database, target.collection
+        progress.collection_started(str(target))
         outcomes: list[ImportOutcome] = []
         schema_checked = False
         loaded = False
@@ -430,10 +433,12 @@ class RestoreExecutor:
             self.before_import(step, files)
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
         db, name = step.target.database, step.target.collection
+        self._progress.import_started(str(step.target), step.partition, tuple(f for f in files if f))
         tasks = self.milvus.start_import(db, name, step.partition, files, options)
         imported = 0
         for task in tasks:
             imported += self._wait(db, task, step)
+        self._progress.import_done(str(step.target), step.partition, imported)
         if not step.l0:
             low = max(0, step.rows - delete_entries)
             if not low <= imported <= step.rows:
@@ -455,7 +460,8 @@ class RestoreExecutor:
         )
 
     def _wait(self, db: str, task: int, step: ImportData) -> int:
-        deadline = time.monotonic() + self.import_timeout
+        started = time.monotonic()
+        deadline = started + self.import_timeout
         while True:
             state = self.milvus.import_state(db, task)
             if state.state == "Completed":
@@ -468,6 +474,10 @@ class RestoreExecutor:
                 raise ImportFailedError(
                     f"import into {step.target} not finished after {self.import_timeout:.0f} s (state {state.state})"
                 )
+            self._progress.waiting(
+                f"import into {step.target} partition {step.partition!r} ({state.state})",
+                time.monotonic() - started,
+            )
             time.sleep(self.poll_interval)
 
     def _stage(self, backup_name: str, prefix: str, stage_root: str) -> str:
