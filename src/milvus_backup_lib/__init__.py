@@ -43,7 +43,7 @@ from milvus_backup_lib.manifest.model import (
 from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.repository import BackupSummary
+from milvus_backup_lib.repository import BackupList, BackupSummary
 from milvus_backup_lib.restore import (
     DefaultRestorePlanner,
     RestoreOptions,
@@ -65,6 +65,7 @@ __all__ = [
     "BackupClient",
     "BackupExistsError",
     "BackupInfo",
+    "BackupList",
     "BackupNotFoundError",
     "BackupReport",
     "BackupStrategy",

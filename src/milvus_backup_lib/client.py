@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from milvus_backup_lib._html import (
+    format_bytes,
+    format_count,
+    html_block,
+    html_heading,
+    html_key_values,
+    text_key_values,
+)
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import BackupExistsError, MilvusBackupError
 from milvus_backup_lib.manifest.model import (
@@ -27,7 +35,7 @@ from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.repository import BackupRepository, BackupSummary, LibraryMeta
+from milvus_backup_lib.repository import BackupList, BackupRepository, LibraryMeta
 from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import RestorePlan, TargetState
@@ -75,6 +83,31 @@ class BackupReport:
     @property
     def collections(self) -> tuple[str, ...]:
         return tuple(c.qualified_name for c in self.info.collection_backups)
+
+    def _items(self) -> list[tuple[str, str]]:
+        gc = "paused" if self.gc.paused else "not paused"
+        names = self.collections
+        return [
+            ("backup", self.name),
+            ("strategy", self.strategy.value),
+            ("collections", f"{len(names)}: {', '.join(names)}" if names else "0"),
+            ("files", format_count(self.files)),
+            ("bytes", f"{format_bytes(self.bytes_copied)} ({format_count(self.bytes_copied)} bytes)"),
+            ("server-side copy", "yes" if self.server_side_copy else "no"),
+            ("GC", f"{gc}: {self.gc.note}" if self.gc.note else gc),
+            ("seconds", f"{self.seconds:.1f} (copy {self.copy_seconds:.1f})"),
+        ]
+
+    def table(self) -> str:
+        """What the backup did, one ``name  value`` line each, then the backed-up collections."""
+        return text_key_values(self._items()) + "\n\n" + self.info.table()
+
+    def _repr_html_(self) -> str:
+        return html_block(
+            html_heading(f"backup {self.name} created"),
+            html_key_values(self._items()),
+            self.info._repr_html_(),
+        )
 
 
 class BackupClient:
@@ -341,9 +374,13 @@ class BackupClient:
             indexed=frozenset(indexed),
         )
 
-    def list_backups(self) -> list[BackupSummary]:
-        """Summaries of every complete backup in the backup root, by name."""
-        return [self.repository.summary(n) for n in self.repository.names()]
+    def list_backups(self) -> BackupList:
+        """Summaries of every complete backup in the backup root, by name.
+
+        A :class:`BackupList` is a ``list`` of :class:`BackupSummary`; it also renders as a table in
+        notebooks and converts to a pandas DataFrame (:meth:`BackupList.to_dataframe`).
+        """
+        return BackupList(self.repository.summary(n) for n in self.repository.names())
 
     def get_backup(self, name: str) -> BackupInfo:
         """The full description of backup ``name``; raises :class:`BackupNotFoundError`."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from milvus_backup_lib._html import format_bytes, html_block, html_heading, html_table, text_table
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
@@ -23,7 +24,11 @@ from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
-__all__ = ["BackupRepository", "BackupSummary", "LibraryMeta"]
+if TYPE_CHECKING:
+    # pandas is optional (``pip install pandas``); without it, or without pandas-stubs, this is Any.
+    import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+__all__ = ["BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,62 @@ class BackupSummary:
     milvus_version: str
     created_at: dt.datetime | None
     collections: tuple[str, ...] = ()
+
+
+#: The columns of :meth:`BackupList.to_dataframe`: the fields of :class:`BackupSummary`.
+DATAFRAME_COLUMNS = ("name", "size", "collection_count", "milvus_version", "created_at", "collections")
+_TABLE_HEADERS = ("name", "size", "collections", "milvus version", "created", "collection names")
+_TABLE_NUMERIC = frozenset({1, 2})
+
+
+class BackupList(list[BackupSummary]):
+    """What :meth:`BackupClient.list_backups` returns: a plain ``list`` of :class:`BackupSummary`.
+
+    It compares, indexes and iterates as a list; in addition it renders as a table in a notebook
+    (``_repr_html_``), as text with :meth:`table`, and converts to a pandas DataFrame with
+    :meth:`to_dataframe` when pandas is installed.
+    """
+
+    __slots__ = ()
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                s.name,
+                format_bytes(s.size),
+                str(s.collection_count),
+                s.milvus_version,
+                s.created_at.isoformat(timespec="seconds") if s.created_at else "",
+                ", ".join(s.collections),
+            )
+            for s in self
+        ]
+
+    def table(self) -> str:
+        """One line per backup: name, size, collection count, Milvus version, creation time, collections."""
+        return f"{len(self)} backup(s)\n" + text_table(_TABLE_HEADERS, self._rows(), numeric=_TABLE_NUMERIC)
+
+    def _repr_html_(self) -> str:
+        return html_block(
+            html_heading(f"{len(self)} backup(s)"),
+            html_table(_TABLE_HEADERS, self._rows(), numeric=_TABLE_NUMERIC),
+        )
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """A pandas DataFrame, one row per backup, with the columns of :data:`DATAFRAME_COLUMNS`.
+
+        ``size`` is in bytes, ``created_at`` a datetime (``NaT`` when unknown), ``collections`` a tuple
+        of ``db.collection`` names. Raises :class:`ImportError` when pandas is not installed.
+        """
+        try:
+            import pandas as pd  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise ImportError(
+                "BackupList.to_dataframe() needs pandas, which is not installed: pip install pandas",
+                name="pandas",
+            ) from exc
+        records = [{column: getattr(s, column) for column in DATAFRAME_COLUMNS} for s in self]
+        return pd.DataFrame.from_records(records, columns=list(DATAFRAME_COLUMNS))
 
 
 class BackupRepository:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import attrs
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
+from milvus_backup_lib._html import html_block, html_heading, html_table
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
 from milvus_backup_lib.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
@@ -95,12 +96,8 @@ class RestoreReport:
     collections: tuple[CollectionRestoreReport, ...] = ()
     seconds: float = 0.0
 
-    def table(self) -> str:
-        """A readable table: one line per collection."""
-        if self.dry_run:
-            return "dry run, nothing changed:\n" + self.plan.table()
-        head = ("source", "target", "backup rows", "imported", "target rows", "seconds", "skipped")
-        rows = [
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
             (
                 c.source,
                 c.target,
@@ -112,6 +109,13 @@ class RestoreReport:
             )
             for c in self.collections
         ]
+
+    def table(self) -> str:
+        """A readable table: one line per collection."""
+        if self.dry_run:
+            return "dry run, nothing changed:\n" + self.plan.table()
+        head = _REPORT_HEADERS
+        rows = self._rows()
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         return "\n".join(
             "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]
@@ -121,10 +125,19 @@ class RestoreReport:
         return self.table()
 
     def _repr_html_(self) -> str:
-        import html
+        if self.dry_run:
+            return html_block(html_heading("dry run, nothing changed"), self.plan._repr_html_())
+        return html_block(
+            html_heading(
+                f"restore of backup {self.backup_name}",
+                f"{len(self.collections)} collection(s) in {self.seconds:.1f} s",
+            ),
+            html_table(_REPORT_HEADERS, self._rows(), numeric=_REPORT_NUMERIC),
+        )
 
-        return "<pre>" + html.escape(self.table()) + "</pre>"
 
+_REPORT_HEADERS = ("source", "target", "backup rows", "imported", "target rows", "seconds", "skipped")
+_REPORT_NUMERIC = frozenset({2, 3, 4, 5})
 
 _TYPE_NAMES = {
     DataType.FLOAT16_VECTOR: "Float16Vector",
