@@ -15,6 +15,7 @@ from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     BackupExistsError,
+    BackupLockedError,
     BackupNotFoundError,
     CollectionNotFoundError,
     DatabaseNotFoundError,
@@ -66,6 +67,7 @@ __all__ = [
     "BackupExistsError",
     "BackupInfo",
     "BackupList",
+    "BackupLockedError",
     "BackupNotFoundError",
     "BackupReport",
     "BackupStrategy",

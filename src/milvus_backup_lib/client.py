@@ -22,6 +22,7 @@ from milvus_backup_lib._html import (
 )
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import BackupExistsError, MilvusBackupError
+from milvus_backup_lib.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
     Binlog,
@@ -128,6 +129,7 @@ class BackupClient:
         pause_gc: bool = True,
         gc_pause_seconds: int = 3600,
         flush_timeout: float = 600.0,
+        lock_stale_after: float = DEFAULT_STALE_AFTER,
     ) -> None:
         self.milvus = milvus
         self.milvus_storage = milvus_storage
@@ -137,6 +139,7 @@ class BackupClient:
         self.pause_gc = pause_gc
         self.gc_pause_seconds = gc_pause_seconds
         self.flush_timeout = flush_timeout
+        self.lock_stale_after = lock_stale_after
         self.repository = BackupRepository(backup_storage)
 
     def __repr__(self) -> str:
@@ -190,67 +193,72 @@ class BackupClient:
         self.backup_storage.check_root()
         if strategy is not BackupStrategy.META_ONLY:
             self.milvus_storage.check_root()
-        if self.repository.has_objects(name):
-            raise BackupExistsError(name, self.backup_storage.url)
+        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after):
+            # Held until backup_meta.json is written: a second writer of this name gets
+            # BackupLockedError instead of interleaving its files with ours.
+            if self.repository.has_objects(name):
+                raise BackupExistsError(name, self.backup_storage.url)
 
-        with self._connect() as milvus:
-            snapshotter = PymilvusSnapshotter(milvus, self.milvus_storage, flush_timeout=self.flush_timeout)
-            written = False
-            try:
-                with self._gc_pause(strategy) as gc:
-                    progress.phase(
-                        "snapshot",
-                        "reading collections"
-                        + ("" if strategy is BackupStrategy.META_ONLY else ", flushing"),
+            with self._connect() as milvus:
+                snapshotter = PymilvusSnapshotter(
+                    milvus, self.milvus_storage, flush_timeout=self.flush_timeout
+                )
+                written = False
+                try:
+                    with self._gc_pause(strategy) as gc:
+                        progress.phase(
+                            "snapshot",
+                            "reading collections"
+                            + ("" if strategy is BackupStrategy.META_ONLY else ", flushing"),
+                        )
+                        snap = snapshotter.snapshot(selection, strategy, progress)
+                        collections_meta, jobs = self._plan_copy(name, snap.collections)
+                        progress.phase("copy", f"{len(jobs)} files")
+                        written = bool(jobs)
+                        copy_started = time.monotonic()
+                        result = self.copier.copy(self.milvus_storage, self.backup_storage, jobs, progress)
+                        copy_seconds = time.monotonic() - copy_started
+                        gc_outcome = gc.outcome
+                    info = BackupInfo(
+                        id=str(uuid.uuid4()),
+                        state_code=0,
+                        name=name,
+                        collection_backups=tuple(collections_meta),
+                        size=sum(c.size for c in collections_meta),
+                        milvus_version=snap.milvus_version,
+                        database_backups=tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
                     )
-                    snap = snapshotter.snapshot(selection, strategy, progress)
-                    collections_meta, jobs = self._plan_copy(name, snap.collections)
-                    progress.phase("copy", f"{len(jobs)} files")
-                    written = bool(jobs)
-                    copy_started = time.monotonic()
-                    result = self.copier.copy(self.milvus_storage, self.backup_storage, jobs, progress)
-                    copy_seconds = time.monotonic() - copy_started
-                    gc_outcome = gc.outcome
-                info = BackupInfo(
-                    id=str(uuid.uuid4()),
-                    state_code=0,
-                    name=name,
-                    collection_backups=tuple(collections_meta),
-                    size=sum(c.size for c in collections_meta),
-                    milvus_version=snap.milvus_version,
-                    database_backups=tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
-                )
-                library_meta = LibraryMeta(
-                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    strategy=strategy.value,
-                    gc_paused=gc_outcome.paused,
-                    gc_note=gc_outcome.note,
-                    files={
-                        self.backup_storage.relative(j.destination).split("/", 1)[1]: j.size for j in jobs
-                    },
-                )
-                progress.phase("meta", name)
-                written = True
-                self.repository.write_manifest(info, library_meta)
-            except BaseException:
-                if written:
-                    log.warning("backup %s failed; removing what it wrote", name)
-                    try:
-                        self.repository.remove_all(name)
-                    except Exception:  # pragma: no cover - best effort; the backup is unlisted anyway
-                        log.exception("could not remove the partial backup %s", name)
-                raise
-        return BackupReport(
-            name=name,
-            info=info,
-            strategy=strategy,
-            files=result.files,
-            bytes_copied=result.bytes_copied,
-            server_side_copy=result.server_side,
-            gc=gc_outcome,
-            seconds=time.monotonic() - started,
-            copy_seconds=copy_seconds,
-        )
+                    library_meta = LibraryMeta(
+                        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                        strategy=strategy.value,
+                        gc_paused=gc_outcome.paused,
+                        gc_note=gc_outcome.note,
+                        files={
+                            self.backup_storage.relative(j.destination).split("/", 1)[1]: j.size for j in jobs
+                        },
+                    )
+                    progress.phase("meta", name)
+                    written = True
+                    self.repository.write_manifest(info, library_meta)
+                except BaseException:
+                    if written:
+                        log.warning("backup %s failed; removing what it wrote", name)
+                        try:
+                            self.repository.remove_all(name)
+                        except Exception:  # pragma: no cover - best effort; the backup is unlisted anyway
+                            log.exception("could not remove the partial backup %s", name)
+                    raise
+            return BackupReport(
+                name=name,
+                info=info,
+                strategy=strategy,
+                files=result.files,
+                bytes_copied=result.bytes_copied,
+                server_side_copy=result.server_side,
+                gc=gc_outcome,
+                seconds=time.monotonic() - started,
+                copy_seconds=copy_seconds,
+            )
 
     @contextmanager
     def _gc_pause(self, strategy: BackupStrategy) -> Iterator[GcPause]:
@@ -392,11 +400,12 @@ class BackupClient:
         Raises :class:`BackupNotFoundError` if nothing is stored under that name.
         """
         validate_backup_name(name)
-        if not self.repository.exists(name) and not self.repository.has_objects(name):
-            from milvus_backup_lib.errors import BackupNotFoundError
+        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after):
+            if not self.repository.exists(name) and not self.repository.has_objects(name):
+                from milvus_backup_lib.errors import BackupNotFoundError
 
-            raise BackupNotFoundError(name, self.backup_storage.url)
-        self.repository.delete(name)
+                raise BackupNotFoundError(name, self.backup_storage.url)
+            self.repository.delete(name)
 
 
 # Re-exported for type checkers of callers that build reports by hand.

@@ -15,6 +15,7 @@
      +-- StorageError (OSError)                   an fsspec storage call failed
      |    +-- StorageRootNotFoundError            the storage root (local dir, bucket) does not exist
      +-- BackupExistsError (FileExistsError)      a backup of that name already exists
+     +-- BackupLockedError (FileExistsError)      another writer holds the lock on that backup name   retryable
      +-- BackupNotFoundError (LookupError)        no backup of that name
      +-- ManifestError (ValueError)               a manifest file is missing, not JSON or malformed
      +-- InconsistentSegmentError (RuntimeError)  a segment's binlogs disagree (orphan files) or are missing
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "BackupExistsError",
+    "BackupLockedError",
     "BackupNotFoundError",
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
@@ -126,6 +128,20 @@ class BackupExistsError(MilvusBackupError, FileExistsError):
     def __init__(self, name: str, root: str) -> None:
         super().__init__(f"a backup named {name!r} already exists under {root}")
         self.name = name
+
+
+class BackupLockedError(MilvusBackupError, FileExistsError):
+    """Another writer holds the lock on this backup name (and its lock is not stale)."""
+
+    retryable = True
+
+    def __init__(self, name: str, holder: str, age: float) -> None:
+        super().__init__(
+            f"backup {name!r} is being written by {holder} (lock refreshed {age:.0f} s ago); "
+            "wait for it to finish or pick another name"
+        )
+        self.name = name
+        self.holder = holder
 
 
 class BackupNotFoundError(MilvusBackupError, LookupError):
