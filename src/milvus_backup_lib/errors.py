@@ -20,6 +20,7 @@
      +-- ManifestError (ValueError)               a manifest file is missing, not JSON or malformed
      +-- InconsistentSegmentError (RuntimeError)  a segment's binlogs disagree (orphan files) or are missing
      +-- FlushTimeoutError (TimeoutError)         a flush did not finish in time                 retryable
+     +-- GcPauseError (RuntimeError)              the server has GC control but pausing GC failed   retryable
      +-- RestorePlanError (ValueError)            a restore request conflicts with the target (all conflicts listed)
      +-- ImportFailedError (RuntimeError)         a bulk import failed or imported fewer rows than backed up
 
@@ -37,6 +38,7 @@ __all__ = [
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
     "FlushTimeoutError",
+    "GcPauseError",
     "ImportFailedError",
     "InconsistentSegmentError",
     "InvalidConfigError",
@@ -173,6 +175,16 @@ class InconsistentSegmentError(MilvusBackupError, RuntimeError):
 
 class FlushTimeoutError(MilvusBackupError, TimeoutError):
     """A collection flush did not complete in the allowed time."""
+
+    retryable = True
+
+
+class GcPauseError(MilvusBackupError, RuntimeError):
+    """Pausing Milvus garbage collection failed on a server that has GC control (or may have it).
+
+    Copying without the pause risks losing segments that compaction and GC remove meanwhile; pass
+    ``pause_gc=False`` to :class:`BackupClient` to back up anyway.
+    """
 
     retryable = True
 

@@ -525,3 +525,26 @@ def test_orphan_binlog_fails_naming_the_segment(milvus_server: Any, unique_name:
             os.remove(orphan)
         c.drop_collection(unique_name)
         c.close()
+
+
+def test_gc_pause_failure_fails_the_backup_unless_opted_out(
+    milvus_server: Any, matrix: Matrix, tmp_path: Path
+) -> None:
+    """An unreachable management endpoint may hide a server with GC control: fail, unless told not to pause."""
+    from milvus_backup_lib import GcPauseError
+
+    def with_gc(pause_gc: bool) -> BackupClient:
+        return BackupClient(
+            milvus=MilvusConnection(uri=milvus_server.uri, management_url="http://127.0.0.1:1"),
+            milvus_storage=StorageLocation(milvus_server.storage_url),
+            backup_storage=StorageLocation(f"file://{tmp_path}"),
+            pause_gc=pause_gc,
+        )
+
+    with pytest.raises(GcPauseError, match=r"127\.0\.0\.1:1.*pause_gc=False"):
+        with_gc(True).create_backup("gc_required", collections=[f"{matrix.db_b}.other"])
+    assert with_gc(True).list_backups() == [] and not (tmp_path / "gc_required").exists()
+    report = with_gc(False).create_backup("gc_opt_out", collections=[f"{matrix.db_b}.other"])
+    assert not report.gc.paused and report.gc.note == "not requested"
+    own = json.loads((tmp_path / "gc_opt_out" / "meta" / "milvus_backup_lib.json").read_bytes())
+    assert own["gc_paused"] is False and own["gc_note"] == "not requested"

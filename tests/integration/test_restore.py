@@ -487,7 +487,7 @@ def test_removed_staged_files_make_the_import_fail(
 
     m, _ = source
     mem = BackupClient(
-        milvus=MilvusConnection(uri=milvus_server.uri),
+        milvus=MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url),
         milvus_storage=StorageLocation(milvus_server.storage_url),
         backup_storage=StorageLocation(f"memory://stage_{uuid.uuid4().hex[:8]}"),
     )

@@ -5,6 +5,8 @@ copies it a few minutes later could lose the race. Milvus exposes
 ``GET {management}/management/datacoord/garbage_collection/pause?pause_seconds=N`` and ``.../resume``
 on its HTTP management port (9091). Milvus 2.3.5 has no such control and answers 404: then we warn,
 go on, and record that GC was not paused (its GC interval there is an hour, so short backups are safe).
+Any other failure (the endpoint unreachable, an error status) means the server may have GC control
+that we could not use: then the backup fails with :class:`GcPauseError` unless the caller opted out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from types import TracebackType
 from urllib.parse import urlparse
 
 import attrs
+
+from milvus_backup_lib.errors import GcPauseError
 
 __all__ = ["GcPause", "GcPauseOutcome"]
 
@@ -64,8 +68,10 @@ class GcPause:
             log.warning("GC not paused: %s; going on", self.outcome.note)
         else:
             reason = f"HTTP {status}" if status else body
-            self.outcome = GcPauseOutcome(False, f"pausing GC at {host} failed: {reason}")
-            log.warning("GC not paused: %s; going on", self.outcome.note)
+            raise GcPauseError(
+                f"cannot pause garbage collection at {self.base} ({reason}); check the management URL "
+                "(Milvus's HTTP port, 9091 by default) or pass pause_gc=False to back up without the pause"
+            )
         return self
 
     def _renew(self) -> None:
