@@ -82,6 +82,8 @@ class ToolConfig:
     #: process reaches (``milvus_storage``): the path the Milvus process itself sees, e.g. inside its
     #: container. Import paths handed to Milvus must be below it. ``None`` when both are the same.
     milvus_local_path: str | None = None
+    #: v1 ``backup.gcPause.enable`` / v2 ``backup.pauseGC`` (default true): pause Milvus GC while copying.
+    pause_gc: bool = True
 
 
 def from_milvus_backup_config(
@@ -134,11 +136,18 @@ def from_milvus_backup_config(
         backup_side = _v1_storage(backup_raw, _V1_BACKUP_STORAGE)
     local_path = milvus_side.local_path if milvus_side.provider == "local" else ""
     milvus_storage = _location(milvus_side)
+    pause_field = (
+        _Field(("backup.pauseGC",))
+        if version == "v2"
+        else _Field(("backup.gcPause.enable",), ("BACKUP_GC_PAUSE_ENABLE",))
+    )
+    pause_hit = src.get(pause_field)
     return ToolConfig(
         milvus=milvus,
         milvus_storage=milvus_storage,
         backup_storage=_location(backup_side),
         milvus_local_path=local_path or None,
+        pause_gc=_bool(pause_hit) if pause_hit is not None else True,
     )
 
 

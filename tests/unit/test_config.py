@@ -789,3 +789,20 @@ def test_load_config_file_without_pyyaml(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr("milvus_backup_lib.config.importlib.import_module", no_yaml)
     with pytest.raises(InvalidConfigError, match=r"needs PyYAML \(pip install pyyaml\)"):
         load_config_file(tmp_path / "backup.yaml")
+
+
+def test_gc_pause_setting_v1_v2_and_env() -> None:
+    from milvus_backup_lib.config import from_milvus_backup_config
+
+    v1 = {"minio": {"storageType": "local", "rootPath": "/srv/milvus"}}
+    assert from_milvus_backup_config(v1, env={}).pause_gc is True
+    assert (
+        from_milvus_backup_config({**v1, "backup": {"gcPause": {"enable": False}}}, env={}).pause_gc is False
+    )
+    assert from_milvus_backup_config(v1, env={"BACKUP_GC_PAUSE_ENABLE": "false"}).pause_gc is False
+    v2 = {
+        "configVersion": "v2",
+        "milvus": {"storage": {"provider": "local", "rootPath": "/srv/milvus"}},
+        "backup": {"storage": {"provider": "local", "rootPath": "/srv/backups"}, "pauseGC": False},
+    }
+    assert from_milvus_backup_config(v2, env={}).pause_gc is False

@@ -1,0 +1,196 @@
+"""Progress for the command line: tqdm bars on a terminal, plain log lines elsewhere.
+
+:class:`TqdmProgress` turns the library's :class:`~milvus_backup_lib.progress.Progress` events into
+- a bytes bar for each copy phase (the backup copy, or the files a restore stages),
+- a counting bar for bulk-import jobs,
+- one status line for the current phase and for waits (flushes, imports, loads),
+when stderr is a terminal; otherwise into ``INFO`` records of the ``milvus_backup_lib.cli`` logger,
+throttled so a long copy logs a line every few seconds rather than one per file. ``-q`` gives the
+library :data:`~milvus_backup_lib.progress.NULL_PROGRESS` instead, so nothing is shown at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import IO, Any
+
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+from milvus_backup_lib.progress import Progress
+
+__all__ = ["TqdmLoggingHandler", "TqdmProgress"]
+
+log = logging.getLogger("milvus_backup_lib.cli")
+
+#: Seconds between two log lines of one copy phase or of one wait (plain-log mode).
+LOG_INTERVAL = 5.0
+
+
+class TqdmLoggingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes log records through ``tqdm.write``, so they appear above the bars instead of breaking them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+class TqdmProgress(Progress):
+    """Shows backup and restore progress: tqdm bars when ``bars`` is true, else log lines.
+
+    Use it as a context manager (or call :meth:`close`) so the bars are closed at the end.
+    """
+
+    def __init__(self, *, bars: bool, stream: IO[str] | None = None) -> None:
+        self.bars = bars
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._status: Any = None
+        self._copy: Any = None
+        self._imports: Any = None
+        # plain-log mode: where the current copy phase stands
+        self._copy_files = 0
+        self._copy_total_files = 0
+        self._copy_bytes = 0
+        self._copy_total_bytes = 0
+        self._copy_logged = 0.0
+        self._wait_logged: dict[str, float] = {}
+
+    def __enter__(self) -> TqdmProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every bar (the last state of the copy and import bars stays on the terminal)."""
+        with self._lock:
+            for bar in (self._copy, self._imports, self._status):
+                if bar is not None:
+                    bar.close()
+            self._copy = self._imports = self._status = None
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _bar(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("leave", True)
+        return tqdm(file=self._stream, dynamic_ncols=True, **kwargs)
+
+    def _set_status(self, text: str) -> None:
+        if self._status is None:
+            # The status line is cleared at the end: its last text (a wait) would be stale there.
+            self._status = self._bar(bar_format="{desc}", total=0, leave=False)
+        self._status.set_description_str(text, refresh=True)
+
+    def _write(self, text: str) -> None:
+        tqdm.write(text, file=self._stream)
+
+    # -- Progress events -----------------------------------------------------------------------------
+
+    def phase(self, name: str, detail: str = "") -> None:
+        text = f"{name}: {detail}" if detail else name
+        if not self.bars:
+            log.info("%s", text)
+            return
+        with self._lock:
+            self._set_status(text)
+
+    def collection_started(self, name: str) -> None:
+        if not self.bars:
+            log.info("collection %s: started", name)
+            return
+        with self._lock:
+            self._set_status(f"collection {name}")
+
+    def collection_done(self, name: str) -> None:
+        if not self.bars:
+            log.info("collection %s: done", name)
+            return
+        with self._lock:
+            self._write(f"collection {name}: done")
+
+    def segments_found(self, collection: str, count: int) -> None:
+        if not self.bars:
+            log.info("collection %s: %d flushed segment(s)", collection, count)
+            return
+        with self._lock:
+            self._set_status(f"collection {collection}: {count} flushed segment(s)")
+
+    def files_total(self, count: int, nbytes: int) -> None:
+        with self._lock:
+            self._copy_files, self._copy_total_files = 0, count
+            self._copy_bytes, self._copy_total_bytes = 0, nbytes
+            self._copy_logged = time.monotonic()
+            if not self.bars:
+                log.info("copy: %d file(s), %s", count, _size(nbytes))
+                return
+            if self._copy is not None:
+                self._copy.close()
+            self._copy = self._bar(
+                total=nbytes, unit="B", unit_scale=True, unit_divisor=1024, desc=f"copy {count} file(s)"
+            )
+
+    def file_done(self, path: str, nbytes: int) -> None:
+        # Called from the copier's worker threads: every update happens under the lock.
+        with self._lock:
+            self._copy_files += 1
+            self._copy_bytes += nbytes
+            if self.bars:
+                if self._copy is not None:
+                    self._copy.update(nbytes)
+                return
+            now = time.monotonic()
+            finished = self._copy_files >= self._copy_total_files
+            if finished or now - self._copy_logged >= LOG_INTERVAL:
+                self._copy_logged = now
+                log.info(
+                    "copy: %d/%d file(s), %s of %s",
+                    self._copy_files,
+                    self._copy_total_files,
+                    _size(self._copy_bytes),
+                    _size(self._copy_total_bytes),
+                )
+
+    def import_started(self, target: str, partition: str, files: tuple[str, ...]) -> None:
+        if not self.bars:
+            log.info("import into %s partition %s: started (%s)", target, partition, ", ".join(files))
+            return
+        with self._lock:
+            if self._imports is None:
+                self._imports = self._bar(desc="import jobs", unit="job", total=None)
+            self._imports.set_postfix_str(f"{target}/{partition}", refresh=True)
+
+    def import_done(self, target: str, partition: str, rows: int) -> None:
+        if not self.bars:
+            log.info("import into %s partition %s: %d row(s)", target, partition, rows)
+            return
+        with self._lock:
+            if self._imports is None:
+                self._imports = self._bar(desc="import jobs", unit="job", total=None)
+            self._imports.update(1)
+            self._imports.set_postfix_str(f"{target}/{partition}: {rows} rows", refresh=True)
+
+    def waiting(self, what: str, seconds: float) -> None:
+        if not self.bars:
+            now = time.monotonic()
+            with self._lock:
+                last = self._wait_logged.get(what)
+                if last is not None and now - last < LOG_INTERVAL:
+                    return
+                self._wait_logged[what] = now
+            log.info("waiting for %s (%.0f s)", what, seconds)
+            return
+        with self._lock:
+            self._set_status(f"waiting for {what} ({seconds:.0f} s)")
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"  # pragma: no cover - the loop always returns

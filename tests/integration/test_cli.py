@@ -1,0 +1,442 @@
+"""The command line, run for real (``python -m milvus_backup_lib``) against the session's Milvus 2.3.5.
+
+Every test starts the command in a subprocess with a ``backup.yaml`` in the Go tool's format (v2, and
+v1 for the same storages), as a user would; rows that arrive in Milvus are counted with pymilvus.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from dataset import build_small, client, ensure_loaded
+
+from milvus_backup_lib.embedded import EmbeddedMilvus
+
+pytestmark = pytest.mark.integration
+
+#: Environment variables the config reader consults: a developer's own settings must not leak in.
+_CONFIG_ENV_PREFIXES = ("MILVUS_", "MINIO_", "BACKUP_", "GCP_KEY_JSON", "ZILLIZ_")
+
+
+@attrs.frozen
+class CliEnv:
+    server: EmbeddedMilvus
+    coll: str
+    rows: int  # rows left after the deletes
+    work: Path  # holds backup.yaml (v2) and backup_v1.yaml
+    backup_root: Path
+
+    @property
+    def v1_config(self) -> Path:
+        return self.work / "backup_v1.yaml"
+
+
+def _v2_config(server: EmbeddedMilvus, backup_root: Path) -> str:
+    return f"""\
+configVersion: v2
+milvus:
+  grpc:
+    address: 127.0.0.1
+    port: {server.port}
+  management:
+    endpoint: {server.management_url}
+  storage:
+    provider: local
+    rootPath: {server.data_dir}
+backup:
+  storage:
+    provider: local
+    rootPath: {backup_root}
+"""
+
+
+def _v1_config(server: EmbeddedMilvus, backup_root: Path) -> str:
+    return f"""\
+milvus:
+  address: 127.0.0.1
+  port: {server.port}
+minio:
+  storageType: local
+  rootPath: {server.data_dir}
+  backupStorageType: local
+  backupRootPath: {backup_root}
+backup:
+  gcPause:
+    address: {server.management_url}
+"""
+
+
+@pytest.fixture(scope="module")
+def env(milvus_server: EmbeddedMilvus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliEnv]:
+    coll = f"cli_{uuid.uuid4().hex[:8]}"
+    rows, deleted = build_small(milvus_server.uri, coll)
+    work = tmp_path_factory.mktemp("cli")
+    backup_root = work / "backups"
+    backup_root.mkdir()
+    (work / "backup.yaml").write_text(_v2_config(milvus_server, backup_root))
+    (work / "backup_v1.yaml").write_text(_v1_config(milvus_server, backup_root))
+    yield CliEnv(milvus_server, coll, rows - len(deleted), work, backup_root)
+    c = client(milvus_server.uri)
+    c.drop_collection(coll)
+    c.close()
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(_CONFIG_ENV_PREFIXES)}
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "milvus_backup_lib", *args]
+
+
+def run(env: CliEnv, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command line in ``cwd`` (default: the directory with ``backup.yaml``)."""
+    return subprocess.run(
+        _command(*args),
+        cwd=cwd or env.work,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def ok(env: CliEnv, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    result = run(env, *args, cwd=cwd)
+    assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def run_json(env: CliEnv, *args: str) -> Any:
+    return json.loads(ok(env, "--json", *args).stdout)
+
+
+def count_rows(uri: str, db: str, coll: str) -> int:
+    ensure_loaded(uri, db, coll)
+    c = client(uri, db)
+    try:
+        res = c.query(coll, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        return int(res[0]["count(*)"])
+    finally:
+        c.close()
+
+
+def drop(uri: str, db: str, coll: str, *, database: bool = False) -> None:
+    c = client(uri, db)
+    try:
+        if coll in c.list_collections():
+            c.drop_collection(coll)
+    finally:
+        c.close()
+    if database:
+        root = client(uri)
+        try:
+            if db in root.list_databases():
+                root.drop_database(db)
+        finally:
+            root.close()
+
+
+@pytest.fixture(scope="module")
+def base_backup(env: CliEnv) -> str:
+    """A backup of the module's collection, made by ``create`` with the v2 config found in the cwd."""
+    result = ok(env, "create", "-n", "base", "--filter", f"default.{env.coll}")
+    assert "base" in result.stdout
+    return "base"
+
+
+# --- create, list, get, delete --------------------------------------------------------------------------
+
+
+def test_create_list_get(env: CliEnv, base_backup: str) -> None:
+    listed = run_json(env, "list")
+    (entry,) = [b for b in listed if b["name"] == base_backup]
+    assert entry["collections"] == [f"default.{env.coll}"]
+    assert entry["size"] > 0
+    assert entry["created_at"].startswith(str(time.gmtime().tm_year))  # ISO 8601
+
+    info = run_json(env, "get", "-n", base_backup)
+    assert info["name"] == base_backup
+    (coll,) = info["collection_backups"]
+    assert coll["collection_name"] == env.coll
+    assert {p["partition_name"] for p in coll["partition_backups"]} == {"_default", "p1"}
+    segments = [s for p in coll["partition_backups"] for s in p["segment_backups"]]
+    assert sum(s["num_of_rows"] for s in segments) == 500
+
+    text = ok(env, "get", "-n", base_backup).stdout
+    assert f"default.{env.coll}" in text
+
+
+def test_create_meta_only_without_a_name_then_delete(env: CliEnv) -> None:
+    report = run_json(env, "create", "--filter", env.coll, "--strategy", "meta_only")
+    name = report["name"]
+    assert name.startswith("backup_")  # the Go tool's default name
+    assert report["strategy"] == "meta_only" and report["files"] == 0
+    assert report["collections"] == [f"default.{env.coll}"]
+    assert name in [b["name"] for b in run_json(env, "list")]
+    assert "deleted" in ok(env, "delete", "-n", name).stdout
+    assert name not in [b["name"] for b in run_json(env, "list")]
+    again = run(env, "delete", "-n", name)
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"error: no backup named {name!r}")
+
+
+def test_v1_config_and_options_after_the_command(env: CliEnv, base_backup: str) -> None:
+    listed = json.loads(ok(env, "list", "--config", str(env.v1_config), "--json").stdout)
+    assert base_backup in [b["name"] for b in listed]
+    info = json.loads(ok(env, "--config", str(env.v1_config), "get", "-n", base_backup, "--json").stdout)
+    assert info["collection_backups"][0]["collection_name"] == env.coll
+
+
+def test_set_overrides_the_file(env: CliEnv, base_backup: str, tmp_path: Path) -> None:
+    other = tmp_path / "other-root"
+    other.mkdir()
+    assert run_json(env, "list", "--set", f"backup.storage.rootPath={other}") == []
+    # a v1 key through --set, on the v1 file; and --set given after the command
+    listed = json.loads(
+        ok(
+            env, "--config", str(env.v1_config), "list", "--json", "--set", f"minio.backupRootPath={other}"
+        ).stdout
+    )
+    assert listed == []
+    assert base_backup in [b["name"] for b in run_json(env, "list")]
+
+
+# --- restore ----------------------------------------------------------------------------------------------
+
+
+def test_restore_with_suffix_and_target_filter(env: CliEnv, base_backup: str) -> None:
+    uri, target = env.server.uri, f"{env.coll}_s1"
+    try:
+        # --filter selects by target name, as in the Go tool: the source name selects nothing here
+        wrong = run(env, "restore", "-n", base_backup, "-s", "s1", "--filter", f"default.{env.coll}")
+        assert wrong.returncode == 2, wrong.stderr
+        assert "target names" in wrong.stderr and wrong.stderr.count("\n") == 1
+
+        result = ok(env, "restore", "-n", base_backup, "-s", "s1", "--filter", f"default.{target}")
+        assert target in result.stdout
+        assert count_rows(uri, "default", target) == env.rows
+    finally:
+        drop(uri, "default", target)
+
+
+def test_restore_with_rename_into_another_database(env: CliEnv, base_backup: str) -> None:
+    uri, db, target = env.server.uri, f"clidb_{uuid.uuid4().hex[:6]}", "renamed"
+    try:
+        report = run_json(env, "restore", "-n", base_backup, "-r", f"default.{env.coll}:{db}.{target}")
+        (coll,) = report["collections"]
+        assert coll["target"] == f"{db}.{target}" and coll["backup_rows"] == 500
+        assert any(step["kind"] == "create_database" for step in report["steps"])
+        assert count_rows(uri, db, target) == env.rows
+    finally:
+        drop(uri, db, target, database=True)
+
+
+def test_restore_dry_run_changes_nothing(env: CliEnv, base_backup: str) -> None:
+    result = ok(env, "restore", "-n", base_backup, "-s", "dry", "--dry_run", "--no-rebuild-index")
+    assert "dry run, nothing changed" in result.stdout
+    report = run_json(env, "restore", "-n", base_backup, "-s", "dry", "--dry-run")
+    assert report["dry_run"] is True
+    kinds = [step["kind"] for step in report["steps"]]
+    assert kinds[0] == "create_collection" and "import_data" in kinds
+    c = client(env.server.uri)
+    try:
+        assert f"{env.coll}_dry" not in c.list_collections()
+    finally:
+        c.close()
+
+
+def test_restore_conflict_is_one_line(env: CliEnv, base_backup: str) -> None:
+    result = run(env, "restore", "-n", base_backup)  # the original still exists
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: restore refused, nothing was changed:")
+    assert result.stderr.count("\n") == 1
+
+
+# --- verify, check --------------------------------------------------------------------------------------
+
+
+def test_verify(env: CliEnv) -> None:
+    ok(env, "create", "-n", "vfy", "--filter", env.coll, "--strategy", "skip_flush")
+    try:
+        assert "all present with the recorded size" in ok(env, "verify", "-n", "vfy").stdout
+        report = run_json(env, "verify", "-n", "vfy", "--level", "exists")
+        assert report["ok"] is True and report["files"] > 0 and report["missing"] == []
+
+        files = sorted(p for p in (env.backup_root / "vfy" / "binlogs").rglob("*") if p.is_file())
+        short, gone = files[0], files[-1]
+        short.write_bytes(short.read_bytes()[:-1])
+        assert run(env, "verify", "-n", "vfy", "--level", "exists").returncode == 0
+        result = run(env, "verify", "-n", "vfy")
+        assert result.returncode == 1
+        key = short.relative_to(env.backup_root / "vfy").as_posix()
+        assert f"short: {key}" in result.stdout
+        assert result.stderr.startswith("error: backup vfy: 1 of")
+
+        gone.unlink()
+        result = run(env, "--json", "verify", "-n", "vfy", "--level", "exists")
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["missing"] == [gone.relative_to(env.backup_root / "vfy").as_posix()]
+
+        checksum = run(env, "verify", "-n", "vfy", "--level", "checksum")
+        assert checksum.returncode == 2
+        assert "checksum is not supported yet" in checksum.stderr
+    finally:
+        ok(env, "delete", "-n", "vfy")
+
+
+def test_check(env: CliEnv, tmp_path: Path) -> None:
+    result = ok(env, "check")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("OK") for line in lines), result.stdout
+    assert "Milvus v2.3.5" in lines[0]
+    assert not [p for p in env.backup_root.iterdir() if p.name.startswith("milvus_backup_lib_check")]
+
+    missing = tmp_path / "nowhere"
+    failed = run(env, "--json", "check", "--set", f"backup.storage.rootPath={missing}")
+    assert failed.returncode == 1
+    checks = {c["check"]: c for c in json.loads(failed.stdout)["checks"]}
+    assert checks["milvus"]["ok"] and checks["milvus storage"]["ok"]
+    assert not checks["backup storage"]["ok"] and str(missing) in checks["backup storage"]["detail"]
+    assert failed.stderr == "error: check failed: backup storage\n"
+
+
+# --- usage and configuration errors: exit code 2, one line --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("bogus",), "invalid choice: 'bogus'"),
+        ((), "required: COMMAND"),
+        (("get",), "required: -n/--name"),
+        (("restore", "-s", "x"), "required: -n/--name"),
+        (("create", "--strategy", "bogus"), "invalid choice: 'bogus'"),
+        (("create", "--colls", "c1"), "unrecognized arguments: --colls"),
+        (("verify", "-n", "b", "--level", "checksum"), "checksum is not supported yet"),
+        (("create", "-n", "bad-name"), "backup name 'bad-name' is invalid"),
+        (("restore", "-n", "b", "-r", "no_colon"), "is not source:target"),
+        (("list", "--set", "no_equals_sign"), "expected KEY=VALUE"),
+        (("--config", "/nonexistent/backup.yaml", "list"), "cannot read config file"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(env: CliEnv, args: tuple[str, ...], message: str) -> None:
+    result = run(env, *args)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("minio:\n  storageType: ftp\n", "minio.storageType: unknown value 'ftp'"),
+        ("milvus: [unclosed\n  port: 1\n", "line 2"),
+        ("configVersion: v2\nminio:\n  address: x\n", "minio.address"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(env: CliEnv, tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "backup.yaml"
+    config.write_text(text)
+    result = run(env, "list", cwd=tmp_path)  # the default: ./backup.yaml
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_no_config_file(env: CliEnv, tmp_path: Path) -> None:
+    result = run(env, "list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: no config file: pass --config FILE or put backup.yaml in the current directory\n"
+    )
+
+
+def test_operation_failure_exits_1(env: CliEnv) -> None:
+    result = run(env, "get", "-n", "no_such_backup")
+    assert result.returncode == 1
+    assert result.stderr == f"error: no backup named 'no_such_backup' under file://{env.backup_root}\n"
+
+
+# --- progress and logging ---------------------------------------------------------------------------------
+
+
+def _run_on_pty(env: CliEnv, *args: str, timeout: float = 300) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal (120 columns); return the exit code and what it showed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            _command(*args),
+            cwd=env.work,
+            env=_clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bars_on_a_terminal_and_none_with_quiet(env: CliEnv) -> None:
+    code, shown = _run_on_pty(env, "create", "-n", "tty", "--filter", env.coll)
+    assert code == 0, shown
+    assert "%|" in shown and "copy" in shown, shown  # tqdm's bar: " 100%|██████████|"
+
+    code, shown = _run_on_pty(env, "-q", "create", "-n", "tty_quiet", "--filter", env.coll)
+    assert code == 0, shown
+    assert "%|" not in shown and "copy" not in shown and "WARNING" not in shown, shown
+    for name in ("tty", "tty_quiet"):
+        ok(env, "delete", "-n", name)
+
+
+def test_progress_is_logged_when_not_a_terminal(env: CliEnv) -> None:
+    result = ok(env, "-v", "create", "-n", "logged", "--filter", env.coll)
+    try:
+        assert "INFO milvus_backup_lib.cli: copy:" in result.stderr
+        assert "%|" not in result.stderr
+        quiet = ok(env, "list", "-q")
+        assert quiet.stderr == ""
+    finally:
+        ok(env, "delete", "-n", "logged")
