@@ -14,6 +14,7 @@ from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_
 from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
+    BackupCorruptError,
     BackupExistsError,
     BackupLockedError,
     BackupNotFoundError,
@@ -61,10 +62,12 @@ from milvus_backup_lib.restore.executor import (
 )
 from milvus_backup_lib.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
 from milvus_backup_lib.storage.location import StorageLocation
+from milvus_backup_lib.verify import VerifyReport
 
 __all__ = [
     "NULL_PROGRESS",
     "BackupClient",
+    "BackupCorruptError",
     "BackupExistsError",
     "BackupInfo",
     "BackupList",
@@ -116,6 +119,7 @@ __all__ = [
     "StorageRootNotFoundError",
     "TargetState",
     "ToolConfig",
+    "VerifyReport",
     "__version__",
     "default_backup_name",
     "from_milvus_backup_config",

@@ -51,11 +51,10 @@ from milvus_backup_lib.milvus.grpc import GrpcMilvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.restore.options import RestoreOptions
-from milvus_backup_lib.storage.layout import backup_delta_log_key, backup_insert_log_key
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
-    from milvus_backup_lib.manifest.model import BackupInfo, SegmentBackupInfo
+    from milvus_backup_lib.manifest.model import BackupInfo
 
 __all__ = ["main"]
 
@@ -579,88 +578,27 @@ def _check_storage(location: StorageLocation) -> str:
     return f"{location.url}: write, read, delete"
 
 
-def _segments(info: BackupInfo) -> list[SegmentBackupInfo]:
-    segments = [s for c in info.collection_backups for p in c.partition_backups for s in p.segment_backups]
-    segments += [s for c in info.collection_backups for s in c.l0_segments]
-    return segments
-
-
-def expected_files(info: BackupInfo) -> dict[str, int]:
-    """Every binlog the manifest lists: backup-relative key -> recorded size (0: not recorded)."""
-    files: dict[str, int] = {}
-    for seg in _segments(info):
-        c, p, g, s = seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id
-        for fb in seg.binlogs:
-            for b in fb.binlogs:
-                files[backup_insert_log_key(c, p, g, s, fb.field_id, b.log_id)] = b.log_size
-        for fb in seg.deltalogs:
-            for b in fb.binlogs:
-                files[backup_delta_log_key(c, p, g, s, b.log_id)] = b.log_size
-    return files
-
-
-def _stored_files(location: StorageLocation, name: str) -> dict[str, int]:
-    """Backup-relative key -> size of every object under ``{name}/binlogs/``."""
-    base = location.join(name)
-    try:
-        found = location.fs.find(location.join(name, "binlogs"), detail=True)
-    except FileNotFoundError:
-        return {}
-    except Exception as exc:
-        raise StorageError(
-            f"cannot list backup {name!r} in {location.url}: {type(exc).__name__}: {scrub(str(exc), location)}"
-        ) from None
-    prefix = base.rstrip("/") + "/"
-    out: dict[str, int] = {}
-    for path, detail in found.items():
-        if detail.get("type", "file") != "file":
-            continue
-        key = str(path)
-        out[key[len(prefix) :] if key.startswith(prefix) else key] = int(detail.get("size") or 0)
-    return out
-
-
 def _cmd_verify(ctx: _Context) -> int:
     name, level = ctx.args.name, ctx.args.level
-    if level == "checksum":
-        raise UsageError(
-            "--level checksum is not supported yet: the backup records no checksums; use exists or size"
-        )
     client = _client(ctx.config())
-    info = client.get_backup(name)
-    expected = expected_files(info)
-    stored = _stored_files(client.backup_storage, name)
-    missing = sorted(key for key in expected if key not in stored)
-    wrong_size = [
-        (key, size, stored[key])
-        for key, size in sorted(expected.items())
-        if level == "size" and key in stored and size and stored[key] != size
-    ]
-    ok = not missing and not wrong_size
-    lines = [f"missing: {key}" for key in missing]
-    lines += [
-        f"{'short' if found < size else 'wrong size'}: {key} ({found} bytes, the manifest records {size})"
-        for key, size, found in wrong_size
-    ]
-    checked = "present" if level == "exists" else "present with the recorded size"
-    summary = (
-        f"backup {name}: {len(expected)} file(s) checked, all {checked}"
-        if ok
-        else f"backup {name}: {len(missing) + len(wrong_size)} of {len(expected)} file(s) missing or damaged"
-    )
+    report = client.verify_backup(name, level)
     data = {
         "name": name,
-        "level": level,
-        "ok": ok,
-        "files": len(expected),
-        "bytes": sum(expected.values()),
-        "missing": missing,
-        "wrong_size": [{"path": key, "expected": size, "found": found} for key, size, found in wrong_size],
+        "level": report.level,
+        "level_applied": report.level_applied,
+        "ok": report.ok,
+        "files": report.files,
+        "bytes": report.bytes,
+        "missing": list(report.missing),
+        "wrong_size": [{"path": p, "expected": e, "found": f} for p, e, f in report.wrong_size],
+        "corrupt": [{"path": p, "expected": e, "found": f} for p, e, f in report.corrupt],
+        "meta_problems": list(report.meta_problems),
+        "note": report.note,
     }
-    ctx.out.result("\n".join([*lines, summary]), data)
-    if not ok:
-        ctx.stderr.write(f"error: {summary}\n")
-    return EXIT_OK if ok else EXIT_FAILURE
+    ctx.out.result(report.table(), data)
+    if not report.ok:
+        ctx.stderr.write(f"error: {report.summary()}\n")
+    return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 # --- entry point ---------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from milvus_backup_lib._html import (
     html_key_values,
     text_key_values,
 )
+from milvus_backup_lib.checksum import compute_checksums
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
-from milvus_backup_lib.errors import BackupExistsError, MilvusBackupError
+from milvus_backup_lib.errors import BackupCorruptError, BackupExistsError, MilvusBackupError
 from milvus_backup_lib.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
@@ -50,6 +51,7 @@ from milvus_backup_lib.storage.layout import (
     validate_backup_name,
 )
 from milvus_backup_lib.storage.location import StorageLocation
+from milvus_backup_lib.verify import VerifyReport, verify_backup
 
 if TYPE_CHECKING:
     from urllib.parse import ParseResult
@@ -80,6 +82,8 @@ class BackupReport:
     #: Wall time of the whole backup, and of its copy phase alone.
     seconds: float
     copy_seconds: float = 0.0
+    #: Wall time of recording the copies' checksums (after the copy phase).
+    checksum_seconds: float = 0.0
 
     @property
     def collections(self) -> tuple[str, ...]:
@@ -218,6 +222,13 @@ class BackupClient:
                         copy_started = time.monotonic()
                         result = self.copier.copy(self.milvus_storage, self.backup_storage, jobs, progress)
                         copy_seconds = time.monotonic() - copy_started
+                        # Checksums of what was written: streamed copies brought theirs; the rest come
+                        # from the store's own MD5 where it keeps one, else from reading the copy.
+                        checksum_started = time.monotonic()
+                        unsummed = [j.destination for j in jobs if j.destination not in result.checksums]
+                        progress.phase("checksum", f"{len(unsummed)} files")
+                        sums = {**result.checksums, **compute_checksums(self.backup_storage, unsummed)}
+                        checksum_seconds = time.monotonic() - checksum_started
                         gc_outcome = gc.outcome
                     info = BackupInfo(
                         id=str(uuid.uuid4()),
@@ -235,6 +246,10 @@ class BackupClient:
                         gc_note=gc_outcome.note,
                         files={
                             self.backup_storage.relative(j.destination).split("/", 1)[1]: j.size for j in jobs
+                        },
+                        checksums={
+                            self.backup_storage.relative(path).split("/", 1)[1]: digest
+                            for path, digest in sums.items()
                         },
                     )
                     progress.phase("meta", name)
@@ -258,6 +273,7 @@ class BackupClient:
                 gc=gc_outcome,
                 seconds=time.monotonic() - started,
                 copy_seconds=copy_seconds,
+                checksum_seconds=checksum_seconds,
             )
 
     @contextmanager
@@ -338,6 +354,11 @@ class BackupClient:
         progress = progress or NULL_PROGRESS
         started = time.monotonic()
         backup = self.get_backup(name)
+        if options.check_backup != "none":
+            progress.phase("verify", f"{name} ({options.check_backup})")
+            check = self.verify_backup(name, "exists" if options.meta_only else options.check_backup)
+            if not check.ok and not (options.meta_only and not check.meta_problems):
+                raise BackupCorruptError(name, check.problems())
         with self._connect() as milvus:
             progress.phase("plan", name)
             plan = self.planner.plan(backup, options, self._target_state(milvus, backup, options))
@@ -381,6 +402,15 @@ class BackupClient:
             aliases=aliases,
             indexed=frozenset(indexed),
         )
+
+    def verify_backup(self, name: str, level: str = "size") -> VerifyReport:
+        """Check backup ``name`` against its manifest: ``exists``, ``size`` (default) or ``checksum``.
+
+        Returns a report naming every missing, short or corrupt file (and missing meta files); raises
+        :class:`BackupNotFoundError` if there is no such backup. Backups without recorded checksums
+        (made by the Go tool) verify at size level, which the report says.
+        """
+        return verify_backup(self.repository, validate_backup_name(name), level)
 
     def list_backups(self) -> BackupList:
         """Summaries of every complete backup in the backup root, by name.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import posixpath
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -57,6 +58,9 @@ class CopyResult:
     server_side: bool
     #: Bytes that crossed this process (0 for server-side copies).
     bytes_through_client: int
+    #: ``md5:<hex>`` of the files that streamed through this process, by destination path (computed
+    #: on the way, at no extra read); server-side copies leave it empty.
+    checksums: dict[str, str] = attrs.field(factory=dict)
 
 
 class SegmentCopier(Protocol):
@@ -117,6 +121,7 @@ class FsspecCopier:
             server_side = False
 
         progress.files_total(len(jobs), sum(job.size for job in jobs))
+        checksums: dict[str, str] = {}
         if not destination.fs.async_impl:
             # Filesystems with real directories (local disk, SFTP...) need parents before a file;
             # object stores have none, and creating "directory" markers there would only add requests.
@@ -129,10 +134,13 @@ class FsspecCopier:
             self._run_bounded(jobs, lambda job: _copy_server_side(source, destination, job, progress))
             through_client = 0
         else:
+            # results come back in completion order: carry each file's destination with its result
             streamed = self._run_bounded(
-                jobs, lambda job: _stream(source, destination, job, self.chunk_size, progress)
+                jobs,
+                lambda job: (job.destination, *_stream(source, destination, job, self.chunk_size, progress)),
             )
-            through_client = sum(streamed)
+            through_client = sum(n for _, n, _ in streamed)
+            checksums = {path: digest for path, _, digest in streamed}
 
         self._verify(source, destination, jobs)
         return CopyResult(
@@ -140,6 +148,7 @@ class FsspecCopier:
             bytes_copied=sum(job.size for job in jobs),
             server_side=server_side,
             bytes_through_client=through_client,
+            checksums=checksums,
         )
 
     def _copy_server_side_async(
@@ -281,15 +290,17 @@ def _copy_server_side(
 
 def _stream(
     source: StorageLocation, destination: StorageLocation, job: CopyJob, chunk_size: int, progress: Progress
-) -> int:
-    """Copy one file through this process, ``chunk_size`` bytes at a time; return the bytes moved."""
+) -> tuple[int, str]:
+    """Copy one file through this process, ``chunk_size`` bytes at a time; return bytes moved and MD5."""
     copied = 0
+    digest = hashlib.md5(usedforsecurity=False)
     try:
         with source.fs.open(job.source, "rb", block_size=chunk_size) as reader:
             writer = destination.fs.open(job.destination, "wb")
             try:
                 while chunk := reader.read(chunk_size):
                     writer.write(chunk)
+                    digest.update(chunk)
                     copied += len(chunk)
                 writer.close()  # object stores upload the last part here: it can fail too
             except BaseException:
@@ -298,7 +309,7 @@ def _stream(
     except Exception as exc:
         raise _copy_error(source, destination, job, exc) from exc
     progress.file_done(job.destination, copied)
-    return copied
+    return copied, "md5:" + digest.hexdigest()
 
 
 def _abandon(destination: StorageLocation, path: str, writer: Any) -> None:

@@ -18,6 +18,7 @@
      +-- BackupLockedError (FileExistsError)      another writer holds the lock on that backup name   retryable
      +-- BackupNotFoundError (LookupError)        no backup of that name
      +-- ManifestError (ValueError)               a manifest file is missing, not JSON or malformed
+     +-- BackupCorruptError (ValueError)          a backup's files are missing, short or corrupt (all listed)
      +-- InconsistentSegmentError (RuntimeError)  a segment's binlogs disagree (orphan files) or are missing
      +-- FlushTimeoutError (TimeoutError)         a flush did not finish in time                 retryable
      +-- GcPauseError (RuntimeError)              the server has GC control but pausing GC failed   retryable
@@ -32,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "BackupCorruptError",
     "BackupExistsError",
     "BackupLockedError",
     "BackupNotFoundError",
@@ -163,6 +165,17 @@ class ManifestError(MilvusBackupError, ValueError):
         self.file = file
         self.field = field
         self.detail = detail
+
+
+class BackupCorruptError(MilvusBackupError, ValueError):
+    """A backup failed verification; :attr:`problems` names every missing, short or corrupt file."""
+
+    def __init__(self, name: str, problems: Sequence[str]) -> None:
+        self.name = name
+        self.problems = tuple(problems)
+        shown = "\n  - ".join(self.problems[:20])
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"backup {name!r} is damaged, refusing to use it:\n  - {shown}{more}")
 
 
 class InconsistentSegmentError(MilvusBackupError, RuntimeError):

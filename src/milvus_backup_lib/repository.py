@@ -46,6 +46,8 @@ class LibraryMeta:
     gc_note: str = ""
     #: backup-relative path -> size in bytes, for every binlog copied.
     files: dict[str, int] = attrs.field(factory=dict)
+    #: backup-relative path -> ``md5:<hex>`` of every binlog, recorded when it was copied.
+    checksums: dict[str, str] = attrs.field(factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":")).encode()
@@ -67,6 +69,7 @@ class LibraryMeta:
             ("gc_note", str),
             ("gc_paused", bool),
             ("files", dict),
+            ("checksums", dict),
         ):
             if key in kwargs and not isinstance(kwargs[key], typ):
                 raise ManifestError(file, f"expected {typ.__name__}", field=key)

@@ -295,9 +295,12 @@ def test_verify(env: CliEnv) -> None:
         assert result.returncode == 1
         assert json.loads(result.stdout)["missing"] == [gone.relative_to(env.backup_root / "vfy").as_posix()]
 
-        checksum = run(env, "verify", "-n", "vfy", "--level", "checksum")
-        assert checksum.returncode == 2
-        assert "checksum is not supported yet" in checksum.stderr
+        # checksum level reads every file: the truncated one is short, the others match their MD5
+        checksum = run(env, "--json", "verify", "-n", "vfy", "--level", "checksum")
+        assert checksum.returncode == 1
+        found = json.loads(checksum.stdout)
+        assert found["level_applied"] == "checksum" and found["corrupt"] == []
+        assert [w["path"] for w in found["wrong_size"]] == [key]
     finally:
         ok(env, "delete", "-n", "vfy")
 
@@ -330,7 +333,7 @@ def test_check(env: CliEnv, tmp_path: Path) -> None:
         (("restore", "-s", "x"), "required: -n/--name"),
         (("create", "--strategy", "bogus"), "invalid choice: 'bogus'"),
         (("create", "--colls", "c1"), "unrecognized arguments: --colls"),
-        (("verify", "-n", "b", "--level", "checksum"), "checksum is not supported yet"),
+        (("verify", "-n", "b", "--level", "bogus"), "invalid choice: 'bogus'"),
         (("create", "-n", "bad-name"), "backup name 'bad-name' is invalid"),
         (("restore", "-n", "b", "-r", "no_colon"), "is not source:target"),
         (("list", "--set", "no_equals_sign"), "expected KEY=VALUE"),

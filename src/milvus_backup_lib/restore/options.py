@@ -145,6 +145,11 @@ class RestoreOptions:
     dry_run: bool = attrs.field(default=False, validator=_bool)
     #: Keep the binlogs staged in the Milvus bucket after the import.
     keep_staged: bool = attrs.field(default=False, validator=_bool)
+    #: Check the backup before restoring: ``size`` (default: every binlog present with its recorded
+    #: size), ``exists``, ``checksum`` (reads everything), or ``none``. A broken backup is refused.
+    check_backup: str = attrs.field(
+        default="size", validator=attrs.validators.in_(("none", "exists", "size", "checksum"))
+    )
 
     @property
     def filter(self) -> CollectionFilter:

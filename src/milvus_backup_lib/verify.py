@@ -1,0 +1,219 @@
+"""Checking a stored backup against its own manifest: ``exists``, ``size`` or ``checksum``.
+
+``exists`` and ``size`` cost one recursive listing of ``{name}/binlogs/``; ``checksum`` reads every
+binlog and compares its MD5 with the one recorded when it was copied (``meta/milvus_backup_lib.json``).
+Backups written by the Go tool record no checksums: they verify at size level, and the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+
+from milvus_backup_lib._html import html_table
+from milvus_backup_lib.checksum import md5_of
+from milvus_backup_lib.errors import ManifestError, StorageError
+from milvus_backup_lib.manifest.codec import (
+    BACKUP_META,
+    COLLECTION_META,
+    FULL_META,
+    PARTITION_META,
+    SEGMENT_META,
+)
+from milvus_backup_lib.manifest.model import BackupInfo, SegmentBackupInfo
+from milvus_backup_lib.repository import BackupRepository
+from milvus_backup_lib.storage.layout import backup_delta_log_key, backup_insert_log_key
+from milvus_backup_lib.storage.location import StorageLocation, scrub
+
+__all__ = ["LEVELS", "VerifyReport", "expected_files", "verify_backup"]
+
+LEVELS = ("exists", "size", "checksum")
+_UPSTREAM_META = (BACKUP_META, COLLECTION_META, PARTITION_META, SEGMENT_META, FULL_META)
+
+
+@attrs.frozen(kw_only=True)
+class VerifyReport:
+    """What :func:`verify_backup` found. ``ok`` is true only when nothing is missing, short or corrupt."""
+
+    name: str
+    #: The level asked for, and the level actually applied (``size`` when no checksums are recorded).
+    level: str
+    level_applied: str
+    files: int
+    bytes: int
+    missing: tuple[str, ...] = ()
+    #: (path, recorded size, stored size)
+    wrong_size: tuple[tuple[str, int, int], ...] = ()
+    #: (path, recorded checksum, computed checksum)
+    corrupt: tuple[tuple[str, str, str], ...] = ()
+    #: Meta files missing or unreadable.
+    meta_problems: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.wrong_size or self.corrupt or self.meta_problems)
+
+    def problems(self) -> list[str]:
+        """One line per problem, naming the file."""
+        lines = list(self.meta_problems)
+        lines += [f"missing: {path}" for path in self.missing]
+        lines += [
+            f"{'short' if found < size else 'wrong size'}: {path} ({found} bytes, the manifest records {size})"
+            for path, size, found in self.wrong_size
+        ]
+        lines += [f"corrupt: {path} ({found}, recorded {want})" for path, want, found in self.corrupt]
+        return lines
+
+    def summary(self) -> str:
+        if self.ok:
+            what = {"exists": "present", "size": "present with the recorded size"}.get(
+                self.level_applied, "present with the recorded size and checksum"
+            )
+            return f"backup {self.name}: {self.files} file(s) checked, all {what}"
+        bad = len(self.missing) + len(self.wrong_size) + len(self.corrupt)
+        meta = f", {len(self.meta_problems)} meta problem(s)" if self.meta_problems else ""
+        return f"backup {self.name}: {bad} of {self.files} file(s) missing or damaged{meta}"
+
+    def table(self) -> str:
+        lines = self.problems()
+        if self.note:
+            lines.append(f"note: {self.note}")
+        return "\n".join([*lines, self.summary()])
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        rows = [[line] for line in self.problems()] or [["no problems"]]
+        import html
+
+        return f"<p>{html.escape(self.summary())}</p>" + html_table(["problem"], rows)
+
+
+def _segments(info: BackupInfo) -> Iterator[SegmentBackupInfo]:
+    for coll in info.collection_backups:
+        for part in coll.partition_backups:
+            yield from part.segment_backups
+        yield from coll.l0_segments
+
+
+def expected_files(info: BackupInfo) -> dict[str, int]:
+    """Every binlog the manifest lists: backup-relative path -> recorded size."""
+    files: dict[str, int] = {}
+    for seg in _segments(info):
+        c, p, g, s = seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id
+        for fb in seg.binlogs:
+            for b in fb.binlogs:
+                files[backup_insert_log_key(c, p, g, s, fb.field_id, b.log_id)] = b.log_size
+        for fb in seg.deltalogs:
+            for b in fb.binlogs:
+                files[backup_delta_log_key(c, p, g, s, b.log_id)] = b.log_size
+    return files
+
+
+def stored_files(location: StorageLocation, name: str) -> dict[str, int]:
+    """Backup-relative path -> size of every object under ``{name}/binlogs/``."""
+    base = location.join(name).rstrip("/") + "/"
+    try:
+        location.fs.invalidate_cache(location.join(name, "binlogs"))
+        found = location.fs.find(location.join(name, "binlogs"), detail=True)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:
+        raise StorageError(
+            f"cannot list backup {name!r} in {location.url}: {type(exc).__name__}: {scrub(str(exc), location)}"
+        ) from exc
+    out: dict[str, int] = {}
+    for path, detail in found.items():
+        if detail.get("type", "file") != "file":
+            continue
+        key = str(path)
+        out[key[len(base) :] if key.startswith(base) else key] = int(detail.get("size") or 0)
+    return out
+
+
+def verify_backup(
+    repository: BackupRepository, name: str, level: str = "size", concurrency: int = 8
+) -> VerifyReport:
+    """Check backup ``name`` at ``level``; raises :class:`BackupNotFoundError` if it does not exist and
+    ``ValueError`` for an unknown level. A manifest that cannot be read is reported, not raised."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown verify level {level!r}; use one of {', '.join(LEVELS)}")
+    location = repository.location
+    if not repository.exists(name):
+        from milvus_backup_lib.errors import BackupNotFoundError
+
+        raise BackupNotFoundError(name, location.url)
+    meta_problems = []
+    for file in _UPSTREAM_META:
+        try:
+            present = location.fs.exists(repository.meta_path(name, file))
+        except Exception as exc:
+            raise StorageError(f"cannot look for {name}/meta/{file}: {scrub(str(exc), location)}") from exc
+        if not present:
+            meta_problems.append(f"missing: meta/{file}")
+    try:
+        info = repository.read(name)
+    except ManifestError as exc:
+        return VerifyReport(
+            name=name,
+            level=level,
+            level_applied=level,
+            files=0,
+            bytes=0,
+            meta_problems=(*meta_problems, f"unreadable manifest: {exc}"),
+        )
+    try:
+        library = repository.read_library_meta(name)
+    except ManifestError as exc:
+        library = None
+        meta_problems.append(f"unreadable meta/milvus_backup_lib.json: {exc}")
+    expected = expected_files(info)
+    stored = stored_files(location, name)
+    missing = tuple(sorted(path for path in expected if path not in stored))
+    wrong_size: tuple[tuple[str, int, int], ...] = ()
+    if level in ("size", "checksum"):
+        wrong_size = tuple(
+            (path, size, stored[path])
+            for path, size in sorted(expected.items())
+            if path in stored and stored[path] != size
+        )
+    applied, note = level, ""
+    corrupt: list[tuple[str, str, str]] = []
+    if level == "checksum":
+        recorded = library.checksums if library is not None else {}
+        if not recorded:
+            applied = "size"
+            note = (
+                "no checksums are recorded (a backup made by the Go tool or an older version): verified sizes"
+            )
+        else:
+            damaged = {p for p in missing} | {p for p, _, _ in wrong_size}
+            to_read = [p for p in sorted(expected) if p not in damaged]
+            for path in to_read:
+                if path not in recorded:
+                    corrupt.append((path, "none recorded", "-"))
+            readable = [p for p in to_read if p in recorded]
+
+            def compute(path: str) -> tuple[str, str]:
+                return path, md5_of(location, location.join(name, path))
+
+            with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="verify") as pool:
+                for path, found in pool.map(compute, readable):
+                    if found != recorded[path]:
+                        corrupt.append((path, recorded[path], found))
+    return VerifyReport(
+        name=name,
+        level=level,
+        level_applied=applied,
+        files=len(expected),
+        bytes=sum(expected.values()),
+        missing=missing,
+        wrong_size=wrong_size,
+        corrupt=tuple(sorted(corrupt)),
+        meta_problems=tuple(meta_problems),
+        note=note,
+    )

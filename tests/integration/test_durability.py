@@ -1,0 +1,168 @@
+"""Backups that never lie: corruption is found and refused, two writers of one name never interleave."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dataset import build_small, client
+
+from milvus_backup_lib import (
+    BackupClient,
+    BackupCorruptError,
+    MilvusConnection,
+    RestoreOptions,
+    StorageLocation,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def make_client(server: Any, root: Path) -> BackupClient:
+    return BackupClient(
+        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
+        milvus_storage=StorageLocation(server.storage_url),
+        backup_storage=StorageLocation(f"file://{root}"),
+    )
+
+
+@pytest.fixture(scope="module")
+def small(milvus_server: Any) -> Any:
+    name = f"dur_{os.getpid()}_{int(time.time()) % 100000}"
+    rows, deleted = build_small(milvus_server.uri, name)
+    yield name, rows, deleted
+    c = client(milvus_server.uri)
+    c.drop_collection(name)
+    c.close()
+
+
+def _binlogs(root: Path, name: str) -> list[Path]:
+    return sorted(p for p in (root / name / "binlogs").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "delete_binlog", "delete_full_meta"])
+def test_verify_finds_damage_and_restore_refuses(
+    milvus_server: Any, small: Any, tmp_path: Path, damage: str
+) -> None:
+    coll, _, _ = small
+    bc = make_client(milvus_server, tmp_path)
+    bc.create_backup("bk", collections=[coll])
+    assert bc.verify_backup("bk", "checksum").ok
+    victim = _binlogs(tmp_path, "bk")[3]
+    rel = victim.relative_to(tmp_path / "bk").as_posix()
+    if damage == "flip_byte":
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        victim.write_bytes(bytes(data))
+        needle, level = f"corrupt: {rel}", "checksum"
+        assert bc.verify_backup("bk", "size").ok  # same size: only the checksum can tell
+    elif damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[:-7])
+        needle, level = f"short: {rel}", "size"
+    elif damage == "delete_binlog":
+        victim.unlink()
+        needle, level = f"missing: {rel}", "exists"
+    else:
+        (tmp_path / "bk" / "meta" / "full_meta.json").unlink()
+        needle, level = "missing: meta/full_meta.json", "exists"
+    report = bc.verify_backup("bk", level)
+    assert not report.ok
+    assert [p for p in report.problems() if p.startswith(needle)] == report.problems()  # exactly this one
+    assert len(report.problems()) == 1
+    before = sorted(client(milvus_server.uri).list_collections())
+    with pytest.raises(BackupCorruptError, match=needle.split(": ")[0]) as err:
+        bc.restore("bk", RestoreOptions(suffix="never", check_backup=level))
+    assert any(p.startswith(needle) for p in err.value.problems)
+    assert sorted(client(milvus_server.uri).list_collections()) == before  # refused before any change
+
+
+def test_go_tool_backup_without_checksums_verifies_at_size_level(
+    milvus_server: Any, small: Any, tmp_path: Path
+) -> None:
+    coll, _, _ = small
+    bc = make_client(milvus_server, tmp_path)
+    bc.create_backup("gotool", collections=[coll])
+    (tmp_path / "gotool" / "meta" / "milvus_backup_lib.json").unlink()  # what the Go tool writes has none
+    report = bc.verify_backup("gotool", "checksum")
+    assert report.ok and report.level_applied == "size" and "no checksums" in report.note
+    victim = _binlogs(tmp_path, "gotool")[0]
+    victim.write_bytes(victim.read_bytes()[:-1])
+    assert not bc.verify_backup("gotool", "checksum").ok
+
+
+def test_checksums_recorded_for_every_binlog(milvus_server: Any, small: Any, tmp_path: Path) -> None:
+    import hashlib
+
+    coll, _, _ = small
+    bc = make_client(milvus_server, tmp_path)
+    bc.create_backup("sums", collections=[coll])
+    own = json.loads((tmp_path / "sums" / "meta" / "milvus_backup_lib.json").read_bytes())
+    files = _binlogs(tmp_path, "sums")
+    assert len(own["checksums"]) == len(files) > 0
+    for path in files:
+        rel = path.relative_to(tmp_path / "sums").as_posix()
+        assert own["checksums"][rel] == "md5:" + hashlib.md5(path.read_bytes()).hexdigest()
+
+
+_RACE = textwrap.dedent(
+    """
+    import json, sys, time
+    from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation, MilvusBackupError
+    uri, mgmt, storage, root, coll, start = sys.argv[1:7]
+    client = BackupClient(MilvusConnection(uri=uri, management_url=mgmt), StorageLocation(storage),
+                          StorageLocation(root))
+    while time.time() < float(start):
+        time.sleep(0.001)
+    try:
+        report = client.create_backup("race", collections=[coll])
+    except MilvusBackupError as exc:
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+    else:
+        print(json.dumps({"ok": True, "files": report.files}))
+    """
+)
+
+
+def test_two_processes_creating_one_name_exactly_one_succeeds(
+    milvus_server: Any, small: Any, tmp_path: Path
+) -> None:
+    coll, rows, _ = small
+    start = time.time() + 3.0  # both processes are up and connected by then
+    args = [
+        milvus_server.uri,
+        milvus_server.management_url,
+        milvus_server.storage_url,
+        f"file://{tmp_path}",
+        coll,
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE, *args, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    winners = [r for r in results if r["ok"]]
+    losers = [r for r in results if not r["ok"]]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert losers[0]["error"] in ("BackupLockedError", "BackupExistsError"), losers
+    assert "race" in losers[0]["message"]
+    bc = make_client(milvus_server, tmp_path)
+    assert [s.name for s in bc.list_backups()] == ["race"]
+    assert bc.verify_backup("race", "checksum").ok
+    assert bc.get_backup("race").collection_backups[0].num_rows == rows
+    assert not (tmp_path / "race.lock").exists()
