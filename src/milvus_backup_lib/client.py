@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -84,6 +86,9 @@ class BackupReport:
     copy_seconds: float = 0.0
     #: Wall time of recording the copies' checksums (after the copy phase).
     checksum_seconds: float = 0.0
+    #: With ``resume=True``: binlogs an earlier run had already stored whole, not copied again.
+    resumed_files: int = 0
+    resumed_bytes: int = 0
 
     @property
     def collections(self) -> tuple[str, ...]:
@@ -181,14 +186,19 @@ class BackupClient:
         *,
         strategy: BackupStrategy | str = BackupStrategy.SERIAL_FLUSH,
         progress: Progress = NULL_PROGRESS,
+        resume: bool = False,
     ) -> BackupReport:
         """Back up the selected collections (``None``: every collection of every database).
+
+        ``resume=True`` finishes a backup of that name that was interrupted (a crash, a lost network):
+        binlogs already stored whole (same size and MD5 as the source) are not copied again, and
+        :attr:`BackupReport.resumed_bytes` says how much was saved. A failed backup keeps what it
+        wrote for that purpose; it is never listed, and ``delete_backup`` removes it.
 
         ``collections`` entries are ``db.coll``, ``coll`` (default database) or ``db.*``. Raises
         :class:`InvalidNameError`, :class:`BackupExistsError`, :class:`DatabaseNotFoundError`,
         :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`,
-        :class:`StorageRootNotFoundError` before anything is written; on a later failure whatever was
-        written is removed and the backup is not listed.
+        :class:`StorageRootNotFoundError` before anything is written.
         """
         started = time.monotonic()
         name = validate_backup_name(name) if name is not None else default_backup_name()
@@ -200,8 +210,15 @@ class BackupClient:
         with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after):
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
-            if self.repository.has_objects(name):
+            if self.repository.exists(name):
                 raise BackupExistsError(name, self.backup_storage.url)
+            if self.repository.has_objects(name) and not resume:
+                raise BackupExistsError(
+                    name,
+                    self.backup_storage.url,
+                    "an unfinished backup of that name is stored there (an interrupted run?): pass "
+                    "resume=True to finish it, or delete_backup() to remove it",
+                )
 
             with self._connect() as milvus:
                 snapshotter = PymilvusSnapshotter(
@@ -217,8 +234,15 @@ class BackupClient:
                         )
                         snap = snapshotter.snapshot(selection, strategy, progress)
                         collections_meta, jobs = self._plan_copy(name, snap.collections)
+                        all_jobs = list(jobs)
                         progress.phase("copy", f"{len(jobs)} files")
                         written = bool(jobs)
+                        resumed: dict[str, str] = {}
+                        resumed_bytes = 0
+                        if resume:
+                            progress.phase("resume", "checking what an earlier run stored")
+                            jobs, resumed = self._already_stored(name, jobs)
+                            resumed_bytes = sum(j.size for j in all_jobs if j.destination in resumed)
                         copy_started = time.monotonic()
                         result = self.copier.copy(self.milvus_storage, self.backup_storage, jobs, progress)
                         copy_seconds = time.monotonic() - copy_started
@@ -227,7 +251,12 @@ class BackupClient:
                         checksum_started = time.monotonic()
                         unsummed = [j.destination for j in jobs if j.destination not in result.checksums]
                         progress.phase("checksum", f"{len(unsummed)} files")
-                        sums = {**result.checksums, **compute_checksums(self.backup_storage, unsummed)}
+                        sums = {
+                            **resumed,
+                            **result.checksums,
+                            **compute_checksums(self.backup_storage, unsummed),
+                        }
+                        jobs = all_jobs
                         checksum_seconds = time.monotonic() - checksum_started
                         gc_outcome = gc.outcome
                     info = BackupInfo(
@@ -257,11 +286,8 @@ class BackupClient:
                     self.repository.write_manifest(info, library_meta)
                 except BaseException:
                     if written:
-                        log.warning("backup %s failed; removing what it wrote", name)
-                        try:
-                            self.repository.remove_all(name)
-                        except Exception:  # pragma: no cover - best effort; the backup is unlisted anyway
-                            log.exception("could not remove the partial backup %s", name)
+                        # Kept for create_backup(resume=True); without backup_meta.json it is never listed.
+                        log.warning("backup %s failed; its partial files are kept for resume=True", name)
                     raise
             return BackupReport(
                 name=name,
@@ -274,7 +300,38 @@ class BackupClient:
                 seconds=time.monotonic() - started,
                 copy_seconds=copy_seconds,
                 checksum_seconds=checksum_seconds,
+                resumed_files=len(resumed),
+                resumed_bytes=resumed_bytes,
             )
+
+    def _already_stored(self, name: str, jobs: list[CopyJob]) -> tuple[list[CopyJob], dict[str, str]]:
+        """Split ``jobs`` into those still to copy and those stored whole by an earlier run.
+
+        A stored file counts only with the source's size and the same MD5 as the source (both read);
+        binlogs under the backup that the new snapshot no longer lists (segments compacted away
+        meanwhile) are removed so the finished backup holds exactly its manifest.
+        """
+        from milvus_backup_lib.checksum import md5_of
+        from milvus_backup_lib.verify import stored_files
+
+        stored = stored_files(self.backup_storage, name)
+        wanted = {self.backup_storage.relative(j.destination).split("/", 1)[1]: j for j in jobs}
+        for rel in set(stored) - set(wanted):
+            with contextlib.suppress(FileNotFoundError):
+                self.backup_storage.fs.rm_file(self.backup_storage.join(name, rel))
+        candidates = [j for rel, j in wanted.items() if stored.get(rel) == j.size]
+
+        def same(job: CopyJob) -> tuple[CopyJob, str | None]:
+            theirs = md5_of(self.milvus_storage, job.source)
+            ours = md5_of(self.backup_storage, job.destination)
+            return job, ours if ours == theirs else None
+
+        done: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="resume") as pool:
+            for job, digest in pool.map(same, candidates):
+                if digest is not None:
+                    done[job.destination] = digest
+        return [j for j in jobs if j.destination not in done], done
 
     @contextmanager
     def _gc_pause(self, strategy: BackupStrategy) -> Iterator[GcPause]:

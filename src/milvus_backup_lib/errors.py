@@ -129,8 +129,10 @@ class StorageRootNotFoundError(StorageError):
 class BackupExistsError(MilvusBackupError, FileExistsError):
     """A backup with the requested name already exists in the backup root."""
 
-    def __init__(self, name: str, root: str) -> None:
-        super().__init__(f"a backup named {name!r} already exists under {root}")
+    def __init__(self, name: str, root: str, detail: str = "") -> None:
+        super().__init__(
+            f"a backup named {name!r} already exists under {root}" + (f": {detail}" if detail else "")
+        )
         self.name = name
 
 

@@ -6,7 +6,8 @@ only directories of the root, so it ignores the file. The lock is taken with an 
 ifGenerationMatch=0 on GCS, overwrite=False on Azure), refreshed by a thread every ``stale_after / 3``
 seconds while the writer works, and released in a ``finally``. A lock whose ``refreshed`` time is older
 than ``stale_after`` seconds (default 300: five missed refreshes' worth of margin at the default) is
-taken to belong to a dead writer and may be broken; a fresh one is never stolen. The loser of a race
+taken to belong to a dead writer and may be broken, and so is one taken on this very host by a process
+that no longer exists (a writer killed with SIGKILL); a fresh lock of a live writer is never stolen. The loser of a race
 gets :class:`BackupLockedError` naming the holder.
 """
 
@@ -120,6 +121,8 @@ class BackupLock:
                 continue  # released between our create and our read: try again
             refreshed = record.get("refreshed")
             age = time.time() - refreshed if isinstance(refreshed, int | float) else float("inf")
+            if _holder_is_dead(record):
+                age = float("inf")  # its writer is gone from this very host: no need to wait it out
             if age <= self.stale_after:
                 raise BackupLockedError(self.name, _holder(record), age)
             log.warning(
@@ -172,6 +175,25 @@ class BackupLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+def _holder_is_dead(record: dict[str, Any]) -> bool:
+    """Whether the lock was taken on this host by a process that no longer exists (killed, crashed)."""
+    pid = record.get("pid")
+    if (
+        record.get("host") != socket.gethostname()
+        or not isinstance(pid, int)
+        or pid <= 0
+        or pid == os.getpid()
+    ):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
 
 
 def _holder(record: dict[str, Any]) -> str:

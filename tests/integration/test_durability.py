@@ -166,3 +166,94 @@ def test_two_processes_creating_one_name_exactly_one_succeeds(
     assert bc.verify_backup("race", "checksum").ok
     assert bc.get_backup("race").collection_backups[0].num_rows == rows
     assert not (tmp_path / "race.lock").exists()
+
+
+_CRASH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from milvus_backup_lib import BackupClient, MilvusConnection, Progress, StorageLocation
+
+    uri, mgmt, storage, root, coll, phase = sys.argv[1:7]
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    class KillAt(Progress):
+        done = 0
+        def file_done(self, path, nbytes):
+            KillAt.done += 1
+            if phase == "copy" and KillAt.done == 3:
+                die()
+        def phase(self, name, detail=""):
+            if phase == "between" and name == "meta":  # every binlog written, no meta file yet
+                die()
+
+    if phase == "meta":  # die after two meta files were written
+        from fsspec.implementations.local import LocalFileSystem
+        original = LocalFileSystem.pipe_file
+        written = []
+        def pipe_file(self, path, *args, **kwargs):
+            original(self, path, *args, **kwargs)
+            if "/meta/" in str(path):
+                written.append(path)
+                if len(written) == 2:
+                    die()
+        LocalFileSystem.pipe_file = pipe_file
+
+    client = BackupClient(MilvusConnection(uri=uri, management_url=mgmt), StorageLocation(storage),
+                          StorageLocation(root), copier=None)
+    client.create_backup("crashed", collections=[coll], progress=KillAt())
+    print("survived")
+    """
+)
+
+
+@pytest.mark.parametrize("phase", ["copy", "between", "meta"])
+def test_kill_9_at_each_phase_then_resume(milvus_server: Any, small: Any, tmp_path: Path, phase: str) -> None:
+    """A backup killed with SIGKILL is never listed; resume=True finishes it; it verifies and restores."""
+    from milvus_backup_lib import BackupExistsError, BackupNotFoundError
+
+    coll, rows, deleted = small
+    args = [
+        milvus_server.uri,
+        milvus_server.management_url,
+        milvus_server.storage_url,
+        f"file://{tmp_path}",
+        coll,
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH, *args, phase], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == -9, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert (tmp_path / "crashed").exists()  # it did write something
+
+    bc = make_client(milvus_server, tmp_path)
+    assert bc.list_backups() == []
+    with pytest.raises(BackupNotFoundError):
+        bc.get_backup("crashed")
+    with pytest.raises(BackupExistsError, match="resume=True"):
+        bc.create_backup("crashed", collections=[coll])
+
+    report = bc.create_backup("crashed", collections=[coll], resume=True)  # the dead writer's lock is broken
+    stored_before = report.resumed_files
+    if phase in ("between", "meta"):
+        assert report.resumed_files == len(_binlogs(tmp_path, "crashed")) and report.files == 0
+        assert report.resumed_bytes == report.info.size
+    else:
+        assert stored_before >= 3 and report.resumed_bytes > 0
+    assert [s.name for s in bc.list_backups()] == ["crashed"]
+    check = bc.verify_backup("crashed", "checksum")
+    assert check.ok, check.problems()
+
+    restored = bc.restore("crashed", RestoreOptions(suffix=f"crash_{phase}"))
+    try:
+        assert restored.collections[0].imported_rows == rows - len(deleted)
+        from dataset import fetch_rows
+
+        src = fetch_rows(milvus_server.uri, "default", coll)
+        dst = fetch_rows(milvus_server.uri, "default", f"{coll}_crash_{phase}")
+        assert src == dst
+    finally:
+        c = client(milvus_server.uri)
+        c.drop_collection(f"{coll}_crash_{phase}")
+        c.close()
