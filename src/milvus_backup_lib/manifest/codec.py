@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import operator
 import re
 import typing
@@ -74,6 +75,9 @@ _R = TypeVar("_R", bound=attrs.AttrsInstance)
 
 _INT64_MIN = -(1 << 63)
 _UINT64_LIMIT = 1 << 64
+#: The deepest nesting of JSON arrays and objects a meta file may have. Real manifests nest about 15
+#: levels; without a bound, a deeper file breaks Python's recursion limit while decoding or re-encoding.
+_MAX_DEPTH = 100
 
 
 @attrs.frozen(kw_only=True)
@@ -371,7 +375,7 @@ def _decode_value(spec: _Spec, value: Any, file: str, path: str) -> Any:
         # Go leaves the zero value in place for a JSON null.
         return _zero(spec)
     if kind == _Kind.RAW:
-        return copy.deepcopy(value)
+        return _decode_raw(value)
     if kind == _Kind.INT:
         return _decode_int(value, file, path)
     if kind == _Kind.STR:
@@ -400,7 +404,21 @@ def _decode_value(spec: _Spec, value: Any, file: str, path: str) -> Any:
     # _Kind.MAP
     if not isinstance(value, dict):
         raise _mismatch("an object", value, file, path)
-    return {k: "" if v is None else _decode_str(v, file, f"{path}.{k}") for k, v in value.items()}
+    return {
+        _decode_str(k, file, path): "" if v is None else _decode_str(v, file, f"{path}.{k}")
+        for k, v in value.items()
+    }
+
+
+def _decode_raw(value: Any) -> Any:
+    """A copy of a JSON value kept as it is, with lone surrogates replaced as Go decodes them."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_decode_raw(item) for item in value]
+    if isinstance(value, dict):
+        return {_LONE_SURROGATE.sub("\ufffd", k): _decode_raw(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def _zero(spec: _Spec) -> Any:
@@ -443,17 +461,39 @@ def _raise_on_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON literal {name}")
 
 
+def _parse_float(text: str) -> float:
+    # Go refuses a number beyond float64 (1e400); Python would make it inf, which cannot be written back.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _check_depth(obj: Any, file: str) -> None:
+    """Raise :class:`ManifestError` if ``obj`` nests arrays and objects deeper than :data:`_MAX_DEPTH`."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if children and depth >= _MAX_DEPTH:
+            raise ManifestError(file, f"nested deeper than {_MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _load_object(data: bytes, file: str) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
-        obj = json.loads(text, parse_constant=_raise_on_constant)
+        obj = json.loads(text, parse_constant=_raise_on_constant, parse_float=_parse_float)
     except ValueError as exc:
         raise ManifestError(file, f"not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ManifestError(file, f"nested deeper than {_MAX_DEPTH} levels") from None
     if not isinstance(obj, dict):
         raise _mismatch("a JSON object at the top level", obj, file, "")
+    _check_depth(obj, file)
     return obj
 
 
@@ -524,13 +564,13 @@ def _decode_root(data: bytes, file: str) -> BackupInfo:
     # Look at the format before anything else: a snapshot-format backup may not even decode.
     spec = _key_index(BackupInfo)["format"]
     for key, value in obj.items():
-        if _fold(key) == "format" and value not in _BINLOG_FORMATS and value is not None:
+        if _fold(key) != "format" or value is None:
+            continue
+        if not isinstance(value, str):  # checked first: a list or an object cannot be looked up in a set
+            raise _mismatch("a string", value, file, spec.key)
+        if value not in _BINLOG_FORMATS:
             raise ManifestError(
-                file,
-                f"{value} format not supported (only binlog-format backups can be read)"
-                if isinstance(value, str)
-                else f"expected a string, got {_describe(value)}",
-                spec.key,
+                file, f"{value} format not supported (only binlog-format backups can be read)", spec.key
             )
     return from_json_obj(BackupInfo, obj, file=file)
 

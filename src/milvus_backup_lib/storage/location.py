@@ -43,10 +43,13 @@ class StorageLocation:
 
     ``storage_options`` are passed to the fsspec filesystem (credentials, endpoints); they never appear
     in ``repr`` or in error messages. A plain path without a scheme means the local filesystem.
+    ``filesystem`` (keyword only) is a ready filesystem instance for ``url``'s protocol to use instead of
+    building one from the options (tests wrap one to inject faults).
     """
 
     url: str
     storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict)
+    _filesystem: fsspec.AbstractFileSystem | None = attrs.field(default=None, kw_only=True)
     _state: dict[str, Any] = attrs.field(factory=dict, init=False)
 
     def __repr__(self) -> str:
@@ -78,7 +81,7 @@ class StorageLocation:
     def fs(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem (created once per location)."""
         with _fs_cache_lock:
-            fs = self._state.get("fs")
+            fs = self._state.get("fs", self._filesystem)
             if fs is None:
                 try:
                     fs = _filesystem_class(self.protocol, self.storage_options)(**dict(self.storage_options))
@@ -138,6 +141,8 @@ class StorageLocation:
             return False
         if self.protocol in _LOCAL_PROTOCOLS or self.protocol == "memory":
             return True
+        if self._filesystem is not other._filesystem:  # given filesystems hold credentials we cannot see
+            return False
         return bool(_freeze(self.storage_options) == _freeze(other.storage_options))
 
     def check_root(self) -> None:
