@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from milvus_backup_lib.errors import StorageError
+from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 __all__ = ["compute_checksums", "md5_of", "store_md5"]
@@ -24,20 +25,24 @@ __all__ = ["compute_checksums", "md5_of", "store_md5"]
 _CHUNK = 8 * 2**20
 
 
-def md5_of(location: StorageLocation, path: str, chunk_size: int = _CHUNK) -> str:
-    """``md5:<hex>`` of a file, read in bounded chunks."""
+def _md5_once(location: StorageLocation, path: str, chunk_size: int) -> str:
     digest = hashlib.md5(usedforsecurity=False)
+    with location.fs.open(path, "rb", block_size=chunk_size) as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return "md5:" + digest.hexdigest()
+
+
+def md5_of(location: StorageLocation, path: str, chunk_size: int = _CHUNK) -> str:
+    """``md5:<hex>`` of a file, read in bounded chunks (a transient failure rereads it)."""
     try:
-        with location.fs.open(path, "rb", block_size=chunk_size) as fh:
-            while chunk := fh.read(chunk_size):
-                digest.update(chunk)
+        return call_with_retries(f"checksum {path}", _md5_once, location, path, chunk_size)
     except FileNotFoundError:
         raise
     except Exception as exc:
         raise StorageError(
             f"cannot read {path} to checksum it: {type(exc).__name__}: {scrub(str(exc), location)}"
         ) from exc
-    return "md5:" + digest.hexdigest()
 
 
 def store_md5(entry: Mapping[str, Any]) -> str | None:

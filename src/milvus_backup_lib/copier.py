@@ -24,6 +24,7 @@ from fsspec.asyn import AsyncFileSystem
 
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.retry import acall_with_retries, call_with_retries
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
@@ -173,7 +174,9 @@ class FsspecCopier:
                     if outcome:  # fail fast: start nothing new once a copy failed
                         return
                     try:
-                        await fs._cp_file(job.source, job.destination)
+                        await acall_with_retries(
+                            f"copy {_display(source, job.source)}", fs._cp_file, job.source, job.destination
+                        )
                     except Exception as exc:
                         outcome.append((job, exc))
                         return
@@ -282,7 +285,9 @@ def _copy_server_side(
     source: StorageLocation, destination: StorageLocation, job: CopyJob, progress: Progress
 ) -> None:
     try:
-        source.fs.cp_file(job.source, job.destination)
+        call_with_retries(
+            f"copy {_display(source, job.source)}", source.fs.cp_file, job.source, job.destination
+        )
     except Exception as exc:
         raise _copy_error(source, destination, job, exc) from exc
     progress.file_done(job.destination, job.size)
@@ -291,24 +296,36 @@ def _copy_server_side(
 def _stream(
     source: StorageLocation, destination: StorageLocation, job: CopyJob, chunk_size: int, progress: Progress
 ) -> tuple[int, str]:
-    """Copy one file through this process, ``chunk_size`` bytes at a time; return bytes moved and MD5."""
-    copied = 0
-    digest = hashlib.md5(usedforsecurity=False)
+    """Copy one file through this process, ``chunk_size`` bytes at a time; return bytes moved and MD5.
+
+    A transient failure restarts this file from its first byte (the partial copy is removed first).
+    """
     try:
-        with source.fs.open(job.source, "rb", block_size=chunk_size) as reader:
-            writer = destination.fs.open(job.destination, "wb")
-            try:
-                while chunk := reader.read(chunk_size):
-                    writer.write(chunk)
-                    digest.update(chunk)
-                    copied += len(chunk)
-                writer.close()  # object stores upload the last part here: it can fail too
-            except BaseException:
-                _abandon(destination, job.destination, writer)
-                raise
+        copied, digest = call_with_retries(
+            f"stream {_display(source, job.source)}", _stream_once, source, destination, job, chunk_size
+        )
     except Exception as exc:
         raise _copy_error(source, destination, job, exc) from exc
     progress.file_done(job.destination, copied)
+    return copied, digest
+
+
+def _stream_once(
+    source: StorageLocation, destination: StorageLocation, job: CopyJob, chunk_size: int
+) -> tuple[int, str]:
+    copied = 0
+    digest = hashlib.md5(usedforsecurity=False)
+    with source.fs.open(job.source, "rb", block_size=chunk_size) as reader:
+        writer = destination.fs.open(job.destination, "wb")
+        try:
+            while chunk := reader.read(chunk_size):
+                writer.write(chunk)
+                digest.update(chunk)
+                copied += len(chunk)
+            writer.close()  # object stores upload the last part here: it can fail too
+        except BaseException:
+            _abandon(destination, job.destination, writer)
+            raise
     return copied, "md5:" + digest.hexdigest()
 
 
@@ -342,9 +359,13 @@ def _exists(location: StorageLocation, path: str) -> bool:
 def _find_sizes(destination: StorageLocation, prefix: str) -> dict[str, int]:
     """Every file below ``prefix`` (recursively), by normalized path, with its size."""
     fs = destination.fs
-    try:
+
+    def find() -> Any:
         fs.invalidate_cache(prefix)
-        entries = fs.find(prefix, detail=True)
+        return destination.find_files(prefix)
+
+    try:
+        entries = call_with_retries(f"list {_display(destination, prefix)}", find)
     except FileNotFoundError:
         return {}
     except Exception as exc:
@@ -360,9 +381,13 @@ def _find_sizes(destination: StorageLocation, prefix: str) -> dict[str, int]:
 def _list_sizes(destination: StorageLocation, parent: str) -> dict[str, int]:
     """The files directly in ``parent``, by normalized path, with their sizes."""
     fs = destination.fs
-    try:
+
+    def ls() -> Any:
         fs.invalidate_cache(parent)  # s3fs/gcsfs cache listings; we need what the store holds now
-        entries = fs.ls(parent, detail=True)
+        return fs.ls(parent, detail=True)
+
+    try:
+        entries = call_with_retries(f"list {_display(destination, parent)}", ls)
     except FileNotFoundError:
         return {}
     except Exception as exc:

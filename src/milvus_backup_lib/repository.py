@@ -21,6 +21,7 @@ from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -172,7 +173,11 @@ class BackupRepository:
     def exists(self, name: str) -> bool:
         """Whether a complete backup ``name`` exists (its ``backup_meta.json`` is there)."""
         try:
-            return bool(self.location.fs.exists(self.meta_path(name, BACKUP_META)))
+            return bool(
+                call_with_retries(
+                    f"look for {name}", self.location.fs.exists, self.meta_path(name, BACKUP_META)
+                )
+            )
         except Exception as exc:
             raise self._storage_error(f"cannot check backup {name!r}", exc) from exc
 
@@ -193,7 +198,7 @@ class BackupRepository:
         """Names of the complete backups, sorted."""
         fs = self.location.fs
         try:
-            entries = fs.ls(self.location.root, detail=True)
+            entries = call_with_retries("list backups", fs.ls, self.location.root, detail=True)
         except FileNotFoundError:
             return []
         except Exception as exc:
@@ -223,7 +228,7 @@ class BackupRepository:
             if file in files or (FULL_META in files and file != BACKUP_META):
                 continue
             try:
-                files[file] = fs.cat_file(path)
+                files[file] = call_with_retries(f"read {name}/meta/{file}", fs.cat_file, path)
             except FileNotFoundError:
                 continue
             except Exception as exc:
@@ -233,7 +238,11 @@ class BackupRepository:
     def read_library_meta(self, name: str) -> LibraryMeta | None:
         """Our own record of backup ``name``, or None for backups made by the Go tool."""
         try:
-            data = self.location.fs.cat_file(self.meta_path(name, LIBRARY_META_FILE))
+            data = call_with_retries(
+                f"read {name}/meta/{LIBRARY_META_FILE}",
+                self.location.fs.cat_file,
+                self.meta_path(name, LIBRARY_META_FILE),
+            )
         except FileNotFoundError:
             return None
         except Exception as exc:
@@ -270,9 +279,19 @@ class BackupRepository:
         if self.location.is_local:
             fs.makedirs(self.path(info.name, META_DIR), exist_ok=True)
         try:
-            fs.pipe_file(self.meta_path(info.name, LIBRARY_META_FILE), library_meta.to_json())
+            call_with_retries(
+                f"write {info.name}/meta/{LIBRARY_META_FILE}",
+                fs.pipe_file,
+                self.meta_path(info.name, LIBRARY_META_FILE),
+                library_meta.to_json(),
+            )
             for file in FILE_ORDER:
-                fs.pipe_file(self.meta_path(info.name, file), encoded[file])
+                call_with_retries(
+                    f"write {info.name}/meta/{file}",
+                    fs.pipe_file,
+                    self.meta_path(info.name, file),
+                    encoded[file],
+                )
         except Exception as exc:
             raise self._storage_error(f"cannot write the manifest of {info.name!r}", exc) from exc
 

@@ -42,6 +42,7 @@ from milvus_backup_lib.manifest.model import (
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import milvus_delta_log_prefix, milvus_insert_log_prefix
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -208,10 +209,9 @@ class PymilvusSnapshotter:
         )
 
     def _list(self, prefix: str) -> dict[str, int]:
-        fs = self.storage.fs
         path = self.storage.join(prefix)
         try:
-            found = fs.find(path, detail=True)
+            found = call_with_retries(f"list {path}", self.storage.find_files, path)
         except FileNotFoundError:
             return {}
         except Exception as exc:

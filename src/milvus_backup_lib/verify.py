@@ -24,6 +24,7 @@ from milvus_backup_lib.manifest.codec import (
 )
 from milvus_backup_lib.manifest.model import BackupInfo, SegmentBackupInfo
 from milvus_backup_lib.repository import BackupRepository
+from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import backup_delta_log_key, backup_insert_log_key
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -119,7 +120,7 @@ def stored_files(location: StorageLocation, name: str) -> dict[str, int]:
     base = location.join(name).rstrip("/") + "/"
     try:
         location.fs.invalidate_cache(location.join(name, "binlogs"))
-        found = location.fs.find(location.join(name, "binlogs"), detail=True)
+        found = call_with_retries(f"list {name}/binlogs", location.find_files, location.join(name, "binlogs"))
     except FileNotFoundError:
         return {}
     except Exception as exc:

@@ -257,3 +257,82 @@ def test_kill_9_at_each_phase_then_resume(milvus_server: Any, small: Any, tmp_pa
         c = client(milvus_server.uri)
         c.drop_collection(f"{coll}_crash_{phase}")
         c.close()
+
+
+def _data_paths(path: str) -> bool:
+    return "insert_log" in path or "delta_log" in path or "/meta/" in path
+
+
+def test_ten_percent_transient_faults_change_nothing(milvus_server: Any, small: Any, tmp_path: Path) -> None:
+    """With 10% of storage calls failing transiently, backup and restore equal a clean run."""
+    from faulty_fs import FaultRule, faulty_location
+
+    coll, rows, deleted = small
+    methods = ["cp_file", "open", "cat_file", "pipe_file", "find", "ls", "info"]
+    rules = [
+        FaultRule(methods, ConnectionResetError, paths=_data_paths, probability=0.1, seed=s) for s in (1, 2)
+    ]
+    clean = make_client(milvus_server, tmp_path / "clean")
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "faulty").mkdir()
+    milvus_storage = faulty_location(milvus_server.storage_url, [rules[0]])
+    backup_storage = faulty_location(f"file://{tmp_path / 'faulty'}", [rules[1]])
+    flaky = BackupClient(
+        milvus=MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url),
+        milvus_storage=milvus_storage,
+        backup_storage=backup_storage,
+    )
+    a = clean.create_backup("same", collections=[coll], strategy="skip_flush")
+    b = flaky.create_backup("same", collections=[coll], strategy="skip_flush")
+    restored = flaky.restore("same", RestoreOptions(suffix="flaky", check_backup="checksum"))
+    assert sum(r.injected for r in rules) >= 5, [r.injected for r in rules]  # faults really happened
+    try:
+        assert attrs_strip_ids(a.info) == attrs_strip_ids(b.info)
+        clean_files = {
+            p.relative_to(tmp_path / "clean"): p.read_bytes() for p in _binlogs(tmp_path / "clean", "same")
+        }
+        flaky_files = {
+            p.relative_to(tmp_path / "faulty"): p.read_bytes() for p in _binlogs(tmp_path / "faulty", "same")
+        }
+        assert clean_files == flaky_files
+        assert restored.collections[0].imported_rows == rows - len(deleted)
+        from dataset import fetch_rows
+
+        assert fetch_rows(milvus_server.uri, "default", coll) == fetch_rows(
+            milvus_server.uri, "default", f"{coll}_flaky"
+        )
+    finally:
+        c = client(milvus_server.uri)
+        c.drop_collection(f"{coll}_flaky")
+        c.close()
+
+
+def attrs_strip_ids(info: Any) -> Any:
+    """A backup description without what differs between two runs by design (uuids, times)."""
+    import attrs
+
+    colls = tuple(
+        attrs.evolve(c, id="", backup_timestamp=0, backup_physical_timestamp=0)
+        for c in info.collection_backups
+    )
+    return attrs.evolve(info, id="", name="", collection_backups=colls)
+
+
+def test_permanent_fault_fails_the_backup_naming_the_file(
+    milvus_server: Any, small: Any, tmp_path: Path
+) -> None:
+    from faulty_fs import FaultRule, faulty_location
+    from milvus_backup_lib import StorageError
+
+    coll, _, _ = small
+    rule = FaultRule(["open", "cp_file"], PermissionError, paths="*/insert_log/*/101/*", times=1)
+    flaky = BackupClient(
+        milvus=MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url),
+        milvus_storage=faulty_location(milvus_server.storage_url, [rule]),
+        backup_storage=StorageLocation(f"file://{tmp_path}"),
+    )
+    with pytest.raises(StorageError, match=r"insert_log/.*/101/") as err:
+        flaky.create_backup("broken", collections=[coll], strategy="skip_flush")
+    assert rule.injected == 1  # not retried: a permission error is permanent
+    assert isinstance(err.value.__cause__, PermissionError)
+    assert flaky.list_backups() == []

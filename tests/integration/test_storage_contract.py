@@ -16,6 +16,7 @@ import traceback
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier
@@ -376,7 +377,7 @@ def test_copy_within_store_is_server_side(backend: Backend, store: StorageLocati
     )
 
     total = sum(map(len, COPY_FILES.values()))
-    assert result == CopyResult(
+    assert attrs.evolve(result, checksums={}) == CopyResult(
         files=len(COPY_FILES), bytes_copied=total, server_side=True, bytes_through_client=0
     )
     _assert_copied(destination, COPY_FILES)
@@ -394,7 +395,7 @@ def test_copy_between_stores_streams(
     result = copier.copy(source, destination, _copy_jobs(source, destination, COPY_FILES))
 
     total = sum(map(len, COPY_FILES.values()))
-    assert result == CopyResult(
+    assert attrs.evolve(result, checksums={}) == CopyResult(
         files=len(COPY_FILES), bytes_copied=total, server_side=False, bytes_through_client=total
     )
     _assert_copied(destination, COPY_FILES)

@@ -494,16 +494,20 @@ def test_a_failed_manifest_write_is_never_listed(url: str, failing: str) -> None
 
 
 def test_a_failed_manifest_read_names_the_file(url: str) -> None:
+    # A one-off transient fault is absorbed by the repository's retries...
     location, fs = make(url, FaultRule("cat_file", ConnectionResetError, paths=f"*/{FULL_META}", times=1))
     repository = BackupRepository(location)
     repository.write_manifest(_backup("b1"), LibraryMeta())
-
-    with pytest.raises(StorageError, match=f"cannot read b1/meta/{FULL_META}") as raised:
-        repository.read("b1")
-    assert is_transient(raised.value)
-    # The fault was a one-off: reading again works, which is what the retry wrapper will do.
     assert repository.read("b1") == _backup("b1")
     assert fs.injected == 1
+    # ...a permanent one is reported, naming the file.
+    location, fs = make(url, FaultRule("cat_file", PermissionError, paths=f"*/{FULL_META}"))
+    repository = BackupRepository(location)
+    repository.write_manifest(_backup("b2"), LibraryMeta())
+    with pytest.raises(StorageError, match=f"cannot read b2/meta/{FULL_META}") as raised:
+        repository.read("b2")
+    assert not is_transient(raised.value)
+    assert fs.injected == 1  # not retried
 
 
 def test_file_objects_support_iteration_and_io_base_calls(url: str) -> None:

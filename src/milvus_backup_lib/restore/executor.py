@@ -49,6 +49,7 @@ from milvus_backup_lib.restore.plan import (
     RestorePlan,
     Step,
 )
+from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 __all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport", "build_schema"]
@@ -497,9 +498,8 @@ class RestoreExecutor:
         """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
         src_dir = self.backup_storage.join(backup_name, prefix)
         dst_dir = f"{stage_root}/{prefix.strip('/')}"
-        fs = self.backup_storage.fs
         try:
-            found = fs.find(src_dir, detail=True)
+            found = call_with_retries(f"list {src_dir}", self.backup_storage.find_files, src_dir)
         except FileNotFoundError:
             found = {}
         except Exception as exc:
@@ -528,7 +528,7 @@ class RestoreExecutor:
         fs = storage.fs
         total = 0
         try:
-            paths = [p for p, i in fs.find(location, detail=True).items() if i.get("type", "file") == "file"]
+            paths = list(call_with_retries(f"list {location}", storage.find_files, location))
         except FileNotFoundError:
             return 0
         except Exception as exc:
@@ -537,7 +537,7 @@ class RestoreExecutor:
             ) from exc
         for path in paths:
             try:
-                total += count_binlog_rows(fs.cat_file(path))
+                total += count_binlog_rows(call_with_retries(f"read {path}", fs.cat_file, path))
             except BinlogFormatError as exc:
                 raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from exc
             except OSError as exc:

@@ -12,6 +12,7 @@ import fsspec
 from fsspec.core import split_protocol
 
 from milvus_backup_lib.errors import StorageError, StorageRootNotFoundError
+from milvus_backup_lib.retry import call_with_retries
 
 __all__ = ["StorageLocation"]
 
@@ -144,6 +145,34 @@ class StorageLocation:
         if self._filesystem is not other._filesystem:  # given filesystems hold credentials we cannot see
             return False
         return bool(_freeze(self.storage_options) == _freeze(other.storage_options))
+
+    def find_files(self, path: str) -> dict[str, dict[str, Any]]:
+        """Every file below ``path`` with its details (``size``...), raising on any listing error.
+
+        Why not plain ``fs.find``: on filesystems with real directories fsspec walks the tree and
+        silently leaves out a directory it fails to list (its ``on_error="raise"`` is not passed down
+        the recursion in fsspec 2026.9), so a transient error would look like missing files; a
+        fault-injection test caught a segment that seemed to lack binlogs. Object stores list a prefix
+        flat, in pages, and their errors propagate.
+        """
+        fs = self.fs
+        if fs.async_impl:
+            found = fs.find(path, detail=True)
+            return {str(k): v for k, v in found.items() if v.get("type", "file") == "file"}
+        root = str(fs._strip_protocol(path)).rstrip("/") or "/"
+        out: dict[str, dict[str, Any]] = {}
+        pending = [root]
+        while pending:
+            current = pending.pop()
+            # one retry per listing: a whole tree of them rarely gets through a flaky network at once
+            for entry in call_with_retries(f"list {current}", fs.ls, current, detail=True):
+                name = str(entry["name"]).rstrip("/")
+                if entry.get("type") == "directory":
+                    if name != current:
+                        pending.append(name)
+                else:
+                    out[name] = entry
+        return out
 
     def check_root(self) -> None:
         """Raise :class:`StorageRootNotFoundError` if the root (directory, bucket, container) does not exist.
