@@ -961,3 +961,65 @@ def test_package_exports() -> None:
     }  # fmt: skip
     for name in manifest.__all__:
         assert hasattr(manifest, name), name
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c.update(collection_name="../etc"), "collection_backups[0].collection_name"),
+        (lambda c: c.update(db_name="a/b"), "collection_backups[0].db_name"),
+        (
+            lambda c: c["partition_backups"][0]["segment_backups"][0]["binlogs"][0]["binlogs"][0].update(
+                log_path="/etc/passwd"
+            ),
+            "log_path",
+        ),
+        (
+            lambda c: c["partition_backups"][0]["segment_backups"][0]["binlogs"][0]["binlogs"][0].update(
+                log_path="files/../../secret"
+            ),
+            "log_path",
+        ),
+    ],
+)
+def test_names_and_paths_that_escape_are_rejected(mutate: Any, field: str) -> None:
+    """A manifest naming absolute or '..' paths, or names with separators, is refused naming the field."""
+    from milvus_backup_lib.manifest.codec import decode_backup, encode_backup
+
+    info = _sample_backup_for_escape_test()
+    full = json.loads(encode_backup(info)["full_meta.json"])
+    mutate(full["collection_backups"][0])
+    with pytest.raises(ManifestError, match=re.escape(field)) as err:
+        decode_backup({"full_meta.json": json.dumps(full).encode()})
+    assert err.value.file == "full_meta.json"
+
+
+def _sample_backup_for_escape_test() -> Any:
+    from milvus_backup_lib.manifest.model import (
+        BackupInfo,
+        Binlog,
+        CollectionBackupInfo,
+        FieldBinlog,
+        PartitionBackupInfo,
+        SegmentBackupInfo,
+    )
+
+    seg = SegmentBackupInfo(
+        segment_id=3,
+        collection_id=1,
+        partition_id=2,
+        num_of_rows=1,
+        group_id=3,
+        binlogs=(
+            FieldBinlog(
+                field_id=100, binlogs=(Binlog(log_path="files/insert_log/1/2/3/100/9", log_size=5, log_id=9),)
+            ),
+        ),
+    )
+    part = PartitionBackupInfo(
+        partition_id=2, partition_name="_default", collection_id=1, segment_backups=(seg,)
+    )
+    coll = CollectionBackupInfo(
+        collection_id=1, db_name="default", collection_name="c1", partition_backups=(part,)
+    )
+    return BackupInfo(name="b", collection_backups=(coll,))

@@ -614,7 +614,48 @@ def decode_backup(files: Mapping[str, bytes]) -> BackupInfo:
     in the binlog format.
     """
     if FULL_META in files:
-        return _decode_root(files[FULL_META], FULL_META)
+        info = _decode_root(files[FULL_META], FULL_META)
+        _check_names(info, FULL_META)
+        return info
     if BACKUP_META in files:
-        return _level_to_tree(files)
+        info = _level_to_tree(files)
+        _check_names(info, COLLECTION_META)
+        return info
     raise ManifestError(BACKUP_META, f"missing, and {FULL_META} is absent too: not a backup")
+
+
+def _unsafe_path(value: str) -> bool:
+    return value.startswith(("/", "\\")) or ".." in value.replace("\\", "/").split("/") or "\x00" in value
+
+
+def _check_names(info: BackupInfo, file: str) -> None:
+    """Reject names and paths a hostile or corrupt manifest could use to escape the backup or the target.
+
+    Names become Milvus names and path parts; ``log_path`` is informational (restore never reads it)
+    but is still refused when absolute or climbing with ``..``, as the upstream format keeps it
+    relative to the bucket.
+    """
+    for c, coll in enumerate(info.collection_backups):
+        where = f"collection_backups[{c}]"
+        for field, value in (("db_name", coll.db_name), ("collection_name", coll.collection_name)):
+            if "/" in value or "\\" in value or value in (".", "..") or "\x00" in value:
+                raise ManifestError(file, f"{value!r} is not a valid name", field=f"{where}.{field}")
+        for p, part in enumerate(coll.partition_backups):
+            name = part.partition_name
+            if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+                raise ManifestError(
+                    file,
+                    f"{name!r} is not a valid name",
+                    field=f"{where}.partition_backups[{p}].partition_name",
+                )
+            for s_index, seg in enumerate(part.segment_backups):
+                for kind, logs in (("binlogs", seg.binlogs), ("deltalogs", seg.deltalogs)):
+                    for f_index, fb in enumerate(logs):
+                        for b_index, log in enumerate(fb.binlogs):
+                            if log.log_path and _unsafe_path(log.log_path):
+                                raise ManifestError(
+                                    file,
+                                    f"absolute or '..' path {log.log_path!r}",
+                                    field=f"{where}.partition_backups[{p}].segment_backups[{s_index}]."
+                                    f"{kind}[{f_index}].binlogs[{b_index}].log_path",
+                                )

@@ -126,9 +126,11 @@ class StorageLocation:
         return path[len(root) :]
 
     def bucket_key(self, path: str) -> str:
-        """``path`` as the upstream tool records it: the key inside the bucket (or the local path)."""
+        """``path`` as the upstream tool records it: the key inside the bucket; on local disk and in
+        memory, the path relative to the root (never absolute, like upstream's bucket keys)."""
         if self.is_local or self.protocol == "memory":
-            return path
+            root = self.root.rstrip("/") + "/"
+            return path[len(root) :] if path.startswith(root) else path.lstrip("/")
         return path.split("/", 1)[1] if "/" in path else ""
 
     def same_store(self, other: StorageLocation) -> bool:
