@@ -336,3 +336,75 @@ def test_permanent_fault_fails_the_backup_naming_the_file(
     assert rule.injected == 1  # not retried: a permission error is permanent
     assert isinstance(err.value.__cause__, PermissionError)
     assert flaky.list_backups() == []
+
+
+@pytest.mark.filterwarnings("ignore::pymilvus.decorators.PyMilvusDeprecationWarning")
+def test_backup_under_load(milvus_server: Any, unique_name: str, tmp_path: Path) -> None:
+    """Inserts and deletes keep running during a backup: the restore holds every row inserted before the
+    backup's timestamp and none deleted before it."""
+    import threading
+
+    from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections
+
+    alias = f"load_{unique_name}"
+    connections.connect(alias=alias, uri=milvus_server.uri)
+    schema = CollectionSchema(
+        [FieldSchema("id", DataType.INT64, is_primary=True), FieldSchema("v", DataType.FLOAT_VECTOR, dim=4)]
+    )
+    coll = Collection(unique_name, schema, using=alias)
+    inserted: list[tuple[int, list[int]]] = []  # (insert timestamp, ids)
+    deletions: list[tuple[int, list[int]]] = []  # (delete timestamp, ids)
+    result = coll.insert([list(range(200)), [[0.1, 0.2, 0.3, 0.4]] * 200])
+    inserted.append((result.timestamp, list(range(200))))
+    coll.flush()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        next_id, batch = 200, 0
+        deadline = time.monotonic() + 60
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                ids = list(range(next_id, next_id + 20))
+                res = coll.insert([ids, [[0.5, 0.5, 0.5, 0.5]] * 20])
+                inserted.append((res.timestamp, ids))
+                next_id += 20
+                batch += 1
+                if batch % 3 == 0:  # delete a few rows of an earlier batch (flushed or growing)
+                    victims = inserted[len(inserted) // 2][1][:3]
+                    res = coll.delete(f"id in {victims}")
+                    deletions.append((res.timestamp, victims))
+                time.sleep(0.05)
+        except BaseException as exc:  # surfaced by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        time.sleep(1.5)
+        bc = make_client(milvus_server, tmp_path)
+        report = bc.create_backup("under_load", collections=[unique_name])
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(timeout=90)
+    assert not errors, errors
+    backup_ts = report.info.collection_backups[0].backup_timestamp
+    before = {i for ts, ids in inserted if ts < backup_ts for i in ids}
+    deleted_before = {i for ts, ids in deletions if ts < backup_ts for i in ids}
+    assert len(before) > 200 and deleted_before  # the load really overlapped the backup
+    assert any(ts > backup_ts for ts, _ in inserted)
+    bc.restore("under_load", RestoreOptions(suffix="r"))
+    try:
+        from dataset import fetch_rows
+
+        restored = set(fetch_rows(milvus_server.uri, "default", f"{unique_name}_r"))
+        assert before - deleted_before <= restored
+        assert not (deleted_before & restored)
+    finally:
+        c = client(milvus_server.uri)
+        for name in (unique_name, f"{unique_name}_r"):
+            if c.has_collection(name):
+                c.drop_collection(name)
+        c.close()
+        connections.disconnect(alias)
