@@ -205,3 +205,22 @@ def test_credentials_never_leak(
     for secret in secrets:
         for text in texts:
             assert secret not in text
+
+
+def test_s3_milvus_to_local_disk(
+    milvus_on_s3: tuple[EmbeddedMilvus, StorageLocation],
+    s3_collection: tuple[str, int, tuple[int, ...]],
+    tmp_path: Path,
+) -> None:
+    """Milvus on S3 backed up to a local directory: streamed out, staged back into the bucket to restore."""
+    server, milvus_storage = milvus_on_s3
+    coll, rows, deleted = s3_collection
+    backup = StorageLocation(f"file://{tmp_path}")
+    report, restored = _round_trip(
+        server, _client(server, milvus_storage, backup), coll, rows, deleted, "local"
+    )
+    assert not report.server_side_copy
+    assert (tmp_path / "bk_local" / "meta" / "backup_meta.json").exists()
+    imports = restored.collections[0].imports
+    assert imports and all(o.staged for o in imports)
+    assert all(f.startswith("files/restore-temp-") for o in imports for f in o.files)
