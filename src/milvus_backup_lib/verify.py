@@ -149,13 +149,20 @@ def verify_backup(
 
         raise BackupNotFoundError(name, location.url)
     meta_problems = []
+    missing_meta = []
     for file in _UPSTREAM_META:
         try:
             present = location.fs.exists(repository.meta_path(name, file))
         except Exception as exc:
             raise StorageError(f"cannot look for {name}/meta/{file}: {scrub(str(exc), location)}") from exc
         if not present:
-            meta_problems.append(f"missing: meta/{file}")
+            missing_meta.append(file)
+    # Readers use full_meta.json and fall back to the level files; backups written since v0.3.1 (and
+    # all of ours) have full_meta.json, so its absence is damage. Without the level files a backup with
+    # full_meta.json still reads (hand-made and some older backups carry only the two), so those count
+    # only when full_meta.json is missing too.
+    if FULL_META in missing_meta:
+        meta_problems += [f"missing: meta/{file}" for file in missing_meta]
     try:
         info = repository.read(name)
     except ManifestError as exc:
