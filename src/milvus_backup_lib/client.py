@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -24,7 +24,12 @@ from milvus_backup_lib._html import (
 )
 from milvus_backup_lib.checksum import compute_checksums
 from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
-from milvus_backup_lib.errors import BackupCorruptError, BackupExistsError, MilvusBackupError
+from milvus_backup_lib.errors import (
+    BackupCorruptError,
+    BackupExistsError,
+    MilvusBackupError,
+    RestorePlanError,
+)
 from milvus_backup_lib.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
@@ -39,6 +44,7 @@ from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.rbac import RbacMeta, RbacRestoreReport, read_rbac, restore_rbac
 from milvus_backup_lib.repository import BackupList, BackupRepository, LibraryMeta
 from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
 from milvus_backup_lib.restore.options import RestoreOptions
@@ -187,6 +193,7 @@ class BackupClient:
         strategy: BackupStrategy | str = BackupStrategy.SERIAL_FLUSH,
         progress: Progress = NULL_PROGRESS,
         resume: bool = False,
+        rbac: bool = False,
     ) -> BackupReport:
         """Back up the selected collections (``None``: every collection of every database).
 
@@ -199,6 +206,9 @@ class BackupClient:
         :class:`InvalidNameError`, :class:`BackupExistsError`, :class:`DatabaseNotFoundError`,
         :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`,
         :class:`StorageRootNotFoundError` before anything is written.
+
+        ``rbac=True`` also records the server's users (never their passwords), roles and grants in
+        ``rbac_meta``; :meth:`restore_rbac` restores them. It needs a user allowed to read them.
         """
         started = time.monotonic()
         name = validate_backup_name(name) if name is not None else default_backup_name()
@@ -221,6 +231,7 @@ class BackupClient:
                 )
 
             with self._connect() as milvus:
+                rbac_meta = read_rbac(milvus).to_json() if rbac else None
                 snapshotter = PymilvusSnapshotter(
                     milvus, self.milvus_storage, flush_timeout=self.flush_timeout
                 )
@@ -267,6 +278,7 @@ class BackupClient:
                         size=sum(c.size for c in collections_meta),
                         milvus_version=snap.milvus_version,
                         database_backups=tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
+                        rbac_meta=rbac_meta,
                     )
                     library_meta = LibraryMeta(
                         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -459,6 +471,24 @@ class BackupClient:
             aliases=aliases,
             indexed=frozenset(indexed),
         )
+
+    def restore_rbac(self, name: str, user_passwords: Mapping[str, str] | None = None) -> RbacRestoreReport:
+        """Create the users, roles, grants and user roles of backup ``name`` that the server lacks.
+
+        Only what is missing is added; what exists is left as it is, and the built-in ``root``,
+        ``admin`` and ``public`` are never created. A backup holds no passwords: a missing user is
+        created only with a password from ``user_passwords`` (user name to password), and reported
+        as skipped otherwise. Raises :class:`RestorePlanError` when the backup was made without
+        ``rbac=True`` or ``user_passwords`` names a user it does not hold (nothing changed then).
+        """
+        backup = self.get_backup(name)
+        if backup.rbac_meta is None:
+            raise RestorePlanError(
+                [f"backup {name!r} holds no users, roles or grants: made without rbac=True"]
+            )
+        meta = RbacMeta.from_json(backup.rbac_meta)
+        with self._connect() as milvus:
+            return restore_rbac(milvus, meta, user_passwords, backup_name=name)
 
     def verify_backup(self, name: str, level: str = "size") -> VerifyReport:
         """Check backup ``name`` against its manifest: ``exists``, ``size`` (default) or ``checksum``.
