@@ -154,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=BackupStrategy.SERIAL_FLUSH.value,
         help="serial_flush (default): flush, then back up; skip_flush: flushed data only; meta_only: no data",
     )
+    create.add_argument(
+        "--rbac", action="store_true", help="also back up users (without passwords), roles and grants"
+    )
+    create.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted backup of this name (copies only what is missing)",
+    )
     create.set_defaults(handler=_cmd_create)
 
     command("list", "list the complete backups").set_defaults(handler=_cmd_list)
@@ -418,7 +426,12 @@ def _cmd_create(ctx: _Context) -> int:
     progress = ctx.progress()
     try:
         report = client.create_backup(
-            ctx.args.name, ctx.args.filter or None, strategy=ctx.args.strategy, progress=progress
+            ctx.args.name,
+            ctx.args.filter or None,
+            strategy=ctx.args.strategy,
+            progress=progress,
+            rbac=ctx.args.rbac,
+            resume=ctx.args.resume,
         )
     finally:
         _close(progress)
@@ -433,6 +446,8 @@ def _cmd_create(ctx: _Context) -> int:
         "gc": report.gc,
         "seconds": round(report.seconds, 3),
         "copy_seconds": round(report.copy_seconds, 3),
+        "resumed_files": report.resumed_files,
+        "resumed_bytes": report.resumed_bytes,
     }
     ctx.out.result(report.table(), data)
     return EXIT_OK
