@@ -9,11 +9,14 @@ FLOAT, BINARY and FLOAT16 vectors; an HNSW and a Trie index; a TTL property, a d
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 from pymilvus import DataType, MilvusClient
+
+from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
 
 
 @attrs.frozen
@@ -44,6 +47,15 @@ class Matrix:
             f"{self.db_b}.{self.other}",
             f"default.{self.default_coll}",
         ]
+
+
+def make_client(server: Any, root: Path) -> BackupClient:
+    """A BackupClient for an embedded server, with backups under the local directory ``root``."""
+    return BackupClient(
+        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
+        milvus_storage=StorageLocation(server.storage_url),
+        backup_storage=StorageLocation(f"file://{root}"),
+    )
 
 
 def client(uri: str, db: str = "default") -> MilvusClient:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, build_matrix, client, drop_matrix
+from dataset import Matrix, build_matrix, client, drop_matrix, make_client
 
 from milvus_backup_lib import (
     BackupClient,
@@ -36,14 +36,6 @@ def matrix(milvus_server: Any) -> Iterator[Matrix]:
     m = build_matrix(milvus_server.uri, f"bk{uuid.uuid4().hex[:6]}")
     yield m
     drop_matrix(m)
-
-
-def make_client(server: Any, root: Path) -> BackupClient:
-    return BackupClient(
-        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
-        milvus_storage=StorageLocation(server.storage_url),
-        backup_storage=StorageLocation(f"file://{root}"),
-    )
 
 
 @pytest.fixture(scope="module")

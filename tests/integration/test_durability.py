@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import build_small, client
+from dataset import build_small, client, make_client
 
 from milvus_backup_lib import (
     BackupClient,
@@ -23,14 +23,6 @@ from milvus_backup_lib import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def make_client(server: Any, root: Path) -> BackupClient:
-    return BackupClient(
-        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
-        milvus_storage=StorageLocation(server.storage_url),
-        backup_storage=StorageLocation(f"file://{root}"),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from dataset import (
     drop_matrix,
     ensure_loaded,
     fetch_rows,
+    make_client,
     partition_counts,
     top_ids,
 )
@@ -32,14 +33,6 @@ from milvus_backup_lib import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def make_client(server: Any, root: Path) -> BackupClient:
-    return BackupClient(
-        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
-        milvus_storage=StorageLocation(server.storage_url),
-        backup_storage=StorageLocation(f"file://{root}"),
-    )
 
 
 @pytest.fixture(scope="module")
