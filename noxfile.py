@@ -13,7 +13,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_external_run = True
 
-LINT_PATHS = ("src", "tests", "noxfile.py")
+LINT_PATHS = ("src", "tests", "examples", "benchmarks", "noxfile.py")
 #: The Azure Blob emulator of the storage contract tests, installed by npm from package.json.
 AZURITE_BLOB = Path(__file__).resolve().parent / "node_modules" / ".bin" / "azurite-blob"
 
@@ -62,7 +62,7 @@ def docs(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the end-to-end demo against an embedded Milvus server; arguments go to the demo."""
     session.install(".[test]")
-    session.run("python", "-m", "milvus_backup_lib.demo", *session.posargs)
+    session.run("python", "examples/demo.py", *session.posargs)
 
 
 @nox.session

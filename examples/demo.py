@@ -1,4 +1,7 @@
-"""End-to-end demo: ``python -m milvus_backup_lib.demo`` (or ``nox -s demo``).
+"""End-to-end demo: ``python examples/demo.py`` (or ``./dev demo`` / ``nox -s demo``).
+
+A script, not part of the library: it talks to the terminal with ``print``; the library itself only
+logs and reports through the progress callback.
 
 Starts an embedded Milvus 2.3.5, creates a sample collection (a few thousand rows, partitions,
 deletes, an index), backs it up into ``./demo-backups``, lists the backups, restores the new one
