@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 import attrs
@@ -23,25 +23,21 @@ from milvus_backup_lib._html import (
     text_key_values,
 )
 from milvus_backup_lib.checksum import compute_checksums
-from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
+from milvus_backup_lib.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     BackupCorruptError,
     BackupExistsError,
-    MilvusBackupError,
     RestorePlanError,
 )
 from milvus_backup_lib.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
-    Binlog,
     CollectionBackupInfo,
     DatabaseBackupInfo,
-    FieldBinlog,
-    PartitionBackupInfo,
     SegmentBackupInfo,
 )
 from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
-from milvus_backup_lib.milvus.grpc import GrpcMilvus
+from milvus_backup_lib.milvus.grpc import GrpcMilvus, open_milvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.rbac import RbacMeta, RbacRestoreReport, read_rbac, restore_rbac
@@ -163,14 +159,8 @@ class BackupClient:
             f"backup_storage={self.backup_storage!r})"
         )
 
-    @contextmanager
-    def _connect(self) -> Iterator[GrpcMilvus]:
-        milvus = GrpcMilvus(self.milvus)
-        try:
-            milvus.connect()
-            yield milvus
-        finally:
-            milvus.close()
+    def _connect(self) -> AbstractContextManager[GrpcMilvus]:
+        return open_milvus(self.milvus)
 
     def _management_url(self) -> str:
         if self.milvus.management_url:
@@ -425,7 +415,8 @@ class BackupClient:
         backup = self.get_backup(name)
         if options.check_backup != "none":
             progress.phase("verify", f"{name} ({options.check_backup})")
-            check = self.verify_backup(name, "exists" if options.meta_only else options.check_backup)
+            level = "exists" if options.meta_only else options.check_backup
+            check = verify_backup(self.repository, name, level, info=backup)  # the manifest just read
             if not check.ok and not (options.meta_only and not check.meta_problems):
                 raise BackupCorruptError(name, check.problems())
         with self._connect() as milvus:
@@ -526,4 +517,3 @@ class BackupClient:
 
 
 # Re-exported for type checkers of callers that build reports by hand.
-_ = (Binlog, FieldBinlog, PartitionBackupInfo, CopyResult, MilvusBackupError)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
 
 log = logging.getLogger(__name__)
-
-_META_FILES = (*FILE_ORDER, LIBRARY_META_FILE)
 
 
 @attrs.frozen(kw_only=True)
@@ -314,9 +312,3 @@ class BackupRepository:
                 fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
-
-    def dump(self, name: str) -> dict[str, Any]:
-        """Raw JSON of the full meta (for debugging and ``get --json``)."""
-        data = self.location.fs.cat_file(self.meta_path(name, FULL_META))
-        obj: dict[str, Any] = json.loads(data)
-        return obj

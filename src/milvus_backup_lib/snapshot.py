@@ -15,7 +15,6 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -352,8 +351,3 @@ def _index_info(desc: Any) -> IndexInfo:
         params=params,
         index_id=int(desc.indexID),
     )
-
-
-def snapshot_names(collections: Sequence[CollectionBackupInfo]) -> list[str]:
-    """``db.coll`` of each snapshotted collection."""
-    return [c.qualified_name for c in collections]

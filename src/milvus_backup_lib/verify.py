@@ -137,10 +137,16 @@ def stored_files(location: StorageLocation, name: str) -> dict[str, int]:
 
 
 def verify_backup(
-    repository: BackupRepository, name: str, level: str = "size", concurrency: int = 8
+    repository: BackupRepository,
+    name: str,
+    level: str = "size",
+    concurrency: int = 8,
+    *,
+    info: BackupInfo | None = None,
 ) -> VerifyReport:
     """Check backup ``name`` at ``level``; raises :class:`BackupNotFoundError` if it does not exist and
-    ``ValueError`` for an unknown level. A manifest that cannot be read is reported, not raised."""
+    ``ValueError`` for an unknown level. A manifest that cannot be read is reported, not raised.
+    ``info`` is the manifest when the caller has just read it (it is not read again)."""
     if level not in LEVELS:
         raise ValueError(f"unknown verify level {level!r}; use one of {', '.join(LEVELS)}")
     location = repository.location
@@ -164,7 +170,7 @@ def verify_backup(
     if FULL_META in missing_meta:
         meta_problems += [f"missing: meta/{file}" for file in missing_meta]
     try:
-        info = repository.read(name)
+        info = info if info is not None else repository.read(name)
     except ManifestError as exc:
         return VerifyReport(
             name=name,
