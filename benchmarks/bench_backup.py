@@ -53,10 +53,10 @@ import numpy as np
 
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
 from milvus_backup_lib import copier as copier_module
-from milvus_backup_lib.copier import CopyJob, FsspecCopier
-from milvus_backup_lib.embedded import MILVUS_VERSION, EmbeddedMilvus
+from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier
+from milvus_backup_lib.backup.snapshot import PymilvusSnapshotter
 from milvus_backup_lib.progress import NullProgress
-from milvus_backup_lib.snapshot import PymilvusSnapshotter
+from milvus_backup_lib.testing.embedded import MILVUS_VERSION, EmbeddedMilvus
 
 REPO = Path(__file__).resolve().parent.parent
 COLLECTION = "bench_vectors"

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
-from milvus_backup_lib.embedded import EmbeddedMilvus
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 COLLECTION = "demo_articles"
 DIM = 16

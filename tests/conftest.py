@@ -1,7 +1,7 @@
 """Fixtures shared by the whole test suite.
 
 Integration tests run against real Milvus 2.3.5 standalone servers started from the ``milvus`` wheel
-(:class:`milvus_backup_lib.embedded.EmbeddedMilvus`): ``milvus_server`` once per test session, and
+(:class:`milvus_backup_lib.testing.embedded.EmbeddedMilvus`): ``milvus_server`` once per test session, and
 ``second_milvus_server`` (a separate "target cluster") only when a test asks for it. Both run in
 pytest's temporary directory, so their logs stay there after a failed run. Tests share the servers:
 name collections and databases with ``unique_name``.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from emulators import Azurite, FakeGcsServer, MotoServer
-from milvus_backup_lib.embedded import EmbeddedMilvus
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

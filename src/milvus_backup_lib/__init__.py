@@ -10,9 +10,10 @@
 """
 
 from milvus_backup_lib._version import __version__
+from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
+from milvus_backup_lib.backup.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
 from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
 from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load_config_file
-from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     BackupCorruptError,
     BackupExistsError,
@@ -46,7 +47,8 @@ from milvus_backup_lib.manifest.model import (
 from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.repository import BackupList, BackupSummary
+from milvus_backup_lib.repository.store import BackupList, BackupSummary
+from milvus_backup_lib.repository.verify import VerifyReport
 from milvus_backup_lib.restore import (
     DefaultRestorePlanner,
     RestoreOptions,
@@ -60,9 +62,7 @@ from milvus_backup_lib.restore.executor import (
     RestoreExecutor,
     RestoreReport,
 )
-from milvus_backup_lib.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
 from milvus_backup_lib.storage.location import StorageLocation
-from milvus_backup_lib.verify import VerifyReport
 
 __all__ = [
     "NULL_PROGRESS",

@@ -22,14 +22,13 @@ from milvus_backup_lib._html import (
     html_key_values,
     text_key_values,
 )
-from milvus_backup_lib.checksum import compute_checksums
-from milvus_backup_lib.copier import CopyJob, FsspecCopier, SegmentCopier
+from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier, SegmentCopier
+from milvus_backup_lib.backup.snapshot import PymilvusSnapshotter
 from milvus_backup_lib.errors import (
     BackupCorruptError,
     BackupExistsError,
     RestorePlanError,
 )
-from milvus_backup_lib.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
     CollectionBackupInfo,
@@ -41,12 +40,14 @@ from milvus_backup_lib.milvus.grpc import GrpcMilvus, open_milvus
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.rbac import RbacMeta, RbacRestoreReport, read_rbac, restore_rbac
-from milvus_backup_lib.repository import BackupList, BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.checksum import compute_checksums
+from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
+from milvus_backup_lib.repository.store import BackupList, BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.verify import VerifyReport, verify_backup
 from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import RestorePlan, TargetState
 from milvus_backup_lib.restore.planner import DefaultRestorePlanner, RestorePlanner
-from milvus_backup_lib.snapshot import PymilvusSnapshotter
 from milvus_backup_lib.storage.layout import (
     backup_delta_log_key,
     backup_insert_log_key,
@@ -55,7 +56,6 @@ from milvus_backup_lib.storage.layout import (
     validate_backup_name,
 )
 from milvus_backup_lib.storage.location import StorageLocation
-from milvus_backup_lib.verify import VerifyReport, verify_backup
 
 if TYPE_CHECKING:
     from urllib.parse import ParseResult
@@ -313,8 +313,8 @@ class BackupClient:
         binlogs under the backup that the new snapshot no longer lists (segments compacted away
         meanwhile) are removed so the finished backup holds exactly its manifest.
         """
-        from milvus_backup_lib.checksum import md5_of
-        from milvus_backup_lib.verify import stored_files
+        from milvus_backup_lib.repository.checksum import md5_of
+        from milvus_backup_lib.repository.verify import stored_files
 
         stored = stored_files(self.backup_storage, name)
         wanted = {self.backup_storage.relative(j.destination).split("/", 1)[1]: j for j in jobs}

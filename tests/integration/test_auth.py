@@ -36,9 +36,9 @@ from milvus_backup_lib import (
     RestorePlanError,
     StorageLocation,
 )
-from milvus_backup_lib.embedded import EmbeddedMilvus
 from milvus_backup_lib.milvus.grpc import GrantInfo, GrpcMilvus
 from milvus_backup_lib.rbac import RbacMeta, read_rbac
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 pytestmark = pytest.mark.integration
 

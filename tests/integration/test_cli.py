@@ -25,7 +25,7 @@ import attrs
 import pytest
 from dataset import build_small, client, ensure_loaded
 
-from milvus_backup_lib.embedded import EmbeddedMilvus
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from pymilvus import MilvusClient
 
-import milvus_backup_lib.embedded
 import milvus_backup_lib.errors
+import milvus_backup_lib.testing.embedded
 from milvus_backup_lib import RestoreReport
-from milvus_backup_lib.embedded import EmbeddedMilvus
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -124,7 +124,7 @@ def test_quickstart_runs(
         def __getattr__(self, name: str) -> Any:
             return getattr(milvus_server, name)
 
-    monkeypatch.setattr(milvus_backup_lib.embedded, "EmbeddedMilvus", SessionServer)
+    monkeypatch.setattr(milvus_backup_lib.testing.embedded, "EmbeddedMilvus", SessionServer)
     monkeypatch.chdir(tmp_path)  # the quickstart's backup root is ./my-backups
     namespace: dict[str, Any] = {"__name__": "quickstart"}
 

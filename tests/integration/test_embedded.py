@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pymilvus import MilvusClient
 
-from milvus_backup_lib.embedded import EmbeddedMilvus, EmbeddedMilvusError
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus, EmbeddedMilvusError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -22,7 +22,7 @@ from milvus_backup_lib import (
     RestoreOptions,
     StorageLocation,
 )
-from milvus_backup_lib.embedded import EmbeddedMilvus
+from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
-from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier
+from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
 from milvus_backup_lib.errors import BackupNotFoundError, StorageError, StorageRootNotFoundError
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
@@ -34,7 +34,7 @@ from milvus_backup_lib.manifest.model import (
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
-from milvus_backup_lib.repository import BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:

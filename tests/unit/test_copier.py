@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from milvus_backup_lib.copier import CopyJob, CopyResult, FsspecCopier
+from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.storage.location import StorageLocation
 

@@ -12,7 +12,7 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from faulty_fs import FaultEvent, FaultRule, FaultyFileSystem, faulty_location, s3_error
-from milvus_backup_lib.copier import CopyJob, FsspecCopier
+from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, COLLECTION_META, FULL_META
 from milvus_backup_lib.manifest.model import (
@@ -23,7 +23,7 @@ from milvus_backup_lib.manifest.model import (
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
-from milvus_backup_lib.repository import BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.retry import call_with_retries, is_transient, set_testing
 from milvus_backup_lib.storage.location import StorageLocation
 

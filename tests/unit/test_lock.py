@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from milvus_backup_lib import BackupLockedError
-from milvus_backup_lib.lock import BackupLock
+from milvus_backup_lib.repository.lock import BackupLock
 from milvus_backup_lib.storage.location import StorageLocation
 
 

@@ -35,7 +35,7 @@ from milvus_backup_lib.manifest.model import (
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
-from milvus_backup_lib.repository import DATAFRAME_COLUMNS, BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.store import DATAFRAME_COLUMNS, BackupRepository, LibraryMeta
 
 EVIL = "<script>alert('x')</script>"
 _ALLOWED_TAGS = {"div", "p", "strong", "table", "thead", "tbody", "tr", "th", "td", "ul", "li"}

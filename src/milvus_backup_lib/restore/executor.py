@@ -24,8 +24,8 @@ import attrs
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
 from milvus_backup_lib._html import html_block, html_heading, html_table
+from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
-from milvus_backup_lib.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     ImportFailedError,

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from milvus_backup_lib._html import html_table
-from milvus_backup_lib.checksum import md5_of
 from milvus_backup_lib.errors import ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import (
     BACKUP_META,
@@ -23,7 +22,8 @@ from milvus_backup_lib.manifest.codec import (
     SEGMENT_META,
 )
 from milvus_backup_lib.manifest.model import BackupInfo, SegmentBackupInfo
-from milvus_backup_lib.repository import BackupRepository
+from milvus_backup_lib.repository.checksum import md5_of
+from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import backup_delta_log_key, backup_insert_log_key
 from milvus_backup_lib.storage.location import StorageLocation, scrub
