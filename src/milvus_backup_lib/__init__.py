@@ -12,8 +12,8 @@
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
 from milvus_backup_lib.backup.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
+from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
-from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.errors import (
     BackupCorruptError,
     BackupExistsError,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from milvus_backup_lib.config import (
+from milvus_backup_lib.backup_yaml import (
     InvalidConfigError,
     ToolConfig,
     from_milvus_backup_config,
@@ -786,13 +786,13 @@ def test_load_config_file_without_pyyaml(tmp_path: Path, monkeypatch: pytest.Mon
             raise ImportError("No module named 'yaml'")
         return real(name, package)
 
-    monkeypatch.setattr("milvus_backup_lib.config.importlib.import_module", no_yaml)
+    monkeypatch.setattr("milvus_backup_lib.backup_yaml.importlib.import_module", no_yaml)
     with pytest.raises(InvalidConfigError, match=r"needs PyYAML \(pip install pyyaml\)"):
         load_config_file(tmp_path / "backup.yaml")
 
 
 def test_gc_pause_setting_v1_v2_and_env() -> None:
-    from milvus_backup_lib.config import from_milvus_backup_config
+    from milvus_backup_lib.backup_yaml import from_milvus_backup_config
 
     v1 = {"minio": {"storageType": "local", "rootPath": "/srv/milvus"}}
     assert from_milvus_backup_config(v1, env={}).pause_gc is True
