@@ -1,39 +1,53 @@
 """The library's errors: everything it raises derives from :class:`MilvusBackupError`.
 
+The tree is grouped by what went wrong (as httpx groups its own errors). Each class also derives from
+the fitting builtin, so ``except ValueError`` or ``except OSError`` work too; a group derives from a
+builtin only when all its members share it. The "retry" column is ``retryable`` (whether trying
+again can help); "cause" marks the classes that :mod:`milvus_backup_lib.retry` judges by the error
+they were raised from (permanent without one).
+
 ::
 
-    MilvusBackupError (Exception)                 base; .retryable says whether trying again can help
-     +-- InvalidNameError (ValueError)            a backup/collection/database name breaks the rules
-     +-- InvalidFilterError (ValueError)          a collection filter or rename cannot be parsed
-     +-- InvalidConfigError (ValueError)          a milvus-backup config file or value cannot be used
-     +-- MilvusConnectionError (ConnectionError)  the Milvus server cannot be reached           retryable
-     +-- MilvusAuthenticationError (PermissionError)  wrong user, password or token
-     +-- MilvusPermissionError (PermissionError)  the user lacks a privilege
-     +-- MilvusOperationError (RuntimeError)      Milvus answered an RPC with an error
-     +-- DatabaseNotFoundError (LookupError)      a database named by a filter does not exist
-     +-- CollectionNotFoundError (LookupError)    a collection named by a filter does not exist
-     +-- StorageError (OSError)                   an fsspec storage call failed
-     |    +-- StorageRootNotFoundError            the storage root (local dir, bucket) does not exist
-     +-- BackupExistsError (FileExistsError)      a backup of that name already exists
-     +-- BackupLockedError (FileExistsError)      another writer holds the lock on that backup name   retryable
-     +-- BackupNotFoundError (LookupError)        no backup of that name
-     +-- ManifestError (ValueError)               a manifest file is missing, not JSON or malformed
-     +-- BackupCorruptError (ValueError)          a backup's files are missing, short or corrupt (all listed)
-     +-- InconsistentSegmentError (RuntimeError)  a segment's binlogs disagree (orphan files) or are missing
-     +-- FlushTimeoutError (TimeoutError)         a flush did not finish in time                 retryable
-     +-- GcPauseError (RuntimeError)              the server has GC control but pausing GC failed   retryable
-     +-- RestorePlanError (ValueError)            a restore request conflicts with the target (all conflicts listed)
-     +-- ImportFailedError (RuntimeError)         a bulk import failed or imported fewer rows than backed up
+    class (builtin)                                        retry  raised when
+    MilvusBackupError (Exception)                          cause  base of everything below
+     +-- UsageError (ValueError)                           no     the caller asked for something unusable
+     |    +-- InvalidNameError (ValueError)                no     a backup, collection or database name is bad
+     |    +-- InvalidFilterError (ValueError)              no     a collection filter or rename is unparsable
+     |    +-- InvalidConfigError (ValueError)              no     a milvus-backup config key cannot be used
+     |    +-- InvalidOptionError (ValueError)              no     an option value is not a valid choice
+     |         +-- InvalidOptionTypeError (TypeError)      no     ... nor of the right type
+     +-- MilvusError                                       cause  Milvus cannot be reached, refused or failed
+     |    +-- MilvusConnectionError (ConnectionError)      yes    the Milvus server cannot be reached
+     |    +-- MilvusAuthenticationError (PermissionError)  no     wrong user, password or token
+     |    +-- MilvusPermissionError (PermissionError)      no     the user lacks a privilege
+     |    +-- MilvusOperationError (RuntimeError)          cause  Milvus answered an RPC with an error
+     |    +-- DatabaseNotFoundError (LookupError)          no     a database named by a filter is missing
+     |    +-- CollectionNotFoundError (LookupError)        no     a collection named by a filter is missing
+     |    +-- FlushTimeoutError (TimeoutError)             yes    a flush did not finish in time
+     |    +-- GcPauseError (RuntimeError)                  yes    pausing GC failed on a server that has it
+     |    +-- InconsistentSegmentError (RuntimeError)      no     a segment's binlogs disagree or are missing
+     +-- StorageError (OSError)                            cause  an fsspec storage call failed
+     |    +-- StorageRootNotFoundError (OSError)           no     the root directory or bucket does not exist
+     +-- BackupError                                       cause  a backup cannot be written or read as asked
+     |    +-- BackupExistsError (FileExistsError)          no     a backup of that name already exists
+     |    +-- BackupLockedError (FileExistsError)          yes    another writer holds the lock on that name
+     |    +-- BackupNotFoundError (LookupError)            no     no backup of that name
+     |    +-- ManifestError (ValueError)                   no     a manifest file is missing or malformed
+     |    +-- BackupCorruptError (ValueError)              no     a backup's files are missing, short, corrupt
+     +-- RestoreError                                      cause  a restore was refused or failed
+          +-- RestorePlanError (ValueError)                no     the request conflicts with the target
+          +-- ImportFailedError (RuntimeError)             no     an import failed or brought too few rows
 
 Messages name the thing that is wrong and never carry a credential.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "BackupCorruptError",
+    "BackupError",
     "BackupExistsError",
     "BackupLockedError",
     "BackupNotFoundError",
@@ -46,15 +60,20 @@ __all__ = [
     "InvalidConfigError",
     "InvalidFilterError",
     "InvalidNameError",
+    "InvalidOptionError",
+    "InvalidOptionTypeError",
     "ManifestError",
     "MilvusAuthenticationError",
     "MilvusBackupError",
     "MilvusConnectionError",
+    "MilvusError",
     "MilvusOperationError",
     "MilvusPermissionError",
+    "RestoreError",
     "RestorePlanError",
     "StorageError",
     "StorageRootNotFoundError",
+    "UsageError",
 ]
 
 
@@ -65,33 +84,98 @@ class MilvusBackupError(Exception):
     retryable: bool = False
 
 
-class InvalidNameError(MilvusBackupError, ValueError):
+# --------------------------------------------------------------------------- groups
+
+
+class UsageError(MilvusBackupError, ValueError):
+    """The caller asked for something that cannot be done: a bad name, filter, config or option value.
+
+    Nothing was changed; fix the call (or the command line, or the config file) and try again.
+    """
+
+
+class MilvusError(MilvusBackupError):
+    """The Milvus server could not be reached, refused the request, or failed while serving it."""
+
+
+class BackupError(MilvusBackupError):
+    """A backup cannot be written or read as asked: it exists, is locked, is missing or is damaged."""
+
+
+class RestoreError(MilvusBackupError):
+    """A restore was refused before anything changed, or failed while importing."""
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+class InvalidNameError(UsageError, ValueError):
     """A backup, collection or database name does not follow the naming rules."""
 
 
-class InvalidFilterError(MilvusBackupError, ValueError):
+class InvalidFilterError(UsageError, ValueError):
     """A collection filter (``db.coll``, ``coll``, ``db.*``) or a rename rule cannot be parsed."""
 
 
-class InvalidConfigError(MilvusBackupError, ValueError):
+class InvalidConfigError(UsageError, ValueError):
     """A milvus-backup config file or value cannot be used. The message names the key, never a secret."""
 
 
-class MilvusConnectionError(MilvusBackupError, ConnectionError):
+class InvalidOptionError(UsageError, ValueError):
+    """An option value is not valid; the message names the option, the bad value and the valid choices.
+
+    ``strategy='bulk_flush' is not valid; choose one of: serial_flush, skip_flush, meta_only``.
+    ``choices`` is either the valid values (strings shown as they are, other values by their repr) or
+    a phrase that follows "choose" (``"a number of seconds > 0"``). ``detail`` follows "is not valid"
+    (``"with drop_existing=True"``). ``hide_value`` shows only the value's type, for a value that may
+    hold a credential (a URI); :attr:`value` is then None.
+    """
+
+    def __init__(
+        self,
+        option: str,
+        value: object,
+        choices: Iterable[object] | str,
+        *,
+        detail: str = "",
+        hide_value: bool = False,
+    ) -> None:
+        self.option = option
+        self.value = None if hide_value else value
+        self.choices: tuple[object, ...] | str = choices if isinstance(choices, str) else tuple(choices)
+        shown = f"{option} (a {type(value).__name__})" if hide_value else f"{option}={value!r}"
+        if isinstance(self.choices, str):
+            choose = f"choose {self.choices}"
+        else:
+            choose = "choose one of: " + ", ".join(c if isinstance(c, str) else repr(c) for c in self.choices)
+        super().__init__(f"{shown} is not valid" + (f" {detail}" if detail else "") + f"; {choose}")
+
+
+class InvalidOptionTypeError(InvalidOptionError, TypeError):
+    """An option value of the wrong type (``load="yes"``).
+
+    Also a :class:`TypeError`, as the type checks it replaces were, so ``except TypeError`` still works.
+    """
+
+
+# --------------------------------------------------------------------------- Milvus errors
+
+
+class MilvusConnectionError(MilvusError, ConnectionError):
     """The Milvus server could not be reached."""
 
     retryable = True
 
 
-class MilvusAuthenticationError(MilvusBackupError, PermissionError):
+class MilvusAuthenticationError(MilvusError, PermissionError):
     """Milvus refused the credentials (wrong user, password or token)."""
 
 
-class MilvusPermissionError(MilvusBackupError, PermissionError):
+class MilvusPermissionError(MilvusError, PermissionError):
     """The authenticated user lacks a privilege needed for the operation."""
 
 
-class MilvusOperationError(MilvusBackupError, RuntimeError):
+class MilvusOperationError(MilvusError, RuntimeError):
     """Milvus answered a request with an error status."""
 
     def __init__(self, operation: str, reason: str, code: int = 0) -> None:
@@ -101,7 +185,7 @@ class MilvusOperationError(MilvusBackupError, RuntimeError):
         self.code = code
 
 
-class DatabaseNotFoundError(MilvusBackupError, LookupError):
+class DatabaseNotFoundError(MilvusError, LookupError):
     """A database named in a filter does not exist on the server."""
 
     def __init__(self, database: str) -> None:
@@ -109,13 +193,40 @@ class DatabaseNotFoundError(MilvusBackupError, LookupError):
         self.database = database
 
 
-class CollectionNotFoundError(MilvusBackupError, LookupError):
+class CollectionNotFoundError(MilvusError, LookupError):
     """A collection named in a filter does not exist on the server (or in the backup)."""
 
     def __init__(self, database: str, collection: str, where: str = "on the Milvus server") -> None:
         super().__init__(f"collection {database}.{collection} does not exist {where}")
         self.database = database
         self.collection = collection
+
+
+class InconsistentSegmentError(MilvusError, RuntimeError):
+    """A segment's binlog files are inconsistent (per-field file counts differ, or a file is missing)."""
+
+    def __init__(self, segment_id: int, detail: str) -> None:
+        super().__init__(f"segment {segment_id}: {detail}")
+        self.segment_id = segment_id
+
+
+class FlushTimeoutError(MilvusError, TimeoutError):
+    """A collection flush did not complete in the allowed time."""
+
+    retryable = True
+
+
+class GcPauseError(MilvusError, RuntimeError):
+    """Pausing Milvus garbage collection failed on a server that has GC control (or may have it).
+
+    Copying without the pause risks losing segments that compaction and GC remove meanwhile; pass
+    ``pause_gc=False`` to :class:`BackupClient` to back up anyway.
+    """
+
+    retryable = True
+
+
+# --------------------------------------------------------------------------- storage errors
 
 
 class StorageError(MilvusBackupError, OSError):
@@ -126,7 +237,10 @@ class StorageRootNotFoundError(StorageError):
     """The root of a storage location (a local directory, a bucket) does not exist."""
 
 
-class BackupExistsError(MilvusBackupError, FileExistsError):
+# --------------------------------------------------------------------------- backup errors
+
+
+class BackupExistsError(BackupError, FileExistsError):
     """A backup with the requested name already exists in the backup root."""
 
     def __init__(self, name: str, root: str, detail: str = "") -> None:
@@ -136,7 +250,7 @@ class BackupExistsError(MilvusBackupError, FileExistsError):
         self.name = name
 
 
-class BackupLockedError(MilvusBackupError, FileExistsError):
+class BackupLockedError(BackupError, FileExistsError):
     """Another writer holds the lock on this backup name (and its lock is not stale)."""
 
     retryable = True
@@ -150,7 +264,7 @@ class BackupLockedError(MilvusBackupError, FileExistsError):
         self.holder = holder
 
 
-class BackupNotFoundError(MilvusBackupError, LookupError):
+class BackupNotFoundError(BackupError, LookupError):
     """No complete backup with the requested name exists in the backup root."""
 
     def __init__(self, name: str, root: str) -> None:
@@ -158,7 +272,7 @@ class BackupNotFoundError(MilvusBackupError, LookupError):
         self.name = name
 
 
-class ManifestError(MilvusBackupError, ValueError):
+class ManifestError(BackupError, ValueError):
     """A backup manifest file is missing, is not JSON, or has missing or mistyped fields."""
 
     def __init__(self, file: str, detail: str, field: str | None = None) -> None:
@@ -169,7 +283,7 @@ class ManifestError(MilvusBackupError, ValueError):
         self.detail = detail
 
 
-class BackupCorruptError(MilvusBackupError, ValueError):
+class BackupCorruptError(BackupError, ValueError):
     """A backup failed verification; :attr:`problems` names every missing, short or corrupt file."""
 
     def __init__(self, name: str, problems: Sequence[str]) -> None:
@@ -180,31 +294,10 @@ class BackupCorruptError(MilvusBackupError, ValueError):
         super().__init__(f"backup {name!r} is damaged, refusing to use it:\n  - {shown}{more}")
 
 
-class InconsistentSegmentError(MilvusBackupError, RuntimeError):
-    """A segment's binlog files are inconsistent (per-field file counts differ, or a file is missing)."""
-
-    def __init__(self, segment_id: int, detail: str) -> None:
-        super().__init__(f"segment {segment_id}: {detail}")
-        self.segment_id = segment_id
+# --------------------------------------------------------------------------- restore errors
 
 
-class FlushTimeoutError(MilvusBackupError, TimeoutError):
-    """A collection flush did not complete in the allowed time."""
-
-    retryable = True
-
-
-class GcPauseError(MilvusBackupError, RuntimeError):
-    """Pausing Milvus garbage collection failed on a server that has GC control (or may have it).
-
-    Copying without the pause risks losing segments that compaction and GC remove meanwhile; pass
-    ``pause_gc=False`` to :class:`BackupClient` to back up anyway.
-    """
-
-    retryable = True
-
-
-class RestorePlanError(MilvusBackupError, ValueError):
+class RestorePlanError(RestoreError, ValueError):
     """A restore cannot be planned; :attr:`conflicts` lists every reason, nothing was changed."""
 
     def __init__(self, conflicts: Sequence[str]) -> None:
@@ -212,5 +305,5 @@ class RestorePlanError(MilvusBackupError, ValueError):
         super().__init__("restore refused, nothing was changed:\n  - " + "\n  - ".join(self.conflicts))
 
 
-class ImportFailedError(MilvusBackupError, RuntimeError):
+class ImportFailedError(RestoreError, RuntimeError):
     """A bulk import failed, or brought fewer rows than the backup holds."""

@@ -17,6 +17,12 @@ def test_all_names_exist() -> None:
         "StorageLocation",
         "RestoreOptions",
         "MilvusBackupError",
+        "UsageError",
+        "MilvusError",
+        "BackupError",
+        "RestoreError",
+        "InvalidOptionError",
+        "InvalidOptionTypeError",
     ):
         assert required in names
 
