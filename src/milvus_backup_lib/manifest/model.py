@@ -13,19 +13,12 @@ so that a backup read and written again loses nothing.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from milvus_backup_lib._html import (
-    format_bytes,
-    format_count,
-    html_block,
-    html_heading,
-    html_table,
-    text_table,
-)
+from milvus_backup_lib.manifest import _display
 
 __all__ = [
     "BackupInfo",
@@ -43,9 +36,6 @@ __all__ = [
     "PartitionBackupInfo",
     "SegmentBackupInfo",
 ]
-
-#: A titled table of a record's ``table()`` and ``_repr_html_``: title, headers, rows, numeric columns.
-_Section = tuple[str, Sequence[str], Sequence[Sequence[str]], frozenset[int]]
 
 
 def _f(
@@ -373,76 +363,12 @@ class CollectionBackupInfo:
                 return kv.value
         return None
 
-    def _summary(self) -> str:
-        parts = [
-            f"id {self.collection_id}",
-            f"{format_count(self.num_rows)} rows",
-            f"{self.num_partitions} partition(s)",
-            f"{self.num_segments} segment(s)",
-            format_bytes(self.size),
-            f"{self.shards_num} shard(s)",
-        ]
-        if self.load_state:
-            parts.append(f"load state {self.load_state}")
-        if self.aliases:
-            parts.append("aliases " + ", ".join(self.aliases))
-        if self.l0_segments:
-            parts.append(f"{len(self.l0_segments)} collection-level L0 segment(s)")
-        return ", ".join(parts)
-
-    def _sections(self) -> list[_Section]:
-        fields = [
-            (
-                f.name,
-                str(f.field_id),
-                f.type_name,
-                ", ".join(f"{kv.key}={kv.value}" for kv in f.type_params),
-                ", ".join(f.flags),
-            )
-            for f in self.schema.fields
-        ]
-        partitions = [
-            (
-                p.partition_name,
-                str(p.partition_id),
-                str(len(p.segment_backups)),
-                format_count(sum(s.num_of_rows for s in p.segment_backups if not s.is_l0)),
-                format_bytes(p.size),
-            )
-            for p in self.partition_backups
-        ]
-        sections: list[_Section] = [
-            ("fields", _FIELD_HEADERS, fields, frozenset({1})),
-            ("partitions", _PARTITION_HEADERS, partitions, frozenset({1, 2, 3, 4})),
-        ]
-        if self.index_infos:
-            indexes = [
-                (
-                    ix.field_name,
-                    ix.index_name,
-                    _index_type(ix),
-                    ix.params.get("metric_type", ""),
-                    ", ".join(
-                        f"{k}={v}" for k, v in ix.params.items() if k not in ("index_type", "metric_type")
-                    ),
-                )
-                for ix in self.index_infos
-            ]
-            sections.append(("indexes", _INDEX_HEADERS, indexes, frozenset()))
-        return sections
-
     def table(self) -> str:
         """The collection as text: a summary line, then its fields, partitions and indexes."""
-        out = [f"collection {self.qualified_name}: {self._summary()}"]
-        for title, headers, rows, numeric in self._sections():
-            out += ["", f"{title}:", text_table(headers, rows, numeric=numeric)]
-        return "\n".join(out)
+        return _display.collection_table(self)
 
     def _repr_html_(self) -> str:
-        parts = [html_heading(f"collection {self.qualified_name}", self._summary())]
-        for title, headers, rows, numeric in self._sections():
-            parts += [html_heading(title), html_table(headers, rows, numeric=numeric)]
-        return html_block(*parts)
+        return _display.collection_html(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -483,45 +409,9 @@ class BackupInfo:
                 return coll
         raise KeyError(f"{db_name}.{collection_name}")
 
-    def _summary(self) -> str:
-        return (
-            f"Milvus {self.milvus_version or 'unknown'}, {format_bytes(self.size)}, "
-            f"{len(self.collection_backups)} collection(s)"
-        )
-
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
-                c.qualified_name,
-                format_count(c.num_rows),
-                str(c.num_partitions),
-                str(c.num_segments),
-                format_bytes(c.size),
-                ", ".join(f"{ix.field_name}: {_index_type(ix)}" for ix in c.index_infos),
-                c.load_state,
-            )
-            for c in self.collection_backups
-        ]
-
     def table(self) -> str:
         """The backup as text: a summary line, then one line per collection."""
-        return f"backup {self.name}: {self._summary()}\n" + text_table(
-            _COLLECTION_HEADERS, self._rows(), numeric=_COLLECTION_NUMERIC
-        )
+        return _display.backup_table(self)
 
     def _repr_html_(self) -> str:
-        return html_block(
-            html_heading(f"backup {self.name}", self._summary()),
-            html_table(_COLLECTION_HEADERS, self._rows(), numeric=_COLLECTION_NUMERIC),
-        )
-
-
-_COLLECTION_HEADERS = ("collection", "rows", "partitions", "segments", "size", "indexes", "load state")
-_COLLECTION_NUMERIC = frozenset({1, 2, 3, 4})
-_FIELD_HEADERS = ("field", "id", "type", "params", "flags")
-_PARTITION_HEADERS = ("partition", "id", "segments", "rows", "size")
-_INDEX_HEADERS = ("field", "index", "type", "metric", "params")
-
-
-def _index_type(index: IndexInfo) -> str:
-    return index.index_type or index.params.get("index_type", "")
+        return _display.backup_html(self)
