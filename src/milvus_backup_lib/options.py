@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
 
 import attrs
 
-from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError
+from milvus_backup_lib.errors import (
+    InvalidFilterError,
+    InvalidNameError,
+    InvalidOptionError,
+    InvalidOptionTypeError,
+)
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -44,20 +51,38 @@ def validate_database_name(name: str) -> str:
     return name
 
 
+def _check_uri(instance: MilvusConnection, attribute: attrs.Attribute[Any], value: object) -> None:
+    choices = "a non-empty string such as 'http://127.0.0.1:19530'"
+    if not isinstance(value, str):  # only the type: a URI may hold a credential
+        raise InvalidOptionTypeError("uri", value, choices, hide_value=True)
+    if not value.strip():
+        raise InvalidOptionError("uri", value, choices)
+
+
+def _check_timeout(instance: MilvusConnection, attribute: attrs.Attribute[Any], value: object) -> None:
+    choices = "a finite number of seconds > 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionTypeError("timeout", value, choices)
+    if not 0 < value < math.inf:  # also refuses NaN
+        raise InvalidOptionError("timeout", value, choices)
+
+
 @attrs.frozen(repr=False)
 class MilvusConnection:
     """How to reach a Milvus server. ``repr`` never shows the password or token.
 
     ``management_url`` is Milvus's HTTP management/metrics endpoint (port 9091 by default), used to
     pause garbage collection while a backup copies; ``None`` derives it from ``uri``'s host.
+    A ``uri`` that is not a non-empty string or a ``timeout`` that is not a finite number of seconds > 0
+    raises :class:`InvalidOptionError`.
     """
 
-    uri: str = "http://127.0.0.1:19530"
+    uri: str = attrs.field(default="http://127.0.0.1:19530", validator=_check_uri)
     token: str | None = None
     user: str | None = None
     password: str | None = None
     management_url: str | None = None
-    timeout: float = 30.0
+    timeout: float = attrs.field(default=30.0, validator=_check_timeout)
     #: TLS: a CA bundle path for ``https://`` URIs (server verification).
     ca_cert_path: str | None = None
     server_name: str | None = None
@@ -74,7 +99,11 @@ class MilvusConnection:
 
 
 class BackupStrategy(str, enum.Enum):
-    """How a backup gets a consistent view of each collection."""
+    """How a backup gets a consistent view of each collection.
+
+    ``BackupStrategy("bulk_flush")`` (any value that is not one of these) raises
+    :class:`InvalidOptionError` listing the valid values.
+    """
 
     #: Flush each collection, wait for the flush, then back up its flushed segments (default).
     SERIAL_FLUSH = "serial_flush"
@@ -82,6 +111,10 @@ class BackupStrategy(str, enum.Enum):
     SKIP_FLUSH = "skip_flush"
     #: Schema, partitions, indexes and aliases only, no data.
     META_ONLY = "meta_only"
+
+    @classmethod
+    def _missing_(cls, value: object) -> NoReturn:
+        raise InvalidOptionError("strategy", value, [member.value for member in cls])
 
 
 @attrs.frozen(order=True)

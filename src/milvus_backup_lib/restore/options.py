@@ -8,7 +8,12 @@ from typing import Any
 
 import attrs
 
-from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError
+from milvus_backup_lib.errors import (
+    InvalidFilterError,
+    InvalidNameError,
+    InvalidOptionError,
+    InvalidOptionTypeError,
+)
 from milvus_backup_lib.options import CollectionFilter, QualifiedName, validate_database_name
 
 __all__ = ["RestoreOptions"]
@@ -16,11 +21,17 @@ __all__ = ["RestoreOptions"]
 _SUFFIX_RE = re.compile(r"[A-Za-z0-9_]+")
 # The longest suffix that still leaves room for a one-letter name and the '_' (Milvus allows 255).
 _MAX_SUFFIX_LENGTH = 253
+#: The valid ``check_backup`` levels, cheapest first.
+_CHECK_LEVELS = ("none", "exists", "size", "checksum")
 
 
 def _to_patterns(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
+    if not isinstance(value, (str, Iterable)):
+        raise InvalidOptionTypeError(
+            "collections", value, "a string of comma-separated entries, an iterable of strings, or None"
+        )
     items = value.split(",") if isinstance(value, str) else list(value)
     if not all(isinstance(item, str) for item in items):
         raise InvalidFilterError(f"collection filter entries must be strings, got {items!r}")
@@ -43,8 +54,12 @@ def _to_rename(value: Mapping[str, str] | str | None) -> dict[str, str]:
             raise InvalidFilterError(f"rename {value!r} names a source twice")
         return rules
     if not isinstance(value, Mapping):
-        raise InvalidFilterError(f"rename must be a mapping of source to target, got {value!r}")
-    return {str(k).strip(): str(v).strip() for k, v in value.items()}
+        raise InvalidFilterError(
+            f"rename must be a mapping of source to target or the text 'db1.c1:db2.c2,c3:c4', got {value!r}"
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidFilterError(f"rename sources and targets must be strings, got {dict(value)!r}")
+    return {k.strip(): v.strip() for k, v in value.items()}
 
 
 @attrs.frozen
@@ -102,7 +117,34 @@ def _check_suffix(instance: RestoreOptions, attribute: attrs.Attribute[Any], val
         )
 
 
-_bool = attrs.validators.instance_of(bool)
+def _bool(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidOptionTypeError(attribute.name, value, (True, False))
+
+
+def _check_load(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidOptionTypeError(attribute.name, value, (True, False, None))
+
+
+def _check_skip_create(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    _bool(instance, attribute, value)
+    # attrs runs validators once every field is set, so drop_existing is already there (and checked).
+    if value is True and instance.drop_existing is True:
+        raise InvalidOptionError(
+            "skip_create",
+            value,
+            "either drop_existing=True (drop the target and create it again) or skip_create=True "
+            "(restore into the existing target), not both",
+            detail="with drop_existing=True",
+        )
+
+
+def _check_level(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidOptionTypeError(attribute.name, value, _CHECK_LEVELS)
+    if value not in _CHECK_LEVELS:
+        raise InvalidOptionError(attribute.name, value, _CHECK_LEVELS)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,8 +155,11 @@ class RestoreOptions:
     wins over ``suffix``; a database-level rename keeps collection names, and renamed collections get no
     suffix. Otherwise ``suffix`` turns ``c1`` into ``c1_<suffix>`` in the same database.
 
-    Raises :class:`InvalidFilterError` for a filter or rename that cannot be parsed and
-    :class:`InvalidNameError` for a suffix that cannot be part of a collection name.
+    Raises :class:`InvalidFilterError` for a filter or rename that cannot be parsed,
+    :class:`InvalidNameError` for a suffix that cannot be part of a collection name, and
+    :class:`InvalidOptionError` (naming the valid choices) for a flag that is not a bool, a ``load`` that
+    is not a bool or None, a ``check_backup`` level that does not exist, or ``drop_existing`` together
+    with ``skip_create``.
     """
 
     #: Filter on the backed-up (source) names: ``db.coll``, ``coll`` (default database), ``db.*``;
@@ -130,15 +175,14 @@ class RestoreOptions:
     #: Drop a target collection that already exists (with its aliases) before creating it again.
     drop_existing: bool = attrs.field(default=False, validator=_bool)
     #: Restore into target collections that already exist (their schema must match the backup's).
-    skip_create: bool = attrs.field(default=False, validator=_bool)
+    #: Refused together with ``drop_existing``.
+    skip_create: bool = attrs.field(default=False, validator=_check_skip_create)
     #: Schema, partitions, indexes and aliases only; import no data.
     meta_only: bool = attrs.field(default=False, validator=_bool)
     #: Create the backed-up indexes; without them a collection cannot be loaded.
     rebuild_indexes: bool = attrs.field(default=True, validator=_bool)
     #: Load restored collections; None loads those that were Loaded or Loading at backup time.
-    load: bool | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
-    )
+    load: bool | None = attrs.field(default=None, validator=_check_load)
     #: Create the backed-up aliases.
     restore_aliases: bool = attrs.field(default=True, validator=_bool)
     #: Plan only; change nothing.
@@ -147,9 +191,7 @@ class RestoreOptions:
     keep_staged: bool = attrs.field(default=False, validator=_bool)
     #: Check the backup before restoring: ``size`` (default: every binlog present with its recorded
     #: size), ``exists``, ``checksum`` (reads everything), or ``none``. A broken backup is refused.
-    check_backup: str = attrs.field(
-        default="size", validator=attrs.validators.in_(("none", "exists", "size", "checksum"))
-    )
+    check_backup: str = attrs.field(default="size", validator=_check_level)
 
     @property
     def filter(self) -> CollectionFilter:
