@@ -11,7 +11,7 @@
 
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
-from milvus_backup_lib.backup.snapshot import ClusterSnapshot, MetadataSnapshotter, PymilvusSnapshotter
+from milvus_backup_lib.backup.snapshot import ClusterSnapshot, ListingSnapshotter, MetadataSnapshotter
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
 from milvus_backup_lib.errors import (
@@ -51,6 +51,7 @@ from milvus_backup_lib.manifest.model import (
     SegmentBackupInfo,
 )
 from milvus_backup_lib.milvus.gc import GcPauseOutcome
+from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
@@ -104,10 +105,12 @@ __all__ = [
     "InvalidNameError",
     "InvalidOptionError",
     "InvalidOptionTypeError",
+    "ListingSnapshotter",
     "ManifestError",
     "MetadataSnapshotter",
     "MilvusAuthenticationError",
     "MilvusBackupError",
+    "MilvusCluster",
     "MilvusConnection",
     "MilvusConnectionError",
     "MilvusError",
@@ -115,7 +118,6 @@ __all__ = [
     "MilvusPermissionError",
     "PartitionBackupInfo",
     "Progress",
-    "PymilvusSnapshotter",
     "RestoreError",
     "RestoreExecutor",
     "RestoreOptions",

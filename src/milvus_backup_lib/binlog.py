@@ -8,6 +8,10 @@ A binlog is a magic number (``0xfffabc`` little endian), a descriptor event, the
 event starts with a 17-byte header ``timestamp:i64, type_code:i8, event_length:i32, next_position:i32``;
 a data event's body is ``start_ts:i64, end_ts:i64`` and a Parquet file. The row count of a Parquet
 file is field 3 (``num_rows``) of its Thrift-compact ``FileMetaData`` footer.
+
+Storage v2 and v3 delta logs (Milvus 2.6) are bare Parquet files, without the envelope (see
+../shared/reference/binlog-format.md, from milvus-io/milvus ``internal/storage``): their entries are
+the Parquet file's rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ class BinlogFormatError(ValueError):
 
 
 def count_binlog_rows(data: bytes) -> int:
-    """The number of entries in all data events of a binlog file."""
+    """The number of entries in all data events of a binlog file (or in a bare Parquet delta log)."""
+    if data[:4] == b"PAR1":
+        return _parquet_rows(data)
     if len(data) < 4 or struct.unpack_from("<i", data, 0)[0] != _MAGIC:
         raise BinlogFormatError("not a Milvus binlog (bad magic number)")
     pos = 4

@@ -35,7 +35,7 @@ import attrs
 from milvus_backup_lib._html import html_block, html_heading, html_key_values, text_key_values
 from milvus_backup_lib.errors import ManifestError, RestorePlanError
 from milvus_backup_lib.manifest.codec import FULL_META
-from milvus_backup_lib.milvus.grpc import GrantInfo
+from milvus_backup_lib.milvus.records import GrantInfo
 from milvus_backup_lib.options import DEFAULT_DATABASE
 
 __all__ = [

@@ -26,6 +26,7 @@ from milvus_backup_lib import (
     BackupClient,
     BackupCorruptError,
     ImportFailedError,
+    InvalidOptionError,
     MilvusConnection,
     RestoreOptions,
     RestorePlanError,
@@ -303,10 +304,6 @@ def test_planner_conflicts_rejected_before_any_change(
     a = m.db_a
     cases = [
         (RestoreOptions(collections=[f"{a}.vkey"]), "exists"),  # target exists, no flag
-        (
-            RestoreOptions(collections=[f"{a}.vkey"], drop_existing=True, skip_create=True),
-            "skip_create",
-        ),  # both flags
         (RestoreOptions(collections=[f"{a}.vkey"], suffix="missing", skip_create=True), "vkey_missing"),
         (
             RestoreOptions(
@@ -324,6 +321,9 @@ def test_planner_conflicts_rejected_before_any_change(
         with pytest.raises(RestorePlanError, match=needle):
             bc.restore("src", options)
         assert server_state(uri) == before, options
+    # both flags: refused when the options are built, before any restore can start
+    with pytest.raises(InvalidOptionError, match="skip_create"):
+        RestoreOptions(collections=[f"{a}.vkey"], drop_existing=True, skip_create=True)
     # several conflicts are reported together
     with pytest.raises(RestorePlanError) as err:
         bc.restore("src", RestoreOptions(collections=[f"{a}.vkey", f"{a}.pkey"]))
@@ -477,36 +477,41 @@ def test_backup_the_server_cannot_read_is_staged_and_cleaned_up(
             c.close()
 
 
+class _VanishingCopier:
+    """A SegmentCopier that copies like FsspecCopier, then loses the insert logs it staged, as a cleanup
+    job racing the restore would: Milvus then finds nothing at the import path."""
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def copy(self, source: Any, destination: Any, jobs: Any, progress: Any = None) -> Any:
+        from milvus_backup_lib import NULL_PROGRESS, FsspecCopier
+
+        result = FsspecCopier().copy(source, destination, jobs, progress or NULL_PROGRESS)
+        for job in jobs:
+            if "/insert_log/" in job.destination:
+                destination.remove_file(job.destination)
+                self.removed.append(job.destination)
+        return result
+
+
 def test_removed_staged_files_make_the_import_fail(
     milvus_server: Any, source: tuple[Matrix, BackupClient]
 ) -> None:
     """The issue's provocation: stage, remove the staged insert logs, import: Milvus says Completed, 0 rows."""
-    from milvus_backup_lib import RestoreExecutor
-    from milvus_backup_lib.milvus.grpc import open_milvus
-    from milvus_backup_lib.restore import ImportData
-
     m, _ = source
-    mem = BackupClient(
-        milvus=MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url),
-        milvus_storage=StorageLocation(milvus_server.storage_url),
-        backup_storage=StorageLocation(f"memory://stage_{uuid.uuid4().hex[:8]}"),
+    connection = MilvusConnection(uri=milvus_server.uri, management_url=milvus_server.management_url)
+    milvus_storage = StorageLocation(milvus_server.storage_url)
+    backup_storage = StorageLocation(f"memory://stage_{uuid.uuid4().hex[:8]}")
+    BackupClient(connection, milvus_storage, backup_storage).create_backup(
+        "inmem", collections=[f"{m.db_b}.other"]
     )
-    mem.create_backup("inmem", collections=[f"{m.db_b}.other"])
-    plan = mem.plan_restore("inmem", RestoreOptions(suffix="gone"))
-    removed: list[str] = []
-
-    def remove_staged(step: ImportData, files: Any) -> None:
-        shutil.rmtree(files[0])
-        removed.append(files[0])
-
+    vanishing = _VanishingCopier()
+    restorer = BackupClient(connection, milvus_storage, backup_storage, copier=vanishing)
     try:
-        with open_milvus(mem.milvus) as milvus:
-            executor = RestoreExecutor(
-                milvus, mem.milvus_storage, mem.backup_storage, before_import=remove_staged
-            )
-            with pytest.raises(ImportFailedError, match=r"brought 0 rows; the backup holds 120 rows"):
-                executor.run(plan, mem.get_backup("inmem"))
-        assert removed and not Path(removed[0]).exists()
+        with pytest.raises(ImportFailedError, match=r"brought 0 rows; the backup holds 120 rows"):
+            restorer.restore("inmem", RestoreOptions(suffix="gone"))
+        assert vanishing.removed and not any(Path(p).exists() for p in vanishing.removed)
     finally:
         c = client(milvus_server.uri, m.db_b)
         if c.has_collection("other_gone"):

@@ -484,7 +484,7 @@ def test_a_failed_manifest_write_is_never_listed(url: str, failing: str) -> None
     location, fs = make(url, FaultRule("pipe_file", PermissionError, paths=f"*/meta/{failing}"))
     repository = BackupRepository(location)
 
-    with pytest.raises(StorageError, match="cannot write the manifest of 'b1'") as raised:
+    with pytest.raises(StorageError, match=f"cannot write .*/b1/meta/{failing} in ") as raised:
         repository.write_manifest(_backup("b1"), LibraryMeta())
 
     assert failing in str(raised.value)
@@ -504,7 +504,7 @@ def test_a_failed_manifest_read_names_the_file(url: str) -> None:
     location, fs = make(url, FaultRule("cat_file", PermissionError, paths=f"*/{FULL_META}"))
     repository = BackupRepository(location)
     repository.write_manifest(_backup("b2"), LibraryMeta())
-    with pytest.raises(StorageError, match=f"cannot read b2/meta/{FULL_META}") as raised:
+    with pytest.raises(StorageError, match=f"cannot read .*/b2/meta/{FULL_META} in ") as raised:
         repository.read("b2")
     assert not is_transient(raised.value)
     assert fs.injected == 1  # not retried

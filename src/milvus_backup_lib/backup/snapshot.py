@@ -2,10 +2,13 @@
 
 For each selected collection it records the schema (field IDs, types, params, defaults, functions),
 shards, consistency level, properties, partitions, indexes, aliases, load state and, unless the
-strategy is ``meta_only``, every flushed segment with its binlog files. Milvus 2.3's public API does
-not list a segment's binlogs, so they are read from the segment's own prefix in the cluster storage
-(as milvus-backup does before Milvus 2.5.8) and checked: every field must have the same number of
-files, otherwise orphan files from a retried flush would make the backup unrestorable.
+strategy is ``meta_only``, every flushed segment with its binlog files. Milvus's gRPC API does not
+list a segment's binlogs, so they are read from the segment's own prefix in the cluster storage (as
+milvus-backup does before Milvus 2.5.8) and checked. Storage v1 segments keep one directory per field:
+every field must have the same number of files (otherwise orphan files from a retried flush would make
+the backup unrestorable) and the system fields 0 (row ID) and 1 (timestamp) must be there. Storage v2
+segments (Milvus 2.6) keep one directory per Parquet column group instead, so those checks do not apply
+to them; storage versions above 2 (v3 "Loon" manifests) are refused, naming the segment.
 """
 
 from __future__ import annotations
@@ -15,37 +18,33 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
-from pymilvus.grpc_gen import common_pb2, msg_pb2
 
 from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     InconsistentSegmentError,
-    StorageError,
 )
 from milvus_backup_lib.manifest.model import (
     Binlog,
     CollectionBackupInfo,
-    CollectionSchema,
     FieldBinlog,
-    FieldSchema,
-    FunctionSchema,
-    IndexInfo,
-    KeyValue,
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
-from milvus_backup_lib.milvus.grpc import GrpcMilvus
+from milvus_backup_lib.milvus.protocol import MilvusCluster
+from milvus_backup_lib.milvus.records import SegmentInfo
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import milvus_delta_log_prefix, milvus_insert_log_prefix
-from milvus_backup_lib.storage.location import StorageLocation, scrub
+from milvus_backup_lib.storage.location import StorageLocation
 
-__all__ = ["ClusterSnapshot", "MetadataSnapshotter", "PymilvusSnapshotter", "resolve_collections"]
+__all__ = ["ClusterSnapshot", "ListingSnapshotter", "MetadataSnapshotter", "resolve_collections"]
+
+#: The newest segment storage format whose files the snapshot knows how to list.
+MAX_STORAGE_VERSION = 2
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +65,17 @@ class MetadataSnapshotter(Protocol):
     """Reads a cluster's metadata (and segment file lists) for a backup."""
 
     def snapshot(
-        self, selection: CollectionFilter, strategy: BackupStrategy, progress: Progress = ...
+        self,
+        milvus: MilvusCluster,
+        selection: CollectionFilter,
+        strategy: BackupStrategy,
+        progress: Progress = ...,
     ) -> ClusterSnapshot:
         """Snapshot the selected collections; raise before any side effect if a named one is missing."""
         ...
 
 
-def resolve_collections(milvus: GrpcMilvus, selection: CollectionFilter) -> list[QualifiedName]:
+def resolve_collections(milvus: MilvusCluster, selection: CollectionFilter) -> list[QualifiedName]:
     """The collections that ``selection`` names, checking that every explicitly named one exists."""
     databases = milvus.list_databases()
     wanted_dbs = set(selection.databases) | {n.database for n in selection.collections}
@@ -94,42 +97,51 @@ def resolve_collections(milvus: GrpcMilvus, selection: CollectionFilter) -> list
     return sorted(set(result))
 
 
-class PymilvusSnapshotter:
-    """:class:`MetadataSnapshotter` over :class:`GrpcMilvus` and the cluster's storage location."""
+class ListingSnapshotter:
+    """:class:`MetadataSnapshotter` that reads metadata through a :class:`MilvusCluster` and lists each
+    segment's binlogs in the cluster's storage."""
 
-    def __init__(
-        self, milvus: GrpcMilvus, milvus_storage: StorageLocation, flush_timeout: float = 600.0
-    ) -> None:
-        self.milvus = milvus
+    def __init__(self, milvus_storage: StorageLocation, flush_timeout: float = 600.0) -> None:
         self.storage = milvus_storage
         self.flush_timeout = flush_timeout
 
+    def __repr__(self) -> str:
+        return f"ListingSnapshotter({self.storage!r})"
+
     def snapshot(
-        self, selection: CollectionFilter, strategy: BackupStrategy, progress: Progress = NULL_PROGRESS
+        self,
+        milvus: MilvusCluster,
+        selection: CollectionFilter,
+        strategy: BackupStrategy,
+        progress: Progress = NULL_PROGRESS,
     ) -> ClusterSnapshot:
-        version = self.milvus.server_version()
-        names = resolve_collections(self.milvus, selection)
+        version = milvus.server_version()
+        names = resolve_collections(milvus, selection)
         databases = tuple(sorted({n.database for n in names}))
         collections = []
         for name in names:
             progress.collection_started(str(name))
-            collections.append(self.snapshot_collection(name, strategy, progress))
+            collections.append(self.snapshot_collection(milvus, name, strategy, progress))
             progress.collection_done(str(name))
         return ClusterSnapshot(version, databases, tuple(collections))
 
     def snapshot_collection(
-        self, name: QualifiedName, strategy: BackupStrategy, progress: Progress = NULL_PROGRESS
+        self,
+        milvus: MilvusCluster,
+        name: QualifiedName,
+        strategy: BackupStrategy,
+        progress: Progress = NULL_PROGRESS,
     ) -> CollectionBackupInfo:
         """Snapshot one collection (flushing it first with ``serial_flush``)."""
         db, coll = name.database, name.collection
-        desc = self.milvus.describe_collection(db, coll)
-        partitions = self.milvus.show_partitions(db, coll)
-        indexes = [_index_info(d) for d in self.milvus.describe_indexes(db, coll)]
-        load_state = self.milvus.load_state(db, coll)
+        desc = milvus.describe_collection(db, coll)
+        partitions = milvus.show_partitions(db, coll)
+        indexes = milvus.describe_indexes(db, coll)
+        load_state = milvus.load_state(db, coll)
         partition_loads: dict[str, str] = {}
         if load_state in ("Loaded", "Loading"):
             for part in partitions:
-                partition_loads[part.name] = self.milvus.load_state(db, coll, [part.name])
+                partition_loads[part.name] = milvus.load_state(db, coll, [part.name])
 
         checkpoints: dict[str, str] = {}
         backup_ts = 0
@@ -137,23 +149,21 @@ class PymilvusSnapshotter:
         segments: list[SegmentBackupInfo] = []
         if strategy is BackupStrategy.SERIAL_FLUSH:
             progress.phase("flush", str(name))
-            flush = self.milvus.flush(db, coll)
-            raw_cps = self.milvus.wait_flushed(
+            flush = milvus.flush(db, coll)
+            cps = milvus.wait_flushed(
                 db,
                 coll,
                 flush,
                 timeout=self.flush_timeout,
                 on_wait=lambda s: progress.waiting(f"flush of {name}", s),
             )
-            checkpoints = {k: base64.b64encode(v).decode() for k, v in sorted(raw_cps.items())}
-            cp_ts = [_position_ts(v) for v in raw_cps.values()]
-            backup_ts = max(cp_ts) if cp_ts else flush.flush_ts
+            checkpoints = {cp.channel: base64.b64encode(cp.position).decode() for cp in cps}
+            backup_ts = max((cp.timestamp for cp in cps), default=flush.flush_ts)
             physical_ts = flush.seal_time
         if strategy is not BackupStrategy.META_ONLY:
-            for info in self.milvus.persistent_segments(db, coll):
-                if info.state != common_pb2.Flushed:
-                    continue
-                segments.append(self._segment(info))
+            for info in milvus.persistent_segments(db, coll):
+                if info.flushed:
+                    segments.append(self._segment(info))
 
         progress.segments_found(str(name), len(segments))
         by_partition: dict[int, list[SegmentBackupInfo]] = defaultdict(list)
@@ -174,7 +184,7 @@ class PymilvusSnapshotter:
             PartitionBackupInfo(
                 partition_id=p.id,
                 partition_name=p.name,
-                collection_id=desc.collectionID,
+                collection_id=desc.collection_id,
                 segment_backups=tuple(by_partition.get(p.id, ())),
                 size=sum(s.size for s in by_partition.get(p.id, ())),
                 load_state=partition_loads.get(p.name, ""),
@@ -184,12 +194,12 @@ class PymilvusSnapshotter:
         size = sum(p.size for p in partition_backups) + sum(s.size for s in l0_segments)
         return CollectionBackupInfo(
             id=str(uuid.uuid4()),
-            collection_id=desc.collectionID,
+            collection_id=desc.collection_id,
             db_name=db,
             collection_name=coll,
-            schema=_schema(desc.schema),
+            schema=desc.schema,
             shards_num=desc.shards_num,
-            consistency_level=int(desc.consistency_level),
+            consistency_level=desc.consistency_level,
             partition_backups=partition_backups,
             backup_timestamp=backup_ts,
             size=size,
@@ -199,29 +209,26 @@ class PymilvusSnapshotter:
             backup_physical_timestamp=physical_ts,
             channel_checkpoints=checkpoints,
             l0_segments=tuple(l0_segments),
-            properties=tuple(KeyValue(key=kv.key, value=kv.value) for kv in desc.properties),
-            db_id=int(getattr(desc, "db_id", 0) or 0),
-            created_timestamp=int(desc.created_timestamp),
-            virtual_channel_names=tuple(desc.virtual_channel_names),
-            physical_channel_names=tuple(desc.physical_channel_names),
-            aliases=tuple(desc.aliases),
+            properties=desc.properties,
+            db_id=desc.db_id,
+            created_timestamp=desc.created_timestamp,
+            virtual_channel_names=desc.virtual_channel_names,
+            physical_channel_names=desc.physical_channel_names,
+            aliases=desc.aliases,
         )
 
     def _list(self, prefix: str) -> dict[str, int]:
-        path = self.storage.join(prefix)
-        try:
-            found = call_with_retries(f"list {path}", self.storage.find_files, path)
-        except FileNotFoundError:
-            return {}
-        except Exception as exc:
-            raise StorageError(
-                f"cannot list {path!r} in the Milvus storage: {type(exc).__name__}: {scrub(str(exc), self.storage)}"
-            ) from exc
-        return {str(k): int(v.get("size") or 0) for k, v in found.items() if v.get("type", "file") == "file"}
+        return self.storage.list_files(self.storage.join(prefix))
 
-    def _segment(self, info: Any) -> SegmentBackupInfo:
-        seg_id, coll_id, part_id = int(info.segmentID), int(info.collectionID), int(info.partitionID)
-        is_l0 = int(getattr(info, "level", 0)) == common_pb2.L0
+    def _segment(self, info: SegmentInfo) -> SegmentBackupInfo:
+        seg_id, coll_id, part_id = info.segment_id, info.collection_id, info.partition_id
+        is_l0 = info.is_l0
+        if info.storage_version > MAX_STORAGE_VERSION:
+            raise InconsistentSegmentError(
+                seg_id,
+                f"is stored in storage format v{info.storage_version}, which this version of the library "
+                f"cannot back up (it knows v1 and v2)",
+            )
         fields: dict[int, list[Binlog]] = defaultdict(list)
         if not is_l0:
             for path, size in self._list(milvus_insert_log_prefix(coll_id, part_id, seg_id)).items():
@@ -250,13 +257,13 @@ class PymilvusSnapshotter:
                     f"{self.storage.join(milvus_insert_log_prefix(coll_id, part_id, seg_id))!r}",
                 )
             counts = {f: len(logs) for f, logs in fields.items()}
-            if len(set(counts.values())) > 1:
+            if info.storage_version < 2 and len(set(counts.values())) > 1:
                 raise InconsistentSegmentError(
                     seg_id,
                     "fields have different numbers of binlog files (orphan files?): "
                     + ", ".join(f"field {f}: {n}" for f, n in sorted(counts.items())),
                 )
-            if fields and not {0, 1} <= set(fields):
+            if info.storage_version < 2 and fields and not {0, 1} <= set(fields):
                 raise InconsistentSegmentError(
                     seg_id, "the system fields 0 (RowID) and 1 (Timestamp) have no binlogs"
                 )
@@ -271,83 +278,12 @@ class PymilvusSnapshotter:
             segment_id=seg_id,
             collection_id=coll_id,
             partition_id=part_id,
-            num_of_rows=int(info.num_rows),
+            num_of_rows=info.num_rows,
             binlogs=binlogs,
             deltalogs=deltalogs,
             size=size,
             group_id=0 if part_id == -1 else seg_id,
             is_l0=is_l0,
-            v_channel=str(getattr(info, "insert_channel", "") or ""),
-            storage_version=int(getattr(info, "storage_version", 0) or 0),
+            v_channel=info.insert_channel,
+            storage_version=info.storage_version,
         )
-
-
-def _position_ts(serialized: bytes) -> int:
-    pos = msg_pb2.MsgPosition()
-    pos.ParseFromString(serialized)
-    return int(pos.timestamp)
-
-
-def _kvs(pairs: Any) -> tuple[KeyValue, ...]:
-    return tuple(KeyValue(key=kv.key, value=kv.value) for kv in pairs)
-
-
-def _schema(schema: Any) -> CollectionSchema:
-    fields = []
-    for f in schema.fields:
-        default = ""
-        if f.HasField("default_value"):
-            default = base64.b64encode(f.default_value.SerializeToString()).decode()
-        fields.append(
-            FieldSchema(
-                field_id=int(f.fieldID),
-                name=f.name,
-                is_primary_key=f.is_primary_key,
-                description=f.description,
-                data_type=int(f.data_type),
-                type_params=_kvs(f.type_params),
-                index_params=_kvs(f.index_params),
-                auto_id=f.autoID,
-                state=int(f.state),
-                element_type=int(f.element_type),
-                is_dynamic=f.is_dynamic,
-                is_partition_key=f.is_partition_key,
-                nullable=bool(getattr(f, "nullable", False)),
-                is_function_output=bool(getattr(f, "is_function_output", False)),
-                default_value_base64=default,
-            )
-        )
-    functions = tuple(
-        FunctionSchema(
-            name=fn.name,
-            id=int(fn.id),
-            description=fn.description,
-            type=int(fn.type),
-            input_field_names=tuple(fn.input_field_names),
-            input_field_ids=tuple(int(i) for i in fn.input_field_ids),
-            output_field_names=tuple(fn.output_field_names),
-            output_field_ids=tuple(int(i) for i in fn.output_field_ids),
-            params=_kvs(fn.params),
-        )
-        for fn in getattr(schema, "functions", ())
-    )
-    return CollectionSchema(
-        name=schema.name,
-        description=schema.description,
-        auto_id=schema.autoID,
-        fields=tuple(fields),
-        enable_dynamic_field=schema.enable_dynamic_field,
-        properties=_kvs(getattr(schema, "properties", ())),
-        functions=functions,
-    )
-
-
-def _index_info(desc: Any) -> IndexInfo:
-    params = {kv.key: kv.value for kv in desc.params}
-    return IndexInfo(
-        field_name=desc.field_name,
-        index_name=desc.index_name,
-        index_type=params.get("index_type", ""),
-        params=params,
-        index_id=int(desc.indexID),
-    )

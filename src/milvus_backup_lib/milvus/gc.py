@@ -16,13 +16,15 @@ import threading
 import urllib.error
 import urllib.request
 from types import TracebackType
+from typing import Protocol
 from urllib.parse import urlparse
 
 import attrs
 
 from milvus_backup_lib.errors import GcPauseError
+from milvus_backup_lib.milvus.records import GcAnswer
 
-__all__ = ["GcPause", "GcPauseOutcome"]
+__all__ = ["GcControl", "GcPause", "GcPauseOutcome", "HttpGcControl"]
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,12 @@ class GcPauseOutcome:
     note: str
 
 
-class GcPause:
-    """Context manager: pause GC on enter, renew every ``pause_seconds / 3``, resume on exit."""
+class HttpGcControl:
+    """GC control over Milvus's HTTP management port (what :class:`GrpcMilvus` uses)."""
 
-    def __init__(self, management_url: str, pause_seconds: int = 3600, timeout: float = 10.0) -> None:
+    def __init__(self, management_url: str, timeout: float = 10.0) -> None:
         self.base = management_url.rstrip("/")
-        self.pause_seconds = pause_seconds
         self.timeout = timeout
-        self.outcome = GcPauseOutcome(False, "not attempted")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def _get(self, path: str) -> tuple[int, str]:
         url = f"{self.base}/management/datacoord/garbage_collection/{path}"
@@ -56,42 +54,75 @@ class GcPause:
         except (urllib.error.URLError, OSError) as exc:
             return 0, str(getattr(exc, "reason", exc))
 
-    def __enter__(self) -> GcPause:
-        status, body = self._get(f"pause?pause_seconds={self.pause_seconds}")
-        host = urlparse(self.base).netloc
+    def pause(self, seconds: int) -> GcAnswer:
+        """Pause (or renew the pause of) GC; raises :class:`GcPauseError` unless paused or unsupported."""
+        status, body = self._get(f"pause?pause_seconds={seconds}")
         if status == 200:
-            self.outcome = GcPauseOutcome(True, f"paused for {self.pause_seconds} s, renewed while copying")
+            return GcAnswer(
+                paused=True, supported=True, note=f"paused for {seconds} s, renewed while copying"
+            )
+        if status == 404:
+            host = urlparse(self.base).netloc
+            return GcAnswer(
+                paused=False, supported=False, note=f"the server at {host} has no GC control (HTTP 404)"
+            )
+        reason = f"HTTP {status}" if status else body
+        raise GcPauseError(
+            f"cannot pause garbage collection at {self.base} ({reason}); check the management URL "
+            "(Milvus's HTTP port, 9091 by default) or pass pause_gc=False to back up without the pause"
+        )
+
+    def resume(self) -> bool:
+        """Resume GC; False when the server did not answer 200."""
+        status, _ = self._get("resume")
+        return status == 200
+
+
+class GcPause:
+    """Context manager: pause GC on ``cluster`` on enter, renew every ``pause_seconds / 3``, resume on exit.
+
+    ``cluster`` is any :class:`~milvus_backup_lib.milvus.protocol.MilvusCluster` (only its
+    ``pause_gc``/``resume_gc`` are used). A server without GC control is recorded, not an error.
+    """
+
+    def __init__(self, cluster: GcControl, pause_seconds: int = 3600) -> None:
+        self.cluster = cluster
+        self.pause_seconds = pause_seconds
+        self.outcome = GcPauseOutcome(False, "not attempted")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GcPause:
+        answer = self.cluster.pause_gc(self.pause_seconds)
+        self.outcome = GcPauseOutcome(answer.paused, answer.note)
+        if answer.paused:
             self._thread = threading.Thread(target=self._renew, name="gc-pause-renew", daemon=True)
             self._thread.start()
-        elif status == 404:
-            self.outcome = GcPauseOutcome(False, f"the server at {host} has no GC control (HTTP 404)")
-            log.warning("GC not paused: %s; going on", self.outcome.note)
         else:
-            reason = f"HTTP {status}" if status else body
-            raise GcPauseError(
-                f"cannot pause garbage collection at {self.base} ({reason}); check the management URL "
-                "(Milvus's HTTP port, 9091 by default) or pass pause_gc=False to back up without the pause"
-            )
+            log.warning("GC not paused: %s; going on", answer.note)
         return self
 
     def _renew(self) -> None:
         interval = max(1.0, self.pause_seconds / 3)
         while not self._stop.wait(interval):
-            status, _ = self._get(f"pause?pause_seconds={self.pause_seconds}")
-            if status != 200:
-                log.warning("renewing the GC pause failed (HTTP %s)", status)
+            try:
+                self.cluster.pause_gc(self.pause_seconds)
+            except GcPauseError as exc:
+                log.warning("renewing the GC pause failed: %s", exc)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.timeout)
-        if self.outcome.paused:
-            status, _ = self._get("resume")
-            if status != 200:
-                log.warning(
-                    "resuming GC failed (HTTP %s); it resumes by itself after %s s",
-                    status,
-                    self.pause_seconds,
-                )
+            self._thread.join(timeout=10)
+        if self.outcome.paused and not self.cluster.resume_gc():
+            log.warning("resuming GC failed; it resumes by itself after %s s", self.pause_seconds)
+
+
+class GcControl(Protocol):
+    """The part of :class:`~milvus_backup_lib.milvus.protocol.MilvusCluster` that :class:`GcPause` uses."""
+
+    def pause_gc(self, seconds: int) -> GcAnswer: ...
+
+    def resume_gc(self) -> bool: ...

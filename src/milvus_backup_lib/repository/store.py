@@ -162,35 +162,14 @@ class BackupRepository:
     def meta_path(self, name: str, file: str) -> str:
         return self.path(name, f"{META_DIR}/{file}")
 
-    def _storage_error(self, action: str, exc: Exception) -> StorageError:
-        return StorageError(
-            f"{action} in {self.location.url}: {type(exc).__name__}: {scrub(str(exc), self.location)}"
-        )
-
     # queries
     def exists(self, name: str) -> bool:
         """Whether a complete backup ``name`` exists (its ``backup_meta.json`` is there)."""
-        try:
-            return bool(
-                call_with_retries(
-                    f"look for {name}", self.location.fs.exists, self.meta_path(name, BACKUP_META)
-                )
-            )
-        except Exception as exc:
-            raise self._storage_error(f"cannot check backup {name!r}", exc) from exc
+        return self.location.exists(self.meta_path(name, BACKUP_META))
 
     def has_objects(self, name: str) -> bool:
         """Whether anything at all is stored under ``{root}/{name}/``."""
-        path = self.backup_dir(name)
-        fs = self.location.fs
-        try:
-            if not fs.exists(path):
-                return False
-            return bool(fs.find(path, maxdepth=None)) or bool(fs.ls(path, detail=False))
-        except FileNotFoundError:
-            return False
-        except Exception as exc:
-            raise self._storage_error(f"cannot look at {name!r}", exc) from exc
+        return self.location.has_anything(self.backup_dir(name))
 
     def names(self) -> list[str]:
         """Names of the complete backups, sorted."""
@@ -200,7 +179,9 @@ class BackupRepository:
         except FileNotFoundError:
             return []
         except Exception as exc:
-            raise self._storage_error("cannot list backups", exc) from exc
+            raise StorageError(
+                f"cannot list backups in {self.location.url}: {type(exc).__name__}: {scrub(str(exc), self.location)}"
+            ) from exc
         result = []
         for entry in entries:
             if entry.get("type") != "directory":
@@ -219,32 +200,22 @@ class BackupRepository:
         if not self.exists(name):
             raise BackupNotFoundError(name, self.location.url)
         files: dict[str, bytes] = {}
-        fs = self.location.fs
         # full_meta.json is authoritative; the level files are only needed for backups without it.
         for file in (FULL_META, BACKUP_META, *FILE_ORDER):
-            path = self.meta_path(name, file)
             if file in files or (FULL_META in files and file != BACKUP_META):
                 continue
             try:
-                files[file] = call_with_retries(f"read {name}/meta/{file}", fs.cat_file, path)
+                files[file] = self.location.read_bytes(self.meta_path(name, file))
             except FileNotFoundError:
                 continue
-            except Exception as exc:
-                raise self._storage_error(f"cannot read {name}/meta/{file}", exc) from exc
         return decode_backup(files)
 
     def read_library_meta(self, name: str) -> LibraryMeta | None:
         """Our own record of backup ``name``, or None for backups made by the Go tool."""
         try:
-            data = call_with_retries(
-                f"read {name}/meta/{LIBRARY_META_FILE}",
-                self.location.fs.cat_file,
-                self.meta_path(name, LIBRARY_META_FILE),
-            )
+            data = self.location.read_bytes(self.meta_path(name, LIBRARY_META_FILE))
         except FileNotFoundError:
             return None
-        except Exception as exc:
-            raise self._storage_error(f"cannot read {name}/meta/{LIBRARY_META_FILE}", exc) from exc
         return LibraryMeta.from_json(data, f"{name}/meta/{LIBRARY_META_FILE}")
 
     def summary(self, name: str) -> BackupSummary:
@@ -272,43 +243,16 @@ class BackupRepository:
     # writes
     def write_manifest(self, info: BackupInfo, library_meta: LibraryMeta) -> None:
         """Write our record and the upstream meta files, ``backup_meta.json`` last."""
-        fs = self.location.fs
         encoded = encode_backup(info)
-        if self.location.is_local:
-            fs.makedirs(self.path(info.name, META_DIR), exist_ok=True)
-        try:
-            call_with_retries(
-                f"write {info.name}/meta/{LIBRARY_META_FILE}",
-                fs.pipe_file,
-                self.meta_path(info.name, LIBRARY_META_FILE),
-                library_meta.to_json(),
-            )
-            for file in FILE_ORDER:
-                call_with_retries(
-                    f"write {info.name}/meta/{file}",
-                    fs.pipe_file,
-                    self.meta_path(info.name, file),
-                    encoded[file],
-                )
-        except Exception as exc:
-            raise self._storage_error(f"cannot write the manifest of {info.name!r}", exc) from exc
+        self.location.write_bytes(self.meta_path(info.name, LIBRARY_META_FILE), library_meta.to_json())
+        for file in FILE_ORDER:
+            self.location.write_bytes(self.meta_path(info.name, file), encoded[file])
 
     def delete(self, name: str) -> None:
         """Delete everything under ``{root}/{name}/``: the marker first, so a half-deleted backup is not listed."""
-        fs = self.location.fs
-        try:
-            if fs.exists(self.meta_path(name, BACKUP_META)):
-                fs.rm_file(self.meta_path(name, BACKUP_META))
-            self.remove_all(name)
-        except Exception as exc:
-            raise self._storage_error(f"cannot delete backup {name!r}", exc) from exc
+        self.location.remove_file(self.meta_path(name, BACKUP_META))
+        self.remove_all(name)
 
     def remove_all(self, name: str) -> None:
         """Remove whatever is stored under ``{root}/{name}/`` (a failed, unlisted backup)."""
-        fs = self.location.fs
-        path = self.backup_dir(name)
-        try:
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            pass
+        self.location.remove_tree(self.backup_dir(name))

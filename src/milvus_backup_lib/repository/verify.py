@@ -7,13 +7,12 @@ Backups written by the Go tool record no checksums: they verify at size level, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from milvus_backup_lib._html import html_table
-from milvus_backup_lib.errors import ManifestError, StorageError
+from milvus_backup_lib.errors import ManifestError
 from milvus_backup_lib.manifest.codec import (
     BACKUP_META,
     COLLECTION_META,
@@ -21,12 +20,11 @@ from milvus_backup_lib.manifest.codec import (
     PARTITION_META,
     SEGMENT_META,
 )
-from milvus_backup_lib.manifest.model import BackupInfo, SegmentBackupInfo
+from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.checksum import md5_of
 from milvus_backup_lib.repository.store import BackupRepository
-from milvus_backup_lib.retry import call_with_retries
-from milvus_backup_lib.storage.layout import backup_delta_log_key, backup_insert_log_key
-from milvus_backup_lib.storage.location import StorageLocation, scrub
+from milvus_backup_lib.storage.layout import binlog_files
+from milvus_backup_lib.storage.location import StorageLocation
 
 __all__ = ["LEVELS", "VerifyReport", "expected_files", "verify_backup"]
 
@@ -94,46 +92,16 @@ class VerifyReport:
         return f"<p>{html.escape(self.summary())}</p>" + html_table(["problem"], rows)
 
 
-def _segments(info: BackupInfo) -> Iterator[SegmentBackupInfo]:
-    for coll in info.collection_backups:
-        for part in coll.partition_backups:
-            yield from part.segment_backups
-        yield from coll.l0_segments
-
-
 def expected_files(info: BackupInfo) -> dict[str, int]:
     """Every binlog the manifest lists: backup-relative path -> recorded size."""
-    files: dict[str, int] = {}
-    for seg in _segments(info):
-        c, p, g, s = seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id
-        for fb in seg.binlogs:
-            for b in fb.binlogs:
-                files[backup_insert_log_key(c, p, g, s, fb.field_id, b.log_id)] = b.log_size
-        for fb in seg.deltalogs:
-            for b in fb.binlogs:
-                files[backup_delta_log_key(c, p, g, s, b.log_id)] = b.log_size
-    return files
+    return {f.key: f.size for f in binlog_files(info)}
 
 
 def stored_files(location: StorageLocation, name: str) -> dict[str, int]:
     """Backup-relative path -> size of every object under ``{name}/binlogs/``."""
     base = location.join(name).rstrip("/") + "/"
-    try:
-        location.fs.invalidate_cache(location.join(name, "binlogs"))
-        found = call_with_retries(f"list {name}/binlogs", location.find_files, location.join(name, "binlogs"))
-    except FileNotFoundError:
-        return {}
-    except Exception as exc:
-        raise StorageError(
-            f"cannot list backup {name!r} in {location.url}: {type(exc).__name__}: {scrub(str(exc), location)}"
-        ) from exc
-    out: dict[str, int] = {}
-    for path, detail in found.items():
-        if detail.get("type", "file") != "file":
-            continue
-        key = str(path)
-        out[key[len(base) :] if key.startswith(base) else key] = int(detail.get("size") or 0)
-    return out
+    found = location.list_files(location.join(name, "binlogs"), fresh=True)
+    return {(path[len(base) :] if path.startswith(base) else path): size for path, size in found.items()}
 
 
 def verify_backup(
@@ -157,11 +125,7 @@ def verify_backup(
     meta_problems = []
     missing_meta = []
     for file in _UPSTREAM_META:
-        try:
-            present = location.fs.exists(repository.meta_path(name, file))
-        except Exception as exc:
-            raise StorageError(f"cannot look for {name}/meta/{file}: {scrub(str(exc), location)}") from exc
-        if not present:
+        if not location.exists(repository.meta_path(name, file)):
             missing_meta.append(file)
     # Readers use full_meta.json and fall back to the level files; backups written since v0.3.1 (and
     # all of ours) have full_meta.json, so its absence is damage. Without the level files a backup with

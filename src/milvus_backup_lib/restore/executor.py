@@ -18,23 +18,18 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import attrs
-from pymilvus.grpc_gen import common_pb2, schema_pb2
-
-from milvus_backup_lib._html import html_block, html_heading, html_table
 from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
 from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     ImportFailedError,
-    ManifestError,
     RestorePlanError,
     StorageError,
 )
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
-from milvus_backup_lib.milvus.grpc import GrpcMilvus
+from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.restore.plan import (
@@ -49,96 +44,13 @@ from milvus_backup_lib.restore.plan import (
     RestorePlan,
     Step,
 )
-from milvus_backup_lib.retry import call_with_retries
-from milvus_backup_lib.storage.location import StorageLocation, scrub
+from milvus_backup_lib.restore.report import CollectionRestoreReport, ImportOutcome, RestoreReport
+from milvus_backup_lib.storage.location import StorageLocation
 
-__all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport", "build_schema"]
+__all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport"]
 
 log = logging.getLogger(__name__)
 
-
-@attrs.frozen(kw_only=True)
-class ImportOutcome:
-    """One import job's result."""
-
-    partition: str
-    files: tuple[str, ...]
-    expected_rows: int
-    delete_entries: int
-    imported_rows: int
-    seconds: float
-    staged: bool
-    l0: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class CollectionRestoreReport:
-    """What was restored for one collection."""
-
-    source: str
-    target: str
-    backup_rows: int
-    imported_rows: int
-    #: Rows the target holds after the restore: ``count(*)`` when it is loaded, else the row count of
-    #: its persisted segments (``GetCollectionStatistics``).
-    target_rows: int
-    seconds: float
-    imports: tuple[ImportOutcome, ...] = ()
-    skipped: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class RestoreReport:
-    """What :meth:`BackupClient.restore` did (or, with ``dry_run``, would do)."""
-
-    backup_name: str
-    plan: RestorePlan
-    dry_run: bool
-    collections: tuple[CollectionRestoreReport, ...] = ()
-    seconds: float = 0.0
-
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
-                c.source,
-                c.target,
-                str(c.backup_rows),
-                str(c.imported_rows),
-                str(c.target_rows),
-                f"{c.seconds:.1f}",
-                "; ".join(c.skipped),
-            )
-            for c in self.collections
-        ]
-
-    def table(self) -> str:
-        """A readable table: one line per collection."""
-        if self.dry_run:
-            return "dry run, nothing changed:\n" + self.plan.table()
-        head = _REPORT_HEADERS
-        rows = self._rows()
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        return "\n".join(
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]
-        )
-
-    def __str__(self) -> str:
-        return self.table()
-
-    def _repr_html_(self) -> str:
-        if self.dry_run:
-            return html_block(html_heading("dry run, nothing changed"), self.plan._repr_html_())
-        return html_block(
-            html_heading(
-                f"restore of backup {self.backup_name}",
-                f"{len(self.collections)} collection(s) in {self.seconds:.1f} s",
-            ),
-            html_table(_REPORT_HEADERS, self._rows(), numeric=_REPORT_NUMERIC),
-        )
-
-
-_REPORT_HEADERS = ("source", "target", "backup rows", "imported", "target rows", "seconds", "skipped")
-_REPORT_NUMERIC = frozenset({2, 3, 4, 5})
 
 _TYPE_NAMES = {
     DataType.FLOAT16_VECTOR: "Float16Vector",
@@ -155,67 +67,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(d) for d in digits[:3]) or (0,)
 
 
-def build_schema(schema: CollectionSchema, name: str) -> schema_pb2.CollectionSchema:
-    """The ``CreateCollection`` schema for a backed-up schema (the hidden ``$meta`` field is left out)."""
-    fields = []
-    for f in schema.fields:
-        if f.is_dynamic:
-            continue  # enable_dynamic_field recreates it, with the next field ID
-        field = schema_pb2.FieldSchema(
-            fieldID=f.field_id,
-            name=f.name,
-            is_primary_key=f.is_primary_key,
-            description=f.description,
-            data_type=f.data_type,
-            type_params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in f.type_params],
-            index_params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in f.index_params],
-            autoID=f.auto_id,
-            element_type=f.element_type,
-            is_partition_key=f.is_partition_key,
-        )
-        if f.nullable and hasattr(field, "nullable"):
-            field.nullable = True
-        raw = f.default_value_bytes
-        if raw:
-            try:
-                field.default_value.ParseFromString(raw)
-            except Exception as exc:  # a lossy v0.4 default_value_proto
-                raise ManifestError(
-                    "full_meta.json", f"cannot decode the default value of {f.name!r}: {exc}"
-                ) from None
-        fields.append(field)
-    result = schema_pb2.CollectionSchema(
-        name=name,
-        description=schema.description,
-        autoID=schema.auto_id,
-        fields=fields,
-        enable_dynamic_field=schema.enable_dynamic_field,
-    )
-    for kv in schema.properties:
-        result.properties.append(common_pb2.KeyValuePair(key=kv.key, value=kv.value))
-    for fn in schema.functions:
-        result.functions.append(
-            schema_pb2.FunctionSchema(
-                name=fn.name,
-                id=fn.id,
-                description=fn.description,
-                type=fn.type,
-                input_field_names=list(fn.input_field_names),
-                input_field_ids=list(fn.input_field_ids),
-                output_field_names=list(fn.output_field_names),
-                output_field_ids=list(fn.output_field_ids),
-                params=[common_pb2.KeyValuePair(key=kv.key, value=kv.value) for kv in fn.params],
-            )
-        )
-    return result
-
-
 class RestoreExecutor:
     """Runs restore plans against one Milvus server."""
 
     def __init__(
         self,
-        milvus: GrpcMilvus,
+        milvus: MilvusCluster,
         milvus_storage: StorageLocation,
         backup_storage: StorageLocation,
         *,
@@ -223,7 +80,6 @@ class RestoreExecutor:
         keep_staged: bool = False,
         import_timeout: float = 3600.0,
         poll_interval: float = 0.5,
-        before_import: Callable[[ImportData, Sequence[str]], None] | None = None,
     ) -> None:
         self.milvus = milvus
         self.milvus_storage = milvus_storage
@@ -232,9 +88,6 @@ class RestoreExecutor:
         self.keep_staged = keep_staged
         self.import_timeout = import_timeout
         self.poll_interval = poll_interval
-        #: Called with each import job and the paths Milvus will read, just before the import
-        #: (for instrumentation and for tests that provoke a failing import).
-        self.before_import = before_import
         self._progress: Progress = NULL_PROGRESS
 
     @property
@@ -343,7 +196,7 @@ class RestoreExecutor:
                 self.milvus.create_collection(
                     db,
                     name,
-                    build_schema(step.schema, name),
+                    step.schema,
                     shards_num=step.shards_num,
                     consistency_level=step.consistency_level,
                     properties=[(kv.key, kv.value) for kv in step.properties],
@@ -408,7 +261,7 @@ class RestoreExecutor:
             except KeyError:
                 raise CollectionNotFoundError(source.database, source.collection, "in the backup") from None
         desc = self.milvus.describe_collection(target.database, target.collection)
-        have = {f.name: (int(f.fieldID), int(f.data_type)) for f in desc.schema.fields}
+        have = {f.name: (f.field_id, f.data_type) for f in desc.schema.fields if not f.is_dynamic}
         want = {f.name: (f.field_id, f.data_type) for f in expected.fields if not f.is_dynamic}
         if have != want:
             diffs = sorted(
@@ -443,9 +296,9 @@ class RestoreExecutor:
         else:
             files = [paths[0], ""]
         delete_entries = self._count_deletes(locations[-1]) if step.delta_prefix else 0
-        if self.before_import is not None:
-            self.before_import(step, files)
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
+        if step.storage_version > 0:
+            options.append(("storage_version", str(step.storage_version)))
         db, name = step.target.database, step.target.collection
         self._progress.import_started(str(step.target), step.partition, tuple(f for f in files if f))
         tasks = self.milvus.start_import(db, name, step.partition, files, options)
@@ -498,23 +351,15 @@ class RestoreExecutor:
         """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
         src_dir = self.backup_storage.join(backup_name, prefix)
         dst_dir = f"{stage_root}/{prefix.strip('/')}"
-        try:
-            found = call_with_retries(f"list {src_dir}", self.backup_storage.find_files, src_dir)
-        except FileNotFoundError:
-            found = {}
-        except Exception as exc:
-            raise StorageError(f"cannot list {src_dir}: {scrub(str(exc), self.backup_storage)}") from exc
-        jobs = []
         src_root = src_dir.rstrip("/") + "/"
-        for path, info in found.items():
-            if info.get("type", "file") != "file":
-                continue
-            rel = (
-                str(path)[len(src_root) :] if str(path).startswith(src_root) else str(path).rsplit("/", 1)[-1]
+        jobs = [
+            CopyJob(
+                source=path,
+                destination=f"{dst_dir}/{path[len(src_root) :] if path.startswith(src_root) else path.rsplit('/', 1)[-1]}",
+                size=size,
             )
-            jobs.append(
-                CopyJob(source=str(path), destination=f"{dst_dir}/{rel}", size=int(info.get("size") or 0))
-            )
+            for path, size in self.backup_storage.list_files(src_dir).items()
+        ]
         if not jobs:
             raise StorageError(
                 f"nothing to restore under {src_dir}: the backup is missing files listed in its meta"
@@ -525,29 +370,18 @@ class RestoreExecutor:
     def _count_deletes(self, location: str) -> int:
         """Delete entries in the delta logs below ``location`` (a path in the server's or backup's storage)."""
         storage = self.milvus_storage if not self.imports_in_place else self.backup_storage
-        fs = storage.fs
         total = 0
-        try:
-            paths = list(call_with_retries(f"list {location}", storage.find_files, location))
-        except FileNotFoundError:
-            return 0
-        except Exception as exc:
-            raise StorageError(
-                f"cannot list delta logs under {location}: {scrub(str(exc), storage)}"
-            ) from exc
-        for path in paths:
+        for path in storage.list_files(location):
             try:
-                total += count_binlog_rows(call_with_retries(f"read {path}", fs.cat_file, path))
+                total += count_binlog_rows(storage.read_bytes(path))
             except BinlogFormatError as exc:
                 raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from exc
-            except OSError as exc:
-                raise StorageError(f"cannot read delta log {path}: {scrub(str(exc), storage)}") from exc
+            except FileNotFoundError as exc:
+                raise StorageError(f"delta log {path} vanished while being read") from exc
         return total
 
     def _remove(self, path: str) -> None:
-        fs = self.milvus_storage.fs
         try:
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
-        except Exception:  # cleanup must not hide the real outcome
+            self.milvus_storage.remove_tree(path)
+        except StorageError:  # cleanup must not hide the real outcome
             log.warning("could not remove the staging area %s", path, exc_info=True)

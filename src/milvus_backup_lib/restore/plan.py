@@ -201,6 +201,9 @@ class ImportData:
     #: Rows the segments held at backup time (before deletes); for L0 jobs, the delete entries.
     rows: int
     l0: bool = False
+    #: The segments' storage format (2: Milvus 2.6 column groups), sent as the import's
+    #: ``storage_version`` option when above 0, as milvus-backup does; one job never mixes formats.
+    storage_version: int = 0
 
     @property
     def subject(self) -> str:

@@ -20,8 +20,6 @@ from milvus_backup_lib.manifest.model import (
     DataType,
     IndexInfo,
     KeyValue,
-    PartitionBackupInfo,
-    SegmentBackupInfo,
 )
 from milvus_backup_lib.options import (
     DEFAULT_DATABASE,
@@ -29,6 +27,7 @@ from milvus_backup_lib.options import (
     validate_collection_name,
     validate_database_name,
 )
+from milvus_backup_lib.restore.imports import import_steps
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
     CollectionPlan,
@@ -37,13 +36,11 @@ from milvus_backup_lib.restore.plan import (
     CreateIndex,
     CreatePartition,
     DropCollection,
-    ImportData,
     LoadCollection,
     RestorePlan,
     Step,
     TargetState,
 )
-from milvus_backup_lib.storage.layout import backup_delta_log_dir, backup_insert_log_dir
 
 __all__ = ["DefaultRestorePlanner", "RestorePlanner", "index_create_params"]
 
@@ -57,8 +54,6 @@ _INDEX_STATE_KEYS = frozenset(
 )
 # Milvus 2.2 and older reported the Trie scalar index by its library's name, which CreateIndex refuses.
 _INDEX_TYPE_RENAMES = {"marisa-trie": "Trie"}
-# Collection-level L0 deletes live under this partition id in a backup.
-_ALL_PARTITIONS_ID = -1
 
 
 class RestorePlanner(Protocol):
@@ -93,10 +88,6 @@ def index_create_params(info: IndexInfo) -> tuple[tuple[str, str], ...]:
 
 def _name_of(coll: CollectionBackupInfo) -> QualifiedName:
     return QualifiedName(coll.db_name or DEFAULT_DATABASE, coll.collection_name)
-
-
-def _has_deltas(segment: SegmentBackupInfo) -> bool:
-    return any(field.binlogs for field in segment.deltalogs)
 
 
 def _listing(names: Iterable[object]) -> str:
@@ -201,7 +192,7 @@ class DefaultRestorePlanner:
                 steps.append(self._create_collection(sel))
             steps.extend(self._partitions(sel))
             if not options.meta_only:
-                imports = self._imports(sel, conflicts)
+                imports = import_steps(sel.source, sel.target, sel.info, conflicts)
                 problem = _field_id_problem(sel.info.schema) if imports and create else None
                 if problem:
                     conflicts.append(
@@ -314,73 +305,6 @@ class DefaultRestorePlanner:
             for p in sel.info.partition_backups
             if p.partition_name != DEFAULT_PARTITION
         ]
-
-    def _imports(self, sel: _Selection, conflicts: list[str]) -> list[ImportData]:
-        data: list[ImportData] = []
-        deletes: list[ImportData] = []
-        for part in sel.info.partition_backups:
-            data.extend(self._data_jobs(sel, part, conflicts))
-            deletes.extend(
-                self._l0_job(sel, part.partition_name, part.partition_id, seg)
-                for seg in part.segment_backups
-                if seg.is_l0 and _has_deltas(seg)
-            )
-        deletes.extend(
-            self._l0_job(sel, "", _ALL_PARTITIONS_ID, seg) for seg in sel.info.l0_segments if _has_deltas(seg)
-        )
-        return data + deletes
-
-    def _data_jobs(
-        self, sel: _Selection, part: PartitionBackupInfo, conflicts: list[str]
-    ) -> list[ImportData]:
-        coll_id, part_id = sel.info.collection_id, part.partition_id
-        segments = [s for s in part.segment_backups if not s.is_l0 and (s.num_of_rows > 0 or _has_deltas(s))]
-        groups: dict[int, list[SegmentBackupInfo]] = defaultdict(list)
-        for seg in segments:
-            groups[seg.group_id].append(seg)
-        if 0 in groups and len(groups) > 1:
-            conflicts.append(
-                f"partition {part.partition_name} of {sel.source} mixes segments with and without a group "
-                f"directory (segments {_listing(sorted(s.segment_id for s in groups[0]))}); "
-                "they cannot be imported separately"
-            )
-            return []
-        jobs = []
-        for group_id in sorted(groups):
-            members = sorted(groups[group_id], key=lambda s: s.segment_id)
-            # Group 0 (milvus-backup < v0.4.4 without groups): the partition directory is the prefix.
-            group = group_id or None
-            delta = (
-                backup_delta_log_dir(coll_id, part_id, group) + "/" if any(map(_has_deltas, members)) else ""
-            )
-            jobs.append(
-                ImportData(
-                    target=sel.target,
-                    source=sel.source,
-                    partition=part.partition_name,
-                    insert_prefix=backup_insert_log_dir(coll_id, part_id, group) + "/",
-                    delta_prefix=delta,
-                    segment_ids=tuple(s.segment_id for s in members),
-                    rows=sum(s.num_of_rows for s in members),
-                )
-            )
-        return jobs
-
-    def _l0_job(
-        self, sel: _Selection, partition: str, partition_id: int, seg: SegmentBackupInfo
-    ) -> ImportData:
-        # An L0 import lists its prefix recursively, so the v0.5 extra group level under a
-        # partition-level L0 segment does not matter: the segment directory is always the prefix.
-        return ImportData(
-            target=sel.target,
-            source=sel.source,
-            partition=partition,
-            insert_prefix="",
-            delta_prefix=backup_delta_log_dir(sel.info.collection_id, partition_id, seg.segment_id) + "/",
-            segment_ids=(seg.segment_id,),
-            rows=seg.num_of_rows,
-            l0=True,
-        )
 
     def _indexes(self, sel: _Selection, conflicts: list[str]) -> list[CreateIndex]:
         fields = {f.name for f in sel.info.schema.fields}

@@ -12,16 +12,25 @@ live at ``binlogs/delta_log/{coll}/-1/{seg}/{log}`` without a group.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import attrs
 
 from milvus_backup_lib.errors import InvalidNameError
+
+if TYPE_CHECKING:
+    from milvus_backup_lib.manifest.model import BackupInfo, CollectionBackupInfo, SegmentBackupInfo
 
 __all__ = [
     "BACKUP_NAME_RE",
     "META_DIR",
+    "BinlogFile",
     "backup_delta_log_dir",
     "backup_delta_log_key",
     "backup_insert_log_dir",
     "backup_insert_log_key",
+    "binlog_files",
     "milvus_delta_log_prefix",
     "milvus_insert_log_prefix",
     "validate_backup_name",
@@ -85,3 +94,55 @@ def backup_delta_log_key(
     """Relative key of one delta binlog inside a backup (partition -1: collection-level L0, no group)."""
     group = f"{group_id}/" if group_id and partition_id != -1 else ""
     return f"binlogs/delta_log/{collection_id}/{partition_id}/{group}{segment_id}/{log_id}"
+
+
+@attrs.frozen
+class BinlogFile:
+    """One binlog a manifest lists: where it is in the cluster's storage and in the backup."""
+
+    #: The key below the Milvus storage root: ``insert_log/{c}/{p}/{s}/{field}/{log}``.
+    source: str
+    #: The key below the backup's directory: ``binlogs/insert_log/{c}/{p}/{group}/{s}/{field}/{log}``.
+    key: str
+    #: The size the manifest records (``log_size``).
+    size: int
+    segment_id: int
+    is_delta: bool
+
+
+def segments_of(collection: CollectionBackupInfo) -> Iterator[SegmentBackupInfo]:
+    """Every segment of a backed-up collection: each partition's, then the collection-level L0 ones."""
+    for part in collection.partition_backups:
+        yield from part.segment_backups
+    yield from collection.l0_segments
+
+
+def binlog_files(info: BackupInfo | CollectionBackupInfo) -> Iterator[BinlogFile]:
+    """Every binlog (insert and delta logs) of a manifest or of one of its collections, in order.
+
+    The one walk from a manifest to storage keys: copy planning, resume and verify all use it.
+    """
+    collections = info.collection_backups if hasattr(info, "collection_backups") else (info,)
+    for coll in collections:
+        for seg in segments_of(coll):
+            c, p, g, s = seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id
+            insert_prefix = milvus_insert_log_prefix(c, p, s)
+            for fb in seg.binlogs:
+                for b in fb.binlogs:
+                    yield BinlogFile(
+                        source=f"{insert_prefix}/{fb.field_id}/{b.log_id}",
+                        key=backup_insert_log_key(c, p, g, s, fb.field_id, b.log_id),
+                        size=b.log_size,
+                        segment_id=s,
+                        is_delta=False,
+                    )
+            delta_prefix = milvus_delta_log_prefix(c, p, s)
+            for fb in seg.deltalogs:
+                for b in fb.binlogs:
+                    yield BinlogFile(
+                        source=f"{delta_prefix}/{b.log_id}",
+                        key=backup_delta_log_key(c, p, g, s, b.log_id),
+                        size=b.log_size,
+                        segment_id=s,
+                        is_delta=True,
+                    )

@@ -176,6 +176,88 @@ class StorageLocation:
                     out[name] = entry
         return out
 
+    # -- the storage funnel: every read, write, listing, removal and probe of the library -------------
+    # Each call is retried while it fails transiently; any other failure is a StorageError naming the
+    # path, with credentials scrubbed. A missing file is FileNotFoundError (or an empty answer where
+    # the method says so), never a StorageError.
+
+    def _failure(self, action: str, path: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"cannot {action} {path} in {self.url}: {type(exc).__name__}: {_scrub(str(exc), self)}"
+        )
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole content of a (small) file; raises ``FileNotFoundError`` when it does not exist."""
+        try:
+            return bytes(call_with_retries(f"read {path}", self.fs.cat_file, path))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise self._failure("read", path, exc) from exc
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a (small) file whole, creating its directory on local disk."""
+        try:
+            if self.is_local:
+                self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            call_with_retries(f"write {path}", self.fs.pipe_file, path, data)
+        except Exception as exc:
+            raise self._failure("write", path, exc) from exc
+
+    def exists(self, path: str) -> bool:
+        """Whether a file (or directory) exists at ``path``."""
+        try:
+            return bool(call_with_retries(f"look for {path}", self.fs.exists, path))
+        except Exception as exc:
+            raise self._failure("look for", path, exc) from exc
+
+    def list_files(self, path: str, *, fresh: bool = False) -> dict[str, int]:
+        """Path -> size of every file below ``path`` (empty when nothing is there).
+
+        ``fresh`` drops the filesystem's listing cache first (s3fs, gcsfs and adlfs keep one).
+        """
+        try:
+            if fresh:
+                self.fs.invalidate_cache(path)
+            found = call_with_retries(f"list {path}", self.find_files, path)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:
+            raise self._failure("list", path, exc) from exc
+        return {str(k): int(v.get("size") or 0) for k, v in found.items()}
+
+    def has_anything(self, path: str) -> bool:
+        """Whether any object at all is stored at or below ``path``."""
+        fs = self.fs
+        try:
+            if not fs.exists(path):
+                return False
+            return bool(fs.find(path, maxdepth=None)) or bool(fs.ls(path, detail=False))
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise self._failure("look at", path, exc) from exc
+
+    def remove_file(self, path: str) -> None:
+        """Remove one file; a file that is already gone is fine."""
+        try:
+            call_with_retries(f"remove {path}", self.fs.rm_file, path)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            raise self._failure("remove", path, exc) from exc
+
+    def remove_tree(self, path: str) -> None:
+        """Remove everything at and below ``path``; nothing there is fine."""
+        fs = self.fs
+        try:
+            if fs.exists(path):
+                call_with_retries(f"remove {path}", fs.rm, path, recursive=True)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            raise self._failure("remove", path, exc) from exc
+
     def check_root(self) -> None:
         """Raise :class:`StorageRootNotFoundError` if the root (directory, bucket, container) does not exist.
 

@@ -1,0 +1,295 @@
+"""The backup runner: the steps of one backup, in order, and what it reports.
+
+1. take the write lock on the backup name (a second writer gets :class:`BackupLockedError`);
+2. refuse a name already taken (or unfinished, unless resuming);
+3. pause garbage collection (unless ``meta_only`` or asked not to);
+4. snapshot the selected collections (flushing them with ``serial_flush``);
+5. copy every binlog the snapshot lists (with ``resume``: only those not already stored whole);
+6. record each copy's checksum;
+7. commit: write the manifest, ``backup_meta.json`` last.
+
+A failed run keeps what it copied (for ``resume=True``); without ``backup_meta.json`` it is never listed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+
+import attrs
+
+from milvus_backup_lib._html import (
+    format_bytes,
+    format_count,
+    html_block,
+    html_heading,
+    html_key_values,
+    text_key_values,
+)
+from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
+from milvus_backup_lib.backup.snapshot import MetadataSnapshotter
+from milvus_backup_lib.errors import BackupExistsError
+from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
+from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
+from milvus_backup_lib.milvus.protocol import MilvusCluster
+from milvus_backup_lib.options import BackupStrategy, CollectionFilter
+from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.repository.checksum import compute_checksums, md5_of
+from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.verify import stored_files
+from milvus_backup_lib.storage.layout import BinlogFile, binlog_files
+from milvus_backup_lib.storage.location import StorageLocation
+
+__all__ = ["BackupReport", "BackupRunner", "default_backup_name"]
+
+log = logging.getLogger(__name__)
+
+
+def default_backup_name(now: dt.datetime | None = None) -> str:
+    """``backup_YYYY_MM_DD_HH_MM_SS_<nanoseconds>`` in UTC, as the Go tool names backups."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    nanos = time.time_ns() % 1_000_000_000
+    return now.strftime("backup_%Y_%m_%d_%H_%M_%S_") + str(nanos)
+
+
+@attrs.frozen(kw_only=True)
+class BackupReport:
+    """What :meth:`BackupClient.create_backup` did."""
+
+    name: str
+    info: BackupInfo
+    strategy: BackupStrategy
+    files: int
+    bytes_copied: int
+    server_side_copy: bool
+    gc: GcPauseOutcome
+    #: Wall time of the whole backup, and of its copy phase alone.
+    seconds: float
+    copy_seconds: float = 0.0
+    #: Wall time of recording the copies' checksums (after the copy phase).
+    checksum_seconds: float = 0.0
+    #: With ``resume=True``: binlogs an earlier run had already stored whole, not copied again.
+    resumed_files: int = 0
+    resumed_bytes: int = 0
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        return tuple(c.qualified_name for c in self.info.collection_backups)
+
+    def _items(self) -> list[tuple[str, str]]:
+        gc = "paused" if self.gc.paused else "not paused"
+        names = self.collections
+        return [
+            ("backup", self.name),
+            ("strategy", self.strategy.value),
+            ("collections", f"{len(names)}: {', '.join(names)}" if names else "0"),
+            ("files", format_count(self.files)),
+            ("bytes", f"{format_bytes(self.bytes_copied)} ({format_count(self.bytes_copied)} bytes)"),
+            ("server-side copy", "yes" if self.server_side_copy else "no"),
+            ("GC", f"{gc}: {self.gc.note}" if self.gc.note else gc),
+            ("seconds", f"{self.seconds:.1f} (copy {self.copy_seconds:.1f})"),
+        ]
+
+    def table(self) -> str:
+        """What the backup did, one ``name  value`` line each, then the backed-up collections."""
+        return text_key_values(self._items()) + "\n\n" + self.info.table()
+
+    def _repr_html_(self) -> str:
+        return html_block(
+            html_heading(f"backup {self.name} created"),
+            html_key_values(self._items()),
+            self.info._repr_html_(),
+        )
+
+
+@attrs.frozen
+class _Copied:
+    """What the copy and checksum steps did."""
+
+    result: CopyResult
+    checksums: dict[str, str]
+    resumed: int
+    resumed_bytes: int
+    copy_seconds: float
+    checksum_seconds: float
+
+
+@attrs.define(kw_only=True)
+class BackupRunner:
+    """Runs one backup: lock, GC pause, snapshot, copy, checksums, commit.
+
+    ``snapshotter`` reads the collections of ``cluster`` (whose GC is paused meanwhile); ``copier`` moves
+    their binlogs from ``milvus_storage`` into ``repository``.
+    """
+
+    cluster: MilvusCluster
+    snapshotter: MetadataSnapshotter
+    copier: SegmentCopier
+    milvus_storage: StorageLocation
+    repository: BackupRepository
+    pause_gc: bool = True
+    gc_pause_seconds: int = 3600
+    lock_stale_after: float = DEFAULT_STALE_AFTER
+
+    @property
+    def backup_storage(self) -> StorageLocation:
+        return self.repository.location
+
+    def run(
+        self,
+        name: str,
+        selection: CollectionFilter,
+        strategy: BackupStrategy,
+        *,
+        progress: Progress = NULL_PROGRESS,
+        resume: bool = False,
+        rbac_meta: object = None,
+    ) -> BackupReport:
+        """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
+        started = time.monotonic()
+        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after):
+            # Held until backup_meta.json is written: a second writer of this name gets
+            # BackupLockedError instead of interleaving its files with ours.
+            self._check_name_free(name, resume)
+            written = False
+            try:
+                with self._gc_pause(strategy) as gc:
+                    progress.phase(
+                        "snapshot",
+                        "reading collections"
+                        + ("" if strategy is BackupStrategy.META_ONLY else ", flushing"),
+                    )
+                    snap = self.snapshotter.snapshot(self.cluster, selection, strategy, progress)
+                    info = BackupInfo(
+                        id=str(uuid.uuid4()),
+                        state_code=0,
+                        name=name,
+                        collection_backups=snap.collections,
+                        size=sum(c.size for c in snap.collections),
+                        milvus_version=snap.milvus_version,
+                        database_backups=tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
+                        rbac_meta=rbac_meta,
+                    )
+                    files = list(binlog_files(info))
+                    written = bool(files)
+                    copied = self._copy(name, files, resume, progress)
+                outcome = gc.outcome
+                library_meta = LibraryMeta(
+                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    strategy=strategy.value,
+                    gc_paused=outcome.paused,
+                    gc_note=outcome.note,
+                    files={f.key: f.size for f in files},
+                    checksums=copied.checksums,
+                )
+                progress.phase("meta", name)
+                written = True
+                self.repository.write_manifest(info, library_meta)
+            except BaseException:
+                if written:
+                    # Kept for create_backup(resume=True); without backup_meta.json it is never listed.
+                    log.warning("backup %s failed; its partial files are kept for resume=True", name)
+                raise
+        return BackupReport(
+            name=name,
+            info=info,
+            strategy=strategy,
+            files=copied.result.files,
+            bytes_copied=copied.result.bytes_copied,
+            server_side_copy=copied.result.server_side,
+            gc=outcome,
+            seconds=time.monotonic() - started,
+            copy_seconds=copied.copy_seconds,
+            checksum_seconds=copied.checksum_seconds,
+            resumed_files=copied.resumed,
+            resumed_bytes=copied.resumed_bytes,
+        )
+
+    def _check_name_free(self, name: str, resume: bool) -> None:
+        if self.repository.exists(name):
+            raise BackupExistsError(name, self.backup_storage.url)
+        if self.repository.has_objects(name) and not resume:
+            raise BackupExistsError(
+                name,
+                self.backup_storage.url,
+                "an unfinished backup of that name is stored there (an interrupted run?): pass "
+                "resume=True to finish it, or delete_backup() to remove it",
+            )
+
+    def _gc_pause(self, strategy: BackupStrategy) -> AbstractContextManager[GcPause | _NoPause]:
+        if not self.pause_gc or strategy is BackupStrategy.META_ONLY:
+            why = "not requested" if not self.pause_gc else "no data copied"
+            return nullcontext(_NoPause(GcPauseOutcome(False, why)))
+        return GcPause(self.cluster, self.gc_pause_seconds)
+
+    def _copy(self, name: str, files: Sequence[BinlogFile], resume: bool, progress: Progress) -> _Copied:
+        """Copy ``files`` into backup ``name`` and record their checksums (by backup-relative key)."""
+        jobs = {
+            f.key: CopyJob(
+                source=self.milvus_storage.join(f.source),
+                destination=self.repository.path(name, f.key),
+                size=f.size,
+            )
+            for f in files
+        }
+        progress.phase("copy", f"{len(jobs)} files")
+        resumed: dict[str, str] = {}
+        if resume:
+            progress.phase("resume", "checking what an earlier run stored")
+            resumed = self._already_stored(name, jobs)
+        todo = [job for key, job in jobs.items() if key not in resumed]
+        copy_started = time.monotonic()
+        result = self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+        copy_seconds = time.monotonic() - copy_started
+        # Checksums of what was written: streamed copies brought theirs; the rest come from the
+        # store's own MD5 where it keeps one, else from reading the copy.
+        checksum_started = time.monotonic()
+        unsummed = [job.destination for job in todo if job.destination not in result.checksums]
+        progress.phase("checksum", f"{len(unsummed)} files")
+        by_destination = {**result.checksums, **compute_checksums(self.backup_storage, unsummed)}
+        checksums = dict(resumed)
+        for key, job in jobs.items():
+            if job.destination in by_destination:
+                checksums[key] = by_destination[job.destination]
+        return _Copied(
+            result=result,
+            checksums=checksums,
+            resumed=len(resumed),
+            resumed_bytes=sum(jobs[key].size for key in resumed),
+            copy_seconds=copy_seconds,
+            checksum_seconds=time.monotonic() - checksum_started,
+        )
+
+    def _already_stored(self, name: str, jobs: dict[str, CopyJob]) -> dict[str, str]:
+        """The binlogs (by key) an earlier run stored whole, with their checksums.
+
+        A stored file counts only with the source's size and the same MD5 as the source (both read);
+        binlogs under the backup that the new snapshot no longer lists (segments compacted away
+        meanwhile) are removed so the finished backup holds exactly its manifest.
+        """
+        stored = stored_files(self.backup_storage, name)
+        for key in set(stored) - set(jobs):
+            self.backup_storage.remove_file(self.repository.path(name, key))
+        candidates = [(key, job) for key, job in jobs.items() if stored.get(key) == job.size]
+
+        def same(item: tuple[str, CopyJob]) -> tuple[str, str | None]:
+            key, job = item
+            theirs = md5_of(self.milvus_storage, job.source)
+            ours = md5_of(self.backup_storage, job.destination)
+            return key, ours if ours == theirs else None
+
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="resume") as pool:
+            return {key: digest for key, digest in pool.map(same, candidates) if digest is not None}
+
+
+@attrs.frozen
+class _NoPause:
+    """Stands for a GC pause that was not attempted."""
+
+    outcome: GcPauseOutcome

@@ -1,0 +1,254 @@
+"""Every conversion between Milvus's protobuf messages and the library's records, both directions.
+
+Only :mod:`milvus_backup_lib.milvus.grpc` calls these: nothing above the :class:`MilvusCluster`
+boundary sees a protobuf message. Default values cross as the base64 of the serialized
+``schemapb.ValueField`` (how milvus-backup v0.5.5+ records them, ``default_value_base64``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, msg_pb2, schema_pb2
+
+from milvus_backup_lib.errors import ManifestError
+from milvus_backup_lib.manifest.model import (
+    CollectionSchema,
+    FieldSchema,
+    FunctionSchema,
+    IndexInfo,
+    KeyValue,
+)
+from milvus_backup_lib.milvus.records import (
+    ChannelCheckpoint,
+    CollectionDescription,
+    GrantInfo,
+    SegmentInfo,
+)
+
+__all__ = [
+    "checkpoint_from_proto",
+    "description_from_proto",
+    "grant_from_proto",
+    "grant_to_proto",
+    "index_from_proto",
+    "key_values",
+    "load_state_name",
+    "schema_from_proto",
+    "schema_to_proto",
+    "segment_from_proto",
+]
+
+_LOAD_STATES = {
+    common_pb2.LoadStateNotExist: "NotExist",
+    common_pb2.LoadStateNotLoad: "NotLoad",
+    common_pb2.LoadStateLoading: "Loading",
+    common_pb2.LoadStateLoaded: "Loaded",
+}
+
+
+def _kvs(pairs: Iterable[Any]) -> tuple[KeyValue, ...]:
+    return tuple(KeyValue(key=kv.key, value=kv.value) for kv in pairs)
+
+
+def key_values(pairs: Iterable[tuple[str, str]]) -> list[common_pb2.KeyValuePair]:
+    """``KeyValuePair`` messages for ``(key, value)`` pairs."""
+    return [common_pb2.KeyValuePair(key=k, value=v) for k, v in pairs]
+
+
+def load_state_name(state: int) -> str:
+    """``NotLoad``, ``Loading``, ``Loaded`` (or ``NotExist``) for a ``commonpb.LoadState``."""
+    return _LOAD_STATES.get(state, "NotLoad")
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+
+def schema_from_proto(schema: schema_pb2.CollectionSchema) -> CollectionSchema:
+    """The manifest schema of a ``DescribeCollection`` schema."""
+    fields = []
+    for f in schema.fields:
+        default = ""
+        if f.HasField("default_value"):
+            default = base64.b64encode(f.default_value.SerializeToString()).decode()
+        fields.append(
+            FieldSchema(
+                field_id=int(f.fieldID),
+                name=f.name,
+                is_primary_key=f.is_primary_key,
+                description=f.description,
+                data_type=int(f.data_type),
+                type_params=_kvs(f.type_params),
+                index_params=_kvs(f.index_params),
+                auto_id=f.autoID,
+                state=int(f.state),
+                element_type=int(f.element_type),
+                is_dynamic=f.is_dynamic,
+                is_partition_key=f.is_partition_key,
+                nullable=bool(getattr(f, "nullable", False)),
+                is_function_output=bool(getattr(f, "is_function_output", False)),
+                default_value_base64=default,
+            )
+        )
+    functions = tuple(
+        FunctionSchema(
+            name=fn.name,
+            id=int(fn.id),
+            description=fn.description,
+            type=int(fn.type),
+            input_field_names=tuple(fn.input_field_names),
+            input_field_ids=tuple(int(i) for i in fn.input_field_ids),
+            output_field_names=tuple(fn.output_field_names),
+            output_field_ids=tuple(int(i) for i in fn.output_field_ids),
+            params=_kvs(fn.params),
+        )
+        for fn in getattr(schema, "functions", ())
+    )
+    return CollectionSchema(
+        name=schema.name,
+        description=schema.description,
+        auto_id=schema.autoID,
+        fields=tuple(fields),
+        enable_dynamic_field=schema.enable_dynamic_field,
+        properties=_kvs(getattr(schema, "properties", ())),
+        functions=functions,
+    )
+
+
+def schema_to_proto(schema: CollectionSchema, name: str) -> schema_pb2.CollectionSchema:
+    """The ``CreateCollection`` schema for a backed-up schema (the hidden ``$meta`` field is left out).
+
+    Raises :class:`ManifestError` when a default value cannot be decoded (a lossy v0.4
+    ``default_value_proto``).
+    """
+    fields = []
+    for f in schema.fields:
+        if f.is_dynamic:
+            continue  # enable_dynamic_field recreates it, with the next field ID
+        field = schema_pb2.FieldSchema(
+            fieldID=f.field_id,
+            name=f.name,
+            is_primary_key=f.is_primary_key,
+            description=f.description,
+            data_type=f.data_type,
+            type_params=key_values((kv.key, kv.value) for kv in f.type_params),
+            index_params=key_values((kv.key, kv.value) for kv in f.index_params),
+            autoID=f.auto_id,
+            element_type=f.element_type,
+            is_partition_key=f.is_partition_key,
+        )
+        if f.nullable and hasattr(field, "nullable"):
+            field.nullable = True
+        raw = f.default_value_bytes
+        if raw:
+            try:
+                field.default_value.ParseFromString(raw)
+            except Exception as exc:  # a lossy v0.4 default_value_proto
+                raise ManifestError(
+                    "full_meta.json", f"cannot decode the default value of {f.name!r}: {exc}"
+                ) from None
+        fields.append(field)
+    result = schema_pb2.CollectionSchema(
+        name=name,
+        description=schema.description,
+        autoID=schema.auto_id,
+        fields=fields,
+        enable_dynamic_field=schema.enable_dynamic_field,
+    )
+    result.properties.extend(key_values((kv.key, kv.value) for kv in schema.properties))
+    for fn in schema.functions:
+        result.functions.append(
+            schema_pb2.FunctionSchema(
+                name=fn.name,
+                id=fn.id,
+                description=fn.description,
+                type=fn.type,
+                input_field_names=list(fn.input_field_names),
+                input_field_ids=list(fn.input_field_ids),
+                output_field_names=list(fn.output_field_names),
+                output_field_ids=list(fn.output_field_ids),
+                params=key_values((kv.key, kv.value) for kv in fn.params),
+            )
+        )
+    return result
+
+
+def description_from_proto(resp: milvus_pb2.DescribeCollectionResponse) -> CollectionDescription:
+    """A ``DescribeCollection`` answer as a record."""
+    return CollectionDescription(
+        collection_id=int(resp.collectionID),
+        name=resp.collection_name or resp.schema.name,
+        schema=schema_from_proto(resp.schema),
+        shards_num=int(resp.shards_num),
+        consistency_level=int(resp.consistency_level),
+        properties=_kvs(resp.properties),
+        db_id=int(getattr(resp, "db_id", 0) or 0),
+        created_timestamp=int(resp.created_timestamp),
+        virtual_channel_names=tuple(resp.virtual_channel_names),
+        physical_channel_names=tuple(resp.physical_channel_names),
+        aliases=tuple(resp.aliases),
+    )
+
+
+def index_from_proto(desc: Any) -> IndexInfo:
+    """An ``IndexDescription`` as the manifest records it (``params`` holds index_type, metric_type...)."""
+    params = {kv.key: kv.value for kv in desc.params}
+    return IndexInfo(
+        field_name=desc.field_name,
+        index_name=desc.index_name,
+        index_type=params.get("index_type", ""),
+        params=params,
+        index_id=int(desc.indexID),
+    )
+
+
+# -- flush and segments -------------------------------------------------------------------------
+
+
+def checkpoint_from_proto(channel: str, position: msg_pb2.MsgPosition) -> ChannelCheckpoint:
+    """A channel checkpoint, keeping the serialized position (milvus-backup stores its base64)."""
+    return ChannelCheckpoint(
+        channel=channel, position=position.SerializeToString(), timestamp=int(position.timestamp)
+    )
+
+
+def segment_from_proto(info: Any) -> SegmentInfo:
+    """A ``PersistentSegmentInfo`` as a record."""
+    return SegmentInfo(
+        segment_id=int(info.segmentID),
+        collection_id=int(info.collectionID),
+        partition_id=int(info.partitionID),
+        num_rows=int(info.num_rows),
+        state=common_pb2.SegmentState.Name(info.state),
+        is_l0=int(getattr(info, "level", 0)) == common_pb2.L0,
+        insert_channel=str(getattr(info, "insert_channel", "") or ""),
+        storage_version=int(getattr(info, "storage_version", 0) or 0),
+    )
+
+
+# -- RBAC ---------------------------------------------------------------------------------------
+
+
+def grant_from_proto(entity: Any, role: str, db: str) -> GrantInfo:
+    """A ``GrantEntity`` of ``SelectGrant`` (asked for ``role`` in ``db``) as a record."""
+    return GrantInfo(
+        role=entity.role.name or role,
+        object_type=entity.object.name,
+        object_name=entity.object_name,
+        privilege=entity.grantor.privilege.name,
+        db_name=entity.db_name or db,
+        grantor=entity.grantor.user.name,
+    )
+
+
+def grant_to_proto(grant: GrantInfo) -> milvus_pb2.GrantEntity:
+    """The ``GrantEntity`` that grants ``grant`` with ``OperatePrivilege``."""
+    return milvus_pb2.GrantEntity(
+        role=milvus_pb2.RoleEntity(name=grant.role),
+        object=milvus_pb2.ObjectEntity(name=grant.object_type),
+        object_name=grant.object_name,
+        db_name=grant.db_name,
+        grantor=milvus_pb2.GrantorEntity(privilege=milvus_pb2.PrivilegeEntity(name=grant.privilege)),
+    )
