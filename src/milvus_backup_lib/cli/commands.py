@@ -35,10 +35,10 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from milvus_backup_lib._cli_progress import TqdmLoggingHandler, TqdmProgress
 from milvus_backup_lib._version import __version__
+from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
+from milvus_backup_lib.cli.progress import TqdmLoggingHandler, TqdmProgress
 from milvus_backup_lib.client import BackupClient
-from milvus_backup_lib.config import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.errors import (
     InvalidConfigError,
     InvalidFilterError,
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("milvus_backup_lib.cli")
 
 PROG = "milvus-backup-lib"
 DEFAULT_CONFIG = "backup.yaml"
