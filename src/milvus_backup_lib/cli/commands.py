@@ -1,368 +1,41 @@
-"""The command line: ``milvus-backup-lib`` (or ``python -m milvus_backup_lib``), a thin layer over BackupClient.
+"""The commands of ``milvus-backup-lib``, one function each, a thin layer over :class:`BackupClient`.
 
-Commands and flags are those of the Go tool milvus-backup, reading the same ``backup.yaml`` (v1, or
-``configVersion: v2``), so a script written for one runs with the other::
-
-    milvus-backup-lib [--config backup.yaml] [--set KEY=VALUE]... [--json] [-v|-q] COMMAND ...
-
-    create  -n NAME [--filter "db1.c1,c2,db2.*"] [--strategy serial_flush|skip_flush|meta_only]
-    list
-    get     -n NAME
-    delete  -n NAME
-    restore -n NAME [-s SUFFIX] [-r "db1.c1:db2.c2,c3:c4,db3.*:db4.*"] [--filter ...]
-            [--drop_exist_collection] [--skip_create_collection] [--meta_only]
-            [--rebuild_index | --no-rebuild-index] [--no-aliases] [--dry_run]
-    check   connect to Milvus, write/read/delete a probe object in both storages
-    verify  -n NAME [--level exists|size]   (our own: every binlog of the manifest is in the backup)
-
-As in the Go tool, ``restore --filter`` selects by target name, after ``--suffix``/``--rename``.
-Exit codes: 0 success, 1 failure (``error: <message>`` on stderr), 2 bad usage or configuration.
-Results go to stdout (``--json``: one JSON document); progress, logs and errors go to stderr.
+Each takes the :class:`Context` of the run and returns the exit code; errors are raised and turned into
+exit codes by :func:`milvus_backup_lib.cli.main`. :data:`COMMANDS` maps a command's name to its function.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import enum
-import json
 import logging
 import os
-import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from milvus_backup_lib._version import __version__
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
-from milvus_backup_lib.cli.progress import TqdmLoggingHandler, TqdmProgress
+from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, Output, UsageError
+from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings
+from milvus_backup_lib.cli.progress import close_progress, make_progress
 from milvus_backup_lib.client import BackupClient
-from milvus_backup_lib.errors import (
-    InvalidConfigError,
-    InvalidFilterError,
-    InvalidNameError,
-    MilvusBackupError,
-    RestorePlanError,
-    StorageError,
-)
+from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, StorageError
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
-from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
-from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.options import CollectionFilter, QualifiedName
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
     from milvus_backup_lib.manifest.model import BackupInfo
+    from milvus_backup_lib.progress import Progress
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "Context", "load_tool_config", "restore_sources"]
 
 log = logging.getLogger("milvus_backup_lib.cli")
 
-PROG = "milvus-backup-lib"
-DEFAULT_CONFIG = "backup.yaml"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: Errors that mean the command line or the configuration is wrong, not the operation.
-_USAGE_ERRORS = (InvalidConfigError, InvalidNameError, InvalidFilterError)
-_VERIFY_LEVELS = ("exists", "size", "checksum")
 
-
-class UsageError(Exception):
-    """The command line cannot be used as given (exit code 2)."""
-
-
-# --- argument parsing -------------------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (and exit code 2), not the usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
-
-
-def _add_global_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
-    # The global options are accepted before and after the command, as cobra's persistent flags are.
-    # After the command they land in separate ``*_sub`` attributes (or stay unset), because argparse
-    # copies a subparser's defaults over the main parser's values.
-    suffix = "_sub" if sub else ""
-    default: Any = argparse.SUPPRESS if sub else None
-    group = parser.add_argument_group("global options")
-    group.add_argument(
-        "--config",
-        metavar="FILE",
-        default=default,
-        help=f"the Go tool's config file, v1 or configVersion v2 (default: ./{DEFAULT_CONFIG})",
-    )
-    group.add_argument(
-        "--set",
-        dest=f"set{suffix}",
-        metavar="KEY=VALUE",
-        action="append",
-        default=default if sub else [],
-        help="override a config key or a credential variable (repeatable); wins over env and file",
-    )
-    group.add_argument(
-        "--json", action="store_true", default=default if sub else False, help="machine-readable output"
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        dest=f"verbose{suffix}",
-        action="count",
-        default=default if sub else 0,
-        help="more log output: -v info, -vv debug, -vvv debug of every library used",
-    )
-    group.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=default if sub else False,
-        help="no progress, only errors",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``milvus-backup-lib`` command."""
-    parser = _Parser(
-        prog=PROG,
-        description="Back up and restore Milvus collections (milvus-backup v0.5 layout, any fsspec storage).",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    _add_global_options(parser, sub=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        _add_global_options(sub, sub=True)
-        return sub
-
-    def name_option(sub: argparse.ArgumentParser, *, required: bool = True) -> None:
-        sub.add_argument("-n", "--name", required=required, help="the backup name")
-
-    create = command("create", "back up collections")
-    name_option(create, required=False)
-    create.add_argument(
-        "--filter",
-        metavar="LIST",
-        help='collections to back up: "db1.c1,c2,db2.*" (c2: default database; default: everything)',
-    )
-    create.add_argument(
-        "--strategy",
-        choices=[s.value for s in BackupStrategy],
-        default=BackupStrategy.SERIAL_FLUSH.value,
-        help="serial_flush (default): flush, then back up; skip_flush: flushed data only; meta_only: no data",
-    )
-    create.add_argument(
-        "--rbac", action="store_true", help="also back up users (without passwords), roles and grants"
-    )
-    create.add_argument(
-        "--resume",
-        action="store_true",
-        help="finish an interrupted backup of this name (copies only what is missing)",
-    )
-    create.set_defaults(handler=_cmd_create)
-
-    command("list", "list the complete backups").set_defaults(handler=_cmd_list)
-
-    get = command("get", "describe one backup")
-    name_option(get)
-    get.set_defaults(handler=_cmd_get)
-
-    delete = command("delete", "delete one backup")
-    name_option(delete)
-    delete.set_defaults(handler=_cmd_delete)
-
-    restore = command("restore", "restore a backup into the Milvus of the config")
-    name_option(restore)
-    restore.add_argument("-s", "--suffix", default="", help="restore c1 as c1_SUFFIX")
-    restore.add_argument(
-        "-r", "--rename", metavar="MAP", help='target names: "db1.c1:db2.c2,c3:c4,db3.*:db4.*"'
-    )
-    restore.add_argument(
-        "--filter",
-        metavar="LIST",
-        help='collections to restore, by target name (after renaming): "db1.c1,c2,db2.*"',
-    )
-    restore.add_argument(
-        "--drop_exist_collection",
-        "--drop-exist-collection",
-        dest="drop_existing",
-        action="store_true",
-        help="drop a target collection that exists, then create it again",
-    )
-    restore.add_argument(
-        "--skip_create_collection",
-        "--skip-create-collection",
-        dest="skip_create",
-        action="store_true",
-        help="import into target collections that already exist",
-    )
-    restore.add_argument(
-        "--meta_only",
-        "--meta-only",
-        dest="meta_only",
-        action="store_true",
-        help="schema, partitions, indexes and aliases only",
-    )
-    restore.add_argument(
-        "--rebuild_index",
-        "--rebuild-index",
-        dest="rebuild_indexes",
-        action="store_true",
-        default=True,
-        help="create the backed-up indexes (the default here; the Go tool's default is off)",
-    )
-    restore.add_argument(
-        "--no-rebuild-index",
-        "--no_rebuild_index",
-        dest="rebuild_indexes",
-        action="store_false",
-        help="create no index (the collections cannot be loaded then)",
-    )
-    restore.add_argument(
-        "--no-aliases",
-        "--no_aliases",
-        dest="restore_aliases",
-        action="store_false",
-        help="do not create the backed-up aliases (needed when they still point to the originals)",
-    )
-    restore.add_argument(
-        "--dry_run", "--dry-run", dest="dry_run", action="store_true", help="print the plan, change nothing"
-    )
-    restore.set_defaults(handler=_cmd_restore)
-
-    command("check", "check the connection to Milvus and access to both storages").set_defaults(
-        handler=_cmd_check
-    )
-
-    verify = command("verify", "check that every binlog of a backup is in the backup storage")
-    name_option(verify)
-    verify.add_argument(
-        "--level",
-        choices=_VERIFY_LEVELS,
-        default="size",
-        help="exists: each file is there; size (default): with the size the manifest records",
-    )
-    verify.set_defaults(handler=_cmd_verify)
-    return parser
-
-
-@attrs.frozen
-class Settings:
-    """The global options, merged from before and after the command."""
-
-    config: str | None
-    set_values: tuple[str, ...]
-    json: bool
-    verbose: int
-    quiet: bool
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        config=args.config,
-        set_values=(*args.set, *getattr(args, "set_sub", ())),
-        json=args.json,
-        verbose=args.verbose + getattr(args, "verbose_sub", 0),
-        quiet=args.quiet,
-    )
-
-
-# --- logging, output ----------------------------------------------------------------------------------
-
-
-def configure_logging(settings: Settings, stream: IO[str]) -> None:
-    """WARNING by default, INFO with -v, DEBUG with -vv (-vvv: every library's DEBUG too), ERROR with -q.
-
-    The level applies to this library's loggers; other libraries (pymilvus, grpc, fsspec) stay at WARNING
-    unless -vvv. Records go to ``stream`` (stderr) through tqdm, so they do not break progress bars.
-    """
-    if settings.quiet:
-        level, root_level = logging.ERROR, logging.ERROR
-    else:
-        level = {0: logging.WARNING, 1: logging.INFO}.get(settings.verbose, logging.DEBUG)
-        root_level = logging.DEBUG if settings.verbose >= 3 else logging.WARNING
-    handler = TqdmLoggingHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, TqdmLoggingHandler)]:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(root_level)
-    logging.getLogger("milvus_backup_lib").setLevel(level)
-
-
-def make_progress(settings: Settings, stream: IO[str]) -> Progress:
-    """No progress with -q; tqdm bars when ``stream`` is a terminal; log lines otherwise."""
-    if settings.quiet:
-        return NULL_PROGRESS
-    return TqdmProgress(bars=_isatty(stream), stream=stream)
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def to_jsonable(value: Any) -> Any:
-    """attrs records, mappings and sequences as JSON values: datetimes in ISO 8601, enums by value,
-    ``db.collection`` names as text, restore steps with their ``kind``."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, QualifiedName):
-        return str(value)
-    if isinstance(value, StorageLocation):
-        return value.url  # never the storage options: they hold credentials
-    if attrs.has(type(value)):
-        out: dict[str, Any] = {}
-        kind = getattr(type(value), "kind", None)
-        if isinstance(kind, str):
-            out["kind"] = kind
-        for field in attrs.fields(type(value)):
-            if not field.name.startswith("_"):
-                out[field.name] = to_jsonable(getattr(value, field.name))
-        return out
-    if isinstance(value, Mapping):
-        return {_json_key(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((to_jsonable(v) for v in value), key=str)
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, tuple):
-        return ".".join(str(k) for k in key)
-    return str(key)
-
-
-@attrs.define
-class _Output:
-    settings: Settings
-    stdout: IO[str]
-
-    def result(self, text: str, data: Any) -> None:
-        """Print ``text``, or ``data`` as JSON with ``--json``."""
-        if self.settings.json:
-            json.dump(to_jsonable(data), self.stdout, indent=2)
-            self.stdout.write("\n")
-        else:
-            self.stdout.write(text.rstrip("\n") + "\n")
-        self.stdout.flush()
-
-
-# --- configuration ------------------------------------------------------------------------------------
+# --- configuration, client ----------------------------------------------------------------------------
 
 
 def load_tool_config(settings: Settings) -> ToolConfig:
@@ -399,14 +72,16 @@ def _client(tool: ToolConfig) -> BackupClient:
     )
 
 
-# --- commands ------------------------------------------------------------------------------------------
+# --- commands -----------------------------------------------------------------------------------------
 
 
 @attrs.define
-class _Context:
+class Context:
+    """One run of the command line: the parsed arguments, the global options, where output goes."""
+
     args: argparse.Namespace
     settings: Settings
-    out: _Output
+    out: Output
     stderr: IO[str]
 
     def config(self) -> ToolConfig:
@@ -416,12 +91,7 @@ class _Context:
         return make_progress(self.settings, self.stderr)
 
 
-def _close(progress: Progress) -> None:
-    if isinstance(progress, TqdmProgress):
-        progress.close()
-
-
-def _cmd_create(ctx: _Context) -> int:
+def cmd_create(ctx: Context) -> int:
     client = _client(ctx.config())
     progress = ctx.progress()
     try:
@@ -434,7 +104,7 @@ def _cmd_create(ctx: _Context) -> int:
             resume=ctx.args.resume,
         )
     finally:
-        _close(progress)
+        close_progress(progress)
     data = {
         "name": report.name,
         "strategy": report.strategy,
@@ -453,19 +123,19 @@ def _cmd_create(ctx: _Context) -> int:
     return EXIT_OK
 
 
-def _cmd_list(ctx: _Context) -> int:
+def cmd_list(ctx: Context) -> int:
     backups = _client(ctx.config()).list_backups()
     ctx.out.result(backups.table(), list(backups))
     return EXIT_OK
 
 
-def _cmd_get(ctx: _Context) -> int:
+def cmd_get(ctx: Context) -> int:
     info = _client(ctx.config()).get_backup(ctx.args.name)
     ctx.out.result(info.table(), info)
     return EXIT_OK
 
 
-def _cmd_delete(ctx: _Context) -> int:
+def cmd_delete(ctx: Context) -> int:
     _client(ctx.config()).delete_backup(ctx.args.name)
     ctx.out.result(f"backup {ctx.args.name} deleted", {"name": ctx.args.name, "deleted": True})
     return EXIT_OK
@@ -497,7 +167,7 @@ def restore_sources(info: BackupInfo, options: RestoreOptions, target_filter: st
     return sources
 
 
-def _cmd_restore(ctx: _Context) -> int:
+def cmd_restore(ctx: Context) -> int:
     args = ctx.args
     options = RestoreOptions(
         suffix=args.suffix,
@@ -517,7 +187,7 @@ def _cmd_restore(ctx: _Context) -> int:
     try:
         report = client.restore(args.name, options, progress)
     finally:
-        _close(progress)
+        close_progress(progress)
     data = {
         "backup_name": report.backup_name,
         "dry_run": report.dry_run,
@@ -538,7 +208,7 @@ def _step_target(step: Any) -> str:
     return str(target) if target is not None else str(getattr(step, "database", ""))
 
 
-def _cmd_check(ctx: _Context) -> int:
+def cmd_check(ctx: Context) -> int:
     tool = ctx.config()
     results: list[dict[str, Any]] = []
 
@@ -560,7 +230,7 @@ def _cmd_check(ctx: _Context) -> int:
     ctx.out.result("\n".join(lines), {"ok": ok, "checks": results})
     if not ok:
         failed = ", ".join(r["check"] for r in results if not r["ok"])
-        ctx.stderr.write(f"error: check failed: {failed}\n")
+        ctx.out.error(f"check failed: {failed}")
     return EXIT_OK if ok else EXIT_FAILURE
 
 
@@ -593,7 +263,7 @@ def _check_storage(location: StorageLocation) -> str:
     return f"{location.url}: write, read, delete"
 
 
-def _cmd_verify(ctx: _Context) -> int:
+def cmd_verify(ctx: Context) -> int:
     name, level = ctx.args.name, ctx.args.level
     client = _client(ctx.config())
     report = client.verify_backup(name, level)
@@ -612,49 +282,16 @@ def _cmd_verify(ctx: _Context) -> int:
     }
     ctx.out.result(report.table(), data)
     if not report.ok:
-        ctx.stderr.write(f"error: {report.summary()}\n")
+        ctx.out.error(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-# --- entry point ---------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 1 failure, 2 bad usage or config)."""
-    stdout, stderr = sys.stdout, sys.stderr
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error already printed by _Parser.error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    settings = _settings(args)
-    configure_logging(settings, stderr)
-    ctx = _Context(args=args, settings=settings, out=_Output(settings, stdout), stderr=stderr)
-    handler: Callable[[_Context], int] = args.handler
-    try:
-        return handler(ctx)
-    except UsageError as exc:
-        stderr.write(f"error: {exc}\n")
-        return EXIT_USAGE
-    except _USAGE_ERRORS as exc:
-        stderr.write(f"error: {_one_line(exc)}\n")
-        return EXIT_USAGE
-    except MilvusBackupError as exc:
-        log.debug("command failed", exc_info=True)
-        stderr.write(f"error: {_one_line(exc)}\n")
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        stderr.write("error: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        # stdout went to a pipe whose reader quit (``| head``): stop quietly, as other tools do, and
-        # keep Python from reporting the same error again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout.fileno())
-        return EXIT_FAILURE
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, RestorePlanError):
-        return "restore refused, nothing was changed: " + "; ".join(exc.conflicts)
-    return " ".join(str(exc).split()) or type(exc).__name__
+COMMANDS: Mapping[str, Callable[[Context], int]] = {
+    "create": cmd_create,
+    "list": cmd_list,
+    "get": cmd_get,
+    "delete": cmd_delete,
+    "restore": cmd_restore,
+    "check": cmd_check,
+    "verify": cmd_verify,
+}

@@ -7,6 +7,9 @@
 when stderr is a terminal; otherwise into ``INFO`` records of the ``milvus_backup_lib.cli`` logger,
 throttled so a long copy logs a line every few seconds rather than one per file. ``-q`` gives the
 library :data:`~milvus_backup_lib.progress.NULL_PROGRESS` instead, so nothing is shown at all.
+
+:func:`configure_logging` sets the log levels of ``-v``/``-q`` and sends the records to stderr through
+:class:`TqdmLoggingHandler`; :func:`make_progress` picks what a command shows.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from milvus_backup_lib.progress import Progress
+from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 
-__all__ = ["TqdmLoggingHandler", "TqdmProgress"]
+if TYPE_CHECKING:
+    from milvus_backup_lib.cli.parser import Settings
+
+__all__ = ["TqdmLoggingHandler", "TqdmProgress", "close_progress", "configure_logging", "make_progress"]
 
 log = logging.getLogger("milvus_backup_lib.cli")
 
@@ -185,6 +191,47 @@ class TqdmProgress(Progress):
             return
         with self._lock:
             self._set_status(f"waiting for {what} ({seconds:.0f} s)")
+
+
+def configure_logging(settings: Settings, stream: IO[str]) -> None:
+    """WARNING by default, INFO with -v, DEBUG with -vv (-vvv: every library's DEBUG too), ERROR with -q.
+
+    The level applies to this library's loggers; other libraries (pymilvus, grpc, fsspec) stay at WARNING
+    unless -vvv. Records go to ``stream`` (stderr) through tqdm, so they do not break progress bars.
+    """
+    if settings.quiet:
+        level, root_level = logging.ERROR, logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(settings.verbose, logging.DEBUG)
+        root_level = logging.DEBUG if settings.verbose >= 3 else logging.WARNING
+    handler = TqdmLoggingHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, TqdmLoggingHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(root_level)
+    logging.getLogger("milvus_backup_lib").setLevel(level)
+
+
+def make_progress(settings: Settings, stream: IO[str]) -> Progress:
+    """No progress with -q; tqdm bars when ``stream`` is a terminal; log lines otherwise."""
+    if settings.quiet:
+        return NULL_PROGRESS
+    return TqdmProgress(bars=_isatty(stream), stream=stream)
+
+
+def close_progress(progress: Progress) -> None:
+    """Close the bars of what :func:`make_progress` returned."""
+    if isinstance(progress, TqdmProgress):
+        progress.close()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _size(nbytes: int) -> str:

@@ -1,0 +1,213 @@
+"""The argument parser of ``milvus-backup-lib``: commands, flags, and the global options merged.
+
+The flags are those of the Go tool milvus-backup. Each command's name is in ``args.command``;
+:data:`milvus_backup_lib.cli.commands.COMMANDS` maps it to the function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+import attrs
+
+from milvus_backup_lib._version import __version__
+from milvus_backup_lib.cli.output import EXIT_USAGE
+from milvus_backup_lib.options import BackupStrategy
+
+__all__ = ["DEFAULT_CONFIG", "PROG", "Settings", "build_parser", "settings_from"]
+
+PROG = "milvus-backup-lib"
+DEFAULT_CONFIG = "backup.yaml"
+_VERIFY_LEVELS = ("exists", "size", "checksum")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2), not the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    # The global options are accepted before and after the command, as cobra's persistent flags are.
+    # After the command they land in separate ``*_sub`` attributes (or stay unset), because argparse
+    # copies a subparser's defaults over the main parser's values.
+    suffix = "_sub" if sub else ""
+    default: Any = argparse.SUPPRESS if sub else None
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default,
+        help=f"the Go tool's config file, v1 or configVersion v2 (default: ./{DEFAULT_CONFIG})",
+    )
+    group.add_argument(
+        "--set",
+        dest=f"set{suffix}",
+        metavar="KEY=VALUE",
+        action="append",
+        default=default if sub else [],
+        help="override a config key or a credential variable (repeatable); wins over env and file",
+    )
+    group.add_argument(
+        "--json", action="store_true", default=default if sub else False, help="machine-readable output"
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose{suffix}",
+        action="count",
+        default=default if sub else 0,
+        help="more log output: -v info, -vv debug, -vvv debug of every library used",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if sub else False,
+        help="no progress, only errors",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``milvus-backup-lib`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Back up and restore Milvus collections (milvus-backup v0.5 layout, any fsspec storage).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_global_options(parser, sub=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(sub, sub=True)
+        return sub
+
+    def name_option(sub: argparse.ArgumentParser, *, required: bool = True) -> None:
+        sub.add_argument("-n", "--name", required=required, help="the backup name")
+
+    create = command("create", "back up collections")
+    name_option(create, required=False)
+    create.add_argument(
+        "--filter",
+        metavar="LIST",
+        help='collections to back up: "db1.c1,c2,db2.*" (c2: default database; default: everything)',
+    )
+    create.add_argument(
+        "--strategy",
+        choices=[s.value for s in BackupStrategy],
+        default=BackupStrategy.SERIAL_FLUSH.value,
+        help="serial_flush (default): flush, then back up; skip_flush: flushed data only; meta_only: no data",
+    )
+    create.add_argument(
+        "--rbac", action="store_true", help="also back up users (without passwords), roles and grants"
+    )
+    create.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted backup of this name (copies only what is missing)",
+    )
+
+    command("list", "list the complete backups")
+
+    name_option(command("get", "describe one backup"))
+
+    name_option(command("delete", "delete one backup"))
+
+    restore = command("restore", "restore a backup into the Milvus of the config")
+    name_option(restore)
+    _add_restore_options(restore)
+
+    command("check", "check the connection to Milvus and access to both storages")
+
+    verify = command("verify", "check that every binlog of a backup is in the backup storage")
+    name_option(verify)
+    verify.add_argument(
+        "--level",
+        choices=_VERIFY_LEVELS,
+        default="size",
+        help="exists: each file is there; size (default): with the size the manifest records",
+    )
+    return parser
+
+
+def _add_restore_options(restore: argparse.ArgumentParser) -> None:
+    restore.add_argument("-s", "--suffix", default="", help="restore c1 as c1_SUFFIX")
+    restore.add_argument(
+        "-r", "--rename", metavar="MAP", help='target names: "db1.c1:db2.c2,c3:c4,db3.*:db4.*"'
+    )
+    restore.add_argument(
+        "--filter",
+        metavar="LIST",
+        help='collections to restore, by target name (after renaming): "db1.c1,c2,db2.*"',
+    )
+    restore.add_argument(
+        "--drop_exist_collection",
+        "--drop-exist-collection",
+        dest="drop_existing",
+        action="store_true",
+        help="drop a target collection that exists, then create it again",
+    )
+    restore.add_argument(
+        "--skip_create_collection",
+        "--skip-create-collection",
+        dest="skip_create",
+        action="store_true",
+        help="import into target collections that already exist",
+    )
+    restore.add_argument(
+        "--meta_only",
+        "--meta-only",
+        dest="meta_only",
+        action="store_true",
+        help="schema, partitions, indexes and aliases only",
+    )
+    restore.add_argument(
+        "--rebuild_index",
+        "--rebuild-index",
+        dest="rebuild_indexes",
+        action="store_true",
+        default=True,
+        help="create the backed-up indexes (the default here; the Go tool's default is off)",
+    )
+    restore.add_argument(
+        "--no-rebuild-index",
+        "--no_rebuild_index",
+        dest="rebuild_indexes",
+        action="store_false",
+        help="create no index (the collections cannot be loaded then)",
+    )
+    restore.add_argument(
+        "--no-aliases",
+        "--no_aliases",
+        dest="restore_aliases",
+        action="store_false",
+        help="do not create the backed-up aliases (needed when they still point to the originals)",
+    )
+    restore.add_argument(
+        "--dry_run", "--dry-run", dest="dry_run", action="store_true", help="print the plan, change nothing"
+    )
+
+
+@attrs.frozen
+class Settings:
+    """The global options, merged from before and after the command."""
+
+    config: str | None
+    set_values: tuple[str, ...]
+    json: bool
+    verbose: int
+    quiet: bool
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The global options of parsed ``args``, wherever on the command line they were given."""
+    return Settings(
+        config=args.config,
+        set_values=(*args.set, *getattr(args, "set_sub", ())),
+        json=args.json,
+        verbose=args.verbose + getattr(args, "verbose_sub", 0),
+        quiet=args.quiet,
+    )
