@@ -1,16 +1,25 @@
-"""The command line, run for real (``python -m milvus_backup_lib``) against the session's Milvus 2.3.5.
+"""The command line against the session's Milvus 2.3.5, with a ``backup.yaml`` in the Go tool's format (v2,
+and v1 for the same storages), as a user would run it; rows that arrive in Milvus are counted with pymilvus.
 
-Every test starts the command in a subprocess with a ``backup.yaml`` in the Go tool's format (v2, and
-v1 for the same storages), as a user would; rows that arrive in Milvus are counted with pymilvus.
+Most tests call :func:`milvus_backup_lib.cli.main` in this process (``run``/``ok``/``run_json``), with
+stdout and stderr captured, the current directory and the config's environment variables set for the
+call only, and the logging set up by ``-v``/``-q`` undone afterwards. What needs a real process runs one
+(``process=True``, or on a pseudo-terminal): the console script and ``python -m milvus_backup_lib``,
+the backup the module's tests share and a ``list`` of it, the progress bars on a terminal, and the log
+lines when stderr is not a terminal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import json
+import logging
 import os
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,6 +34,7 @@ import attrs
 import pytest
 from dataset import build_small, client, ensure_loaded
 
+from milvus_backup_lib.cli import main
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
 pytestmark = pytest.mark.integration
@@ -104,28 +114,64 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "milvus_backup_lib", *args]
 
 
-def run(env: CliEnv, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the command line in ``cwd`` (default: the directory with ``backup.yaml``)."""
-    return subprocess.run(
-        _command(*args),
-        cwd=cwd or env.work,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+@attrs.frozen
+class Result:
+    """What a run of the command line returned and printed (as :class:`subprocess.CompletedProcess`)."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def ok(env: CliEnv, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    result = run(env, *args, cwd=cwd)
+def run(env: CliEnv, *args: str, cwd: Path | None = None, process: bool = False) -> Result:
+    """Run the command line in ``cwd`` (default: the directory with ``backup.yaml``), with none of the
+    config's environment variables: ``main(args)`` in this process, or with ``process`` a real one."""
+    if process:
+        done = subprocess.run(
+            _command(*args),
+            cwd=cwd or env.work,
+            env=_clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return Result(args, done.returncode, done.stdout, done.stderr)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, _logging_restored():
+        mp.chdir(cwd or env.work)
+        for key in [k for k in os.environ if k.startswith(_CONFIG_ENV_PREFIXES)]:
+            mp.delenv(key)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(list(args))
+    return Result(args, code, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Undo what ``main`` does to logging: the handler it adds to the root logger, and the levels."""
+    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
+    handlers, root_level, lib_level = list(root.handlers), root.level, lib.level
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(root_level)
+        lib.setLevel(lib_level)
+
+
+def ok(env: CliEnv, *args: str, cwd: Path | None = None, process: bool = False) -> Result:
+    result = run(env, *args, cwd=cwd, process=process)
     assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
 
-def run_json(env: CliEnv, *args: str) -> Any:
-    return json.loads(ok(env, "--json", *args).stdout)
+def run_json(env: CliEnv, *args: str, process: bool = False) -> Any:
+    return json.loads(ok(env, "--json", *args, process=process).stdout)
 
 
 def count_rows(uri: str, db: str, coll: str) -> int:
@@ -156,8 +202,9 @@ def drop(uri: str, db: str, coll: str, *, database: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def base_backup(env: CliEnv) -> str:
-    """A backup of the module's collection, made by ``create`` with the v2 config found in the cwd."""
-    result = ok(env, "create", "-n", "base", "--filter", f"default.{env.coll}")
+    """A backup of the module's collection, made by ``create`` with the v2 config found in the cwd, in a
+    real process (the smoke test of a whole run: interpreter start, imports, exit code)."""
+    result = ok(env, "create", "-n", "base", "--filter", f"default.{env.coll}", process=True)
     assert "base" in result.stdout
     return "base"
 
@@ -165,8 +212,18 @@ def base_backup(env: CliEnv) -> str:
 # --- create, list, get, delete --------------------------------------------------------------------------
 
 
+def test_console_script_and_module_help() -> None:
+    script = Path(sys.executable).with_name("milvus-backup-lib")
+    found = str(script) if script.exists() else shutil.which("milvus-backup-lib")
+    assert found, "the console script milvus-backup-lib is not installed next to the interpreter"
+    for command in ([found, "--help"], _command("--help")):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result
+        assert result.stdout.startswith("usage: milvus-backup-lib") and result.stderr == ""
+
+
 def test_create_list_get(env: CliEnv, base_backup: str) -> None:
-    listed = run_json(env, "list")
+    listed = run_json(env, "list", process=True)
     (entry,) = [b for b in listed if b["name"] == base_backup]
     assert entry["collections"] == [f"default.{env.coll}"]
     assert entry["size"] > 0
@@ -435,11 +492,11 @@ def test_progress_bars_on_a_terminal_and_none_with_quiet(env: CliEnv) -> None:
 
 
 def test_progress_is_logged_when_not_a_terminal(env: CliEnv) -> None:
-    result = ok(env, "-v", "create", "-n", "logged", "--filter", env.coll)
+    result = ok(env, "-v", "create", "-n", "logged", "--filter", env.coll, process=True)
     try:
         assert "INFO milvus_backup_lib.cli: copy:" in result.stderr
         assert "%|" not in result.stderr
-        quiet = ok(env, "list", "-q")
+        quiet = ok(env, "list", "-q", process=True)
         assert quiet.stderr == ""
     finally:
         ok(env, "delete", "-n", "logged")

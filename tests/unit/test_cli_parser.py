@@ -1,0 +1,126 @@
+"""The command line without a server: parsing, the exit codes of what needs no Milvus, JSON output.
+
+What the commands do against Milvus is tested in ``tests/integration/test_cli.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from milvus_backup_lib._version import __version__
+from milvus_backup_lib.cli import main
+from milvus_backup_lib.cli.commands import COMMANDS
+from milvus_backup_lib.cli.output import to_jsonable
+from milvus_backup_lib.cli.parser import Settings, build_parser, settings_from
+from milvus_backup_lib.options import BackupStrategy, QualifiedName
+from milvus_backup_lib.storage.location import StorageLocation
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Undo what ``main`` does to logging: the handler it adds to the root logger, and the levels."""
+    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
+    handlers, root_level, lib_level = list(root.handlers), root.level, lib.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(root_level)
+    lib.setLevel(lib_level)
+
+
+def test_every_command_of_the_parser_has_a_function() -> None:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    assert commands.choices is not None
+    assert set(commands.choices) == set(COMMANDS)
+
+
+def test_global_options_before_and_after_the_command() -> None:
+    args = build_parser().parse_args(
+        ["--set", "a=1", "-v", "list", "--set", "b=2", "-v", "--json", "-q", "--config", "x.yaml"]
+    )
+    assert args.command == "list"
+    assert settings_from(args) == Settings(
+        config="x.yaml", set_values=("a=1", "b=2"), json=True, verbose=2, quiet=True
+    )
+    assert settings_from(build_parser().parse_args(["list"])) == Settings(
+        config=None, set_values=(), json=False, verbose=0, quiet=False
+    )
+
+
+def test_restore_flags_in_both_spellings() -> None:
+    parser = build_parser()
+    defaults = parser.parse_args(["restore", "-n", "b"])
+    assert (defaults.rebuild_indexes, defaults.restore_aliases, defaults.dry_run) == (True, True, False)
+    for underscore, dash in [
+        ("--drop_exist_collection", "--drop-exist-collection"),
+        ("--skip_create_collection", "--skip-create-collection"),
+        ("--meta_only", "--meta-only"),
+        ("--no_rebuild_index", "--no-rebuild-index"),
+        ("--no_aliases", "--no-aliases"),
+        ("--dry_run", "--dry-run"),
+    ]:
+        assert parser.parse_args(["restore", "-n", "b", underscore]) == parser.parse_args(
+            ["restore", "-n", "b", dash]
+        )
+    args = parser.parse_args(["restore", "-n", "b", "--drop-exist-collection", "--no-rebuild-index"])
+    assert args.drop_existing is True and args.rebuild_indexes is False
+
+
+def test_create_defaults() -> None:
+    args = build_parser().parse_args(["create"])
+    assert args.name is None and args.filter is None
+    assert args.strategy == BackupStrategy.SERIAL_FLUSH.value
+    assert (args.rbac, args.resume) == (False, False)
+
+
+def test_version_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"milvus-backup-lib {__version__}\n"
+
+
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err
+        == "error: the following arguments are required: COMMAND (see 'milvus-backup-lib --help')\n"
+    )
+
+
+def test_no_config_file_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == (
+        "error: no config file: pass --config FILE or put backup.yaml in the current directory\n"
+    )
+
+
+def test_to_jsonable() -> None:
+    location = StorageLocation("memory://bucket/root", storage_options={"secret": "s3cr3t"})
+    value = {
+        ("db", "c1"): QualifiedName("db", "c1"),
+        "when": dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc),
+        "strategy": BackupStrategy.META_ONLY,
+        "set": {"b", "a"},
+        "bytes": b"\x01\xff",
+        "where": location,
+    }
+    assert to_jsonable(value) == {
+        "db.c1": "db.c1",
+        "when": "2024-05-01T12:30:00+00:00",
+        "strategy": "meta_only",
+        "set": ["a", "b"],
+        "bytes": "01ff",
+        "where": location.url,
+    }
+    assert "s3cr3t" not in str(to_jsonable(value))
