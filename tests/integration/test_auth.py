@@ -36,7 +36,7 @@ from milvus_backup_lib import (
     RestorePlanError,
     StorageLocation,
 )
-from milvus_backup_lib.milvus.grpc import GrantInfo, GrpcMilvus
+from milvus_backup_lib.milvus import GrantInfo, GrpcMilvus
 from milvus_backup_lib.rbac import RbacMeta, read_rbac
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, build_matrix, client, drop_matrix, make_client
+from dataset import Matrix, client, make_client
 
 from milvus_backup_lib import (
     BackupClient,
@@ -29,13 +27,6 @@ from milvus_backup_lib import (
 from milvus_backup_lib.manifest.model import CollectionBackupInfo, DataType
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def matrix(milvus_server: Any) -> Iterator[Matrix]:
-    m = build_matrix(milvus_server.uri, f"bk{uuid.uuid4().hex[:6]}")
-    yield m
-    drop_matrix(m)
 
 
 @pytest.fixture(scope="module")

@@ -393,6 +393,10 @@ def test_check(env: CliEnv, tmp_path: Path) -> None:
         (("verify", "-n", "b", "--level", "bogus"), "invalid choice: 'bogus'"),
         (("create", "-n", "bad-name"), "backup name 'bad-name' is invalid"),
         (("restore", "-n", "b", "-r", "no_colon"), "is not source:target"),
+        (
+            ("restore", "-n", "b", "--drop_exist_collection", "--skip_create_collection"),
+            "skip_create=True is not valid with drop_existing=True",
+        ),
         (("list", "--set", "no_equals_sign"), "expected KEY=VALUE"),
         (("--config", "/nonexistent/backup.yaml", "list"), "cannot read config file"),
     ],

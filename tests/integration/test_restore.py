@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dataset import (
     Matrix,
-    build_matrix,
     client,
-    drop_matrix,
     ensure_loaded,
     fetch_rows,
     make_client,
@@ -38,14 +35,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def source(
-    milvus_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Matrix, BackupClient]]:
-    """The matrix, backed up once (before anything is loaded for comparison)."""
-    m = build_matrix(milvus_server.uri, f"rs{uuid.uuid4().hex[:6]}", seed=11)
+    milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Matrix, BackupClient]:
+    """The session's matrix, backed up once (before anything is loaded for comparison)."""
     bc = make_client(milvus_server, tmp_path_factory.mktemp("restore_backups"))
-    bc.create_backup("src", collections=m.qualified())
-    yield m, bc
-    drop_matrix(m)
+    bc.create_backup("src", collections=matrix.qualified())
+    return matrix, bc
 
 
 def server_state(uri: str) -> dict[str, list[str]]:

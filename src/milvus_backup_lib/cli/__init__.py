@@ -37,8 +37,8 @@ from milvus_backup_lib.cli.output import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     USAGE_ERRORS,
+    CommandLineError,
     Output,
-    UsageError,
     one_line,
 )
 from milvus_backup_lib.cli.parser import build_parser, settings_from
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(args=args, settings=settings, out=out, stderr=stderr)
     try:
         return COMMANDS[args.command](ctx)
-    except UsageError as exc:
+    except CommandLineError as exc:
         out.error(str(exc))
         return EXIT_USAGE
     except USAGE_ERRORS as exc:

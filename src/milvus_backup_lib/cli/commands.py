@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
-from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, Output, UsageError
+from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings
 from milvus_backup_lib.cli.progress import close_progress, make_progress
 from milvus_backup_lib.client import BackupClient
@@ -43,7 +43,7 @@ def load_tool_config(settings: Settings) -> ToolConfig:
     path = settings.config
     if path is None:
         if not os.path.isfile(DEFAULT_CONFIG):
-            raise UsageError(
+            raise CommandLineError(
                 f"no config file: pass --config FILE or put {DEFAULT_CONFIG} in the current directory"
             )
         path = DEFAULT_CONFIG
@@ -51,7 +51,7 @@ def load_tool_config(settings: Settings) -> ToolConfig:
     for entry in settings.set_values:
         key, sep, value = entry.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set {entry.split('=', 1)[0]!r}: expected KEY=VALUE")
+            raise CommandLineError(f"--set {entry.split('=', 1)[0]!r}: expected KEY=VALUE")
         overrides[key.strip()] = value
     tool = from_milvus_backup_config(load_config_file(path), env=None, set_values=overrides)
     if tool.milvus_local_path:

@@ -13,12 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from milvus_backup_lib.errors import (
-    InvalidConfigError,
-    InvalidFilterError,
-    InvalidNameError,
-    RestorePlanError,
-)
+from milvus_backup_lib.errors import RestorePlanError, UsageError
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.storage.location import StorageLocation
 
@@ -31,19 +26,20 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "USAGE_ERRORS",
+    "CommandLineError",
     "Output",
-    "UsageError",
     "one_line",
     "to_jsonable",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
-#: Errors that mean the command line or the configuration is wrong, not the operation.
-USAGE_ERRORS = (InvalidConfigError, InvalidNameError, InvalidFilterError)
+#: Errors that mean the command line or the configuration is wrong, not the operation: bad names,
+#: filters, configuration keys and option values (the library's UsageError group).
+USAGE_ERRORS = (UsageError,)
 
 
-class UsageError(Exception):
+class CommandLineError(Exception):
     """The command line cannot be used as given (exit code 2)."""
 
 
