@@ -106,7 +106,9 @@ def test_the_halves_keep_to_their_side() -> None:
             assert not {d for d in deps if d.startswith("backup") and d != "backup.copier"}, module
         if module.startswith("backup"):
             assert not {d for d in deps if d.startswith("restore")}, module
-    assert not any(d.startswith("testing") for m, deps in GRAPH.items() if not m.startswith("testing") for d in deps)
+    assert not any(
+        d.startswith("testing") for m, deps in GRAPH.items() if not m.startswith("testing") for d in deps
+    )
 
 
 @pytest.mark.parametrize("module", sorted(set(MODULES) - SIZE_EXCEPTIONS))
