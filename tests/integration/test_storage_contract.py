@@ -19,21 +19,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
+from manifests import backup, collection, partition, pk_field, schema, segment, vector_field
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
 from milvus_backup_lib.errors import BackupNotFoundError, StorageError, StorageRootNotFoundError
-from milvus_backup_lib.manifest.model import (
-    BackupInfo,
-    Binlog,
-    CollectionBackupInfo,
-    CollectionSchema,
-    DatabaseBackupInfo,
-    DataType,
-    FieldBinlog,
-    FieldSchema,
-    KeyValue,
-    PartitionBackupInfo,
-    SegmentBackupInfo,
-)
+from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -415,78 +404,27 @@ def test_copy_of_missing_source_names_it(backend: Backend, store: StorageLocatio
 
 
 def _backup_info(name: str) -> BackupInfo:
-    coll, part, seg = 447_001, 447_002, 447_003
-    binlogs = tuple(
-        FieldBinlog(
-            field_id=field,
-            binlogs=(
-                Binlog(
-                    entries_num=10,
-                    timestamp_from=449_000_000_000_000_001,
-                    timestamp_to=449_000_000_000_000_009,
-                    log_path=f"files/insert_log/{coll}/{part}/{seg}/{field}/{seg + field}",
-                    log_size=100 + field,
-                    log_id=seg + field,
-                ),
-            ),
-        )
-        for field in (0, 1, 100, 101)
-    )
-    size = sum(b.log_size for fb in binlogs for b in fb.binlogs)
-    segment = SegmentBackupInfo(
-        segment_id=seg,
-        collection_id=coll,
-        partition_id=part,
-        num_of_rows=10,
-        binlogs=binlogs,
-        size=size,
-        group_id=seg,
-        backuped=True,
-        v_channel=f"by-dev-rootcoord-dml_0_{coll}v0",
-        storage_version=0,
-    )
-    partition = PartitionBackupInfo(
-        partition_id=part,
-        partition_name="_default",
-        collection_id=coll,
-        segment_backups=(segment,),
-        size=size,
-        load_state="NotLoad",
-    )
-    schema = CollectionSchema(
-        name="products",
-        description="contract test",
-        fields=(
-            FieldSchema(field_id=100, name="id", is_primary_key=True, data_type=DataType.INT64),
-            FieldSchema(
-                field_id=101,
-                name="vector",
-                data_type=DataType.FLOAT_VECTOR,
-                type_params=(KeyValue(key="dim", value="4"),),
-            ),
+    products = collection(
+        "products",
+        partition(447_002, segment(447_003, 447_002, 10, backuped=True), load_state="NotLoad"),
+        schema=schema(
+            "products",
+            pk_field(name="id", auto_id=False),
+            vector_field(name="vector", dim=4),
+            description="contract test",
         ),
-    )
-    collection = CollectionBackupInfo(
         id="c0ffee00-0000-4000-8000-000000000001",
-        collection_id=coll,
-        db_name="default",
-        collection_name="products",
-        schema=schema,
         shards_num=1,
         consistency_level=2,
-        partition_backups=(partition,),
         backup_timestamp=449_000_000_000_000_010,
-        size=size,
         load_state="NotLoad",
         backup_physical_timestamp=1_710_000_000,
     )
-    return BackupInfo(
+    return backup(
+        products,
         id="c0ffee00-0000-4000-8000-000000000000",
         name=name,
         backup_timestamp=1_710_000_000_000,
-        collection_backups=(collection,),
-        size=size,
-        milvus_version="v2.3.5",
         database_backups=(DatabaseBackupInfo(db_name="default", db_id=1),),
     )
 

@@ -12,17 +12,11 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from faulty_fs import FaultEvent, FaultRule, FaultyFileSystem, faulty_location, s3_error
+from manifests import backup, collection, partition, segment
 from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, COLLECTION_META, FULL_META
-from milvus_backup_lib.manifest.model import (
-    BackupInfo,
-    Binlog,
-    CollectionBackupInfo,
-    FieldBinlog,
-    PartitionBackupInfo,
-    SegmentBackupInfo,
-)
+from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.retry import call_with_retries, is_transient, set_testing
 from milvus_backup_lib.storage.location import StorageLocation
@@ -450,24 +444,7 @@ def test_retrying_the_copy_gets_through_transient_faults(url: str) -> None:
 
 
 def _backup(name: str) -> BackupInfo:
-    binlog = Binlog(entries_num=10, log_path="files/insert_log/1/2/3/100/4", log_size=40, log_id=4)
-    segment = SegmentBackupInfo(
-        segment_id=3,
-        collection_id=1,
-        partition_id=2,
-        num_of_rows=10,
-        binlogs=(FieldBinlog(field_id=100, binlogs=(binlog,)),),
-        size=40,
-        group_id=3,
-        backuped=True,
-    )
-    partition = PartitionBackupInfo(
-        partition_id=2, partition_name="_default", collection_id=1, segment_backups=(segment,), size=40
-    )
-    collection = CollectionBackupInfo(
-        collection_id=1, db_name="default", collection_name="c<1>&", partition_backups=(partition,), size=40
-    )
-    return BackupInfo(name=name, collection_backups=(collection,), size=40, milvus_version="v2.3.5")
+    return backup(collection("c<1>&", partition(2, segment(3, 2, 10, backuped=True))), name=name)
 
 
 def test_the_manifest_round_trips_through_the_wrapper(url: str) -> None:

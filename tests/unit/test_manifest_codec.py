@@ -12,6 +12,7 @@ import attrs
 import fsspec
 import pytest
 
+import manifests as build
 from milvus_backup_lib import manifest
 from milvus_backup_lib.errors import ManifestError
 from milvus_backup_lib.manifest import (
@@ -129,95 +130,6 @@ BASE_ID = 463_400_000_000_000_000  # realistic Milvus ids are ~4.6e17, beyond 2*
 # --------------------------------------------------------------------------- a realistic backup
 
 
-def _binlog(coll: int, part: int, seg: int, field: int, log_id: int, size: int, rows: int) -> Binlog:
-    return Binlog(
-        entries_num=rows,
-        log_path=f"files/insert_log/{coll}/{part}/{seg}/{field}/{log_id}",
-        log_size=size,
-        log_id=log_id,
-    )
-
-
-def _segment(
-    coll: int, part: int, seg: int, rows: int, fields: tuple[int, ...], deletes: int = 0
-) -> SegmentBackupInfo:
-    binlogs = tuple(
-        FieldBinlog(
-            field_id=field,
-            binlogs=(_binlog(coll, part, seg, field, seg + 1000 + field, 1000 + field * 7, rows),),
-        )
-        for field in fields
-    )
-    deltalogs: tuple[FieldBinlog, ...] = ()
-    if deletes:
-        log_id = seg + 5000
-        deltalogs = (
-            FieldBinlog(
-                binlogs=(
-                    Binlog(
-                        entries_num=deletes,
-                        log_path=f"files/delta_log/{coll}/{part}/{seg}/{log_id}",
-                        log_size=88,
-                        log_id=log_id,
-                    ),
-                )
-            ),
-        )
-    size = sum(b.log_size for fb in binlogs + deltalogs for b in fb.binlogs)
-    return SegmentBackupInfo(
-        segment_id=seg,
-        collection_id=coll,
-        partition_id=part,
-        num_of_rows=rows,
-        binlogs=binlogs,
-        deltalogs=deltalogs,
-        size=size,
-        group_id=seg,
-        v_channel=f"by-dev-rootcoord-dml_0_{coll}v0",
-        storage_version=2,
-    )
-
-
-def _l0_segment(coll: int, part: int, seg: int, deletes: int) -> SegmentBackupInfo:
-    log_id = seg + 5000
-    return SegmentBackupInfo(
-        segment_id=seg,
-        collection_id=coll,
-        partition_id=part,
-        num_of_rows=deletes,
-        deltalogs=(
-            FieldBinlog(
-                binlogs=(
-                    Binlog(
-                        entries_num=deletes,
-                        log_path=f"files/delta_log/{coll}/{part}/{seg}/{log_id}",
-                        log_size=120,
-                        log_id=log_id,
-                    ),
-                )
-            ),
-        ),
-        size=120,
-        group_id=0 if part == -1 else seg,
-        is_l0=True,
-        v_channel=f"by-dev-rootcoord-dml_1_{coll}v1",
-        storage_version=2,
-    )
-
-
-def _partition(
-    coll: int, part: int, name: str, segments: tuple[SegmentBackupInfo, ...]
-) -> PartitionBackupInfo:
-    return PartitionBackupInfo(
-        partition_id=part,
-        partition_name=name,
-        collection_id=coll,
-        segment_backups=segments,
-        size=sum(s.size for s in segments),
-        load_state="NotLoad",
-    )
-
-
 def _value_field_base64() -> str:
     # schemapb.ValueField{string_data: "n/a"}: field 6, length-delimited.
     return base64.b64encode(b"\x32\x03n/a").decode()
@@ -227,102 +139,95 @@ def make_backup() -> BackupInfo:
     """Two collections in two databases, with everything the snapshotter fills in."""
     c1, c2 = BASE_ID + 1, BASE_ID + 2
     p1, p2, p3 = BASE_ID + 11, BASE_ID + 12, BASE_ID + 13
-    fields = (0, 1, 100, 101)
+    v2 = {"storage_version": 2}
     products_parts = (
-        _partition(
-            c1,
+        build.partition(
             p1,
-            "_default",
-            (
-                _segment(c1, p1, BASE_ID + 101, 3000, fields, deletes=5),
-                _segment(c1, p1, BASE_ID + 102, 2000, fields),
-                _l0_segment(c1, p1, BASE_ID + 103, 7),
+            build.segment(BASE_ID + 101, p1, 3000, deletes=5, collection_id=c1, **v2),
+            build.segment(BASE_ID + 102, p1, 2000, collection_id=c1, **v2),
+            build.segment(
+                BASE_ID + 103, p1, 7, l0=True, collection_id=c1, v_channel=build.vchannel(c1, 1), **v2
             ),
+            collection_id=c1,
+            load_state="NotLoad",
         ),
-        _partition(c1, p2, "p2 <new> & improved", (_segment(c1, p2, BASE_ID + 104, 500, fields),)),
+        build.partition(
+            p2,
+            build.segment(BASE_ID + 104, p2, 500, collection_id=c1, **v2),
+            name="p2 <new> & improved",
+            collection_id=c1,
+            load_state="NotLoad",
+        ),
     )
-    products = CollectionBackupInfo(
-        id="9c1d7e0a-0000-4000-8000-000000000001",
+    products = build.collection(
+        "products",
+        *products_parts,
         collection_id=c1,
-        db_name="default",
-        collection_name="products",
-        schema=CollectionSchema(
-            name="products",
-            description="catalogue <b>&</b> prices \u2028 café",
-            fields=(
-                FieldSchema(
-                    field_id=100, name="pk", is_primary_key=True, data_type=DataType.INT64, auto_id=True
-                ),
-                FieldSchema(
-                    field_id=101,
-                    name="embedding",
-                    data_type=DataType.FLOAT_VECTOR,
-                    type_params=(KeyValue(key="dim", value="8"),),
-                ),
-                FieldSchema(
-                    field_id=102,
-                    name="label",
-                    data_type=DataType.VARCHAR,
-                    type_params=(KeyValue(key="max_length", value="64"),),
-                    nullable=True,
-                    default_value_base64=_value_field_base64(),
-                ),
+        schema=build.schema(
+            "products",
+            build.pk_field(),
+            build.vector_field(name="embedding"),
+            build.field(
+                102,
+                "label",
+                DataType.VARCHAR,
+                params={"max_length": 64},
+                nullable=True,
+                default_value_base64=_value_field_base64(),
             ),
+            description="catalogue <b>&</b> prices \u2028 café",
             enable_dynamic_field=True,
-            properties=(KeyValue(key="collection.ttl.seconds", value="3600"),),
+            properties=build.key_values({"collection.ttl.seconds": 3600}),
         ),
+        l0_segments=(
+            build.segment(
+                BASE_ID + 105, -1, 3, l0=True, collection_id=c1, v_channel=build.vchannel(c1, 1), **v2
+            ),
+        ),
+        # What the level files give back: the collection-level L0 segments are not in them.
+        size=sum(p.size for p in products_parts),
+        id="9c1d7e0a-0000-4000-8000-000000000001",
         shards_num=2,
         consistency_level=ConsistencyLevel.BOUNDED,
-        partition_backups=products_parts,
         backup_timestamp=458_000_000_000_000_001,
-        size=sum(p.size for p in products_parts),
-        has_index=True,
         index_infos=(
-            IndexInfo(
-                field_name="embedding",
-                index_name="embedding",
-                index_type="HNSW",
-                params={"metric_type": "L2", "index_type": "HNSW", "params": '{"M":8,"efConstruction":64}'},
+            build.index(
+                "embedding",
+                "HNSW",
+                {"metric_type": "L2", "index_type": "HNSW", "params": '{"M":8,"efConstruction":64}'},
                 index_id=BASE_ID + 201,
             ),
         ),
         load_state="NotLoad",
         backup_physical_timestamp=1_767_000_000,
         channel_checkpoints={
-            f"by-dev-rootcoord-dml_1_{c1}v1": "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8x",
-            f"by-dev-rootcoord-dml_0_{c1}v0": "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8w",
+            build.vchannel(c1, 1): "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8x",
+            build.vchannel(c1, 0): "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8w",
         },
-        l0_segments=(_l0_segment(c1, -1, BASE_ID + 105, 3),),
-        properties=(KeyValue(key="collection.ttl.seconds", value="3600"),),
+        properties=build.key_values({"collection.ttl.seconds": 3600}),
         db_id=1,
         created_timestamp=458_000_000_000_000_000,
-        virtual_channel_names=(f"by-dev-rootcoord-dml_0_{c1}v0", f"by-dev-rootcoord-dml_1_{c1}v1"),
+        virtual_channel_names=(build.vchannel(c1, 0), build.vchannel(c1, 1)),
         physical_channel_names=("by-dev-rootcoord-dml_0", "by-dev-rootcoord-dml_1"),
         aliases=("products_live", "catalogue"),
     )
-    events_parts = (_partition(c2, p3, "_default", (_segment(c2, p3, BASE_ID + 106, 42, fields),)),)
-    events = CollectionBackupInfo(
-        id="9c1d7e0a-0000-4000-8000-000000000002",
+    events = build.collection(
+        "events",
+        build.partition(
+            p3,
+            build.segment(BASE_ID + 106, p3, 42, collection_id=c2, **v2),
+            collection_id=c2,
+            load_state="NotLoad",
+        ),
         collection_id=c2,
         db_name="analytics",
-        collection_name="events",
-        schema=CollectionSchema(
-            name="events",
-            fields=(
-                FieldSchema(field_id=100, name="id", is_primary_key=True, data_type=DataType.VARCHAR,
-                            type_params=(KeyValue(key="max_length", value="36"),)),
-                FieldSchema(
-                    field_id=101,
-                    name="text",
-                    data_type=DataType.VARCHAR,
-                    type_params=(
-                        KeyValue(key="max_length", value="1024"),
-                        KeyValue(key="enable_analyzer", value="true"),
-                    ),
-                ),
-                FieldSchema(field_id=102, name="sparse", data_type=DataType.SPARSE_FLOAT_VECTOR,
-                            is_function_output=True),
+        schema=build.schema(
+            "events",
+            build.field(100, "id", DataType.VARCHAR, params={"max_length": 36}, is_primary_key=True),
+            build.field(
+                101, "text", DataType.VARCHAR, params={"max_length": 1024, "enable_analyzer": "true"}
             ),
+            build.field(102, "sparse", DataType.SPARSE_FLOAT_VECTOR, is_function_output=True),
             functions=(
                 FunctionSchema(
                     name="text_bm25",
@@ -335,29 +240,27 @@ def make_backup() -> BackupInfo:
                 ),
             ),
         ),
+        id="9c1d7e0a-0000-4000-8000-000000000002",
         shards_num=1,
         consistency_level=ConsistencyLevel.STRONG,
-        partition_backups=events_parts,
         backup_timestamp=458_000_000_000_000_002,
-        size=sum(p.size for p in events_parts),
         load_state="Loaded",
-        channel_checkpoints={f"by-dev-rootcoord-dml_0_{c2}v0": "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8y"},
+        channel_checkpoints={build.vchannel(c2): "CiJieS1kZXYtcm9vdGNvb3JkLWRtbF8y"},
         db_id=2,
-        virtual_channel_names=(f"by-dev-rootcoord-dml_0_{c2}v0",),
+        virtual_channel_names=(build.vchannel(c2),),
         physical_channel_names=("by-dev-rootcoord-dml_0",),
-    )  # fmt: skip
-    collections = (products, events)
-    return BackupInfo(
+    )
+    return build.backup(
+        products,
+        events,
         id="9c1d7e0a-0000-4000-8000-000000000000",
         name="nightly_2026_01_01",
-        collection_backups=collections,
-        size=sum(c.size for c in collections),
         milvus_version="v2.5.4",
         rbac_meta={"users": [{"user": "alice", "roles": [{"name": "admin"}]}], "roles": [{"name": "admin"}]},
         database_backups=(
             DatabaseBackupInfo(db_name="default", db_id=1),
             DatabaseBackupInfo(
-                db_name="analytics", db_id=2, properties=(KeyValue(key="database.replica.number", value="1"),)
+                db_name="analytics", db_id=2, properties=build.key_values({"database.replica.number": 1})
             ),
         ),
     )
@@ -986,40 +889,9 @@ def test_names_and_paths_that_escape_are_rejected(mutate: Any, field: str) -> No
     """A manifest naming absolute or '..' paths, or names with separators, is refused naming the field."""
     from milvus_backup_lib.manifest.codec import decode_backup, encode_backup
 
-    info = _sample_backup_for_escape_test()
+    info = build.backup(build.collection("c1", build.partition(2, build.segment(3, 2, 1))), name="b")
     full = json.loads(encode_backup(info)["full_meta.json"])
     mutate(full["collection_backups"][0])
     with pytest.raises(ManifestError, match=re.escape(field)) as err:
         decode_backup({"full_meta.json": json.dumps(full).encode()})
     assert err.value.file == "full_meta.json"
-
-
-def _sample_backup_for_escape_test() -> Any:
-    from milvus_backup_lib.manifest.model import (
-        BackupInfo,
-        Binlog,
-        CollectionBackupInfo,
-        FieldBinlog,
-        PartitionBackupInfo,
-        SegmentBackupInfo,
-    )
-
-    seg = SegmentBackupInfo(
-        segment_id=3,
-        collection_id=1,
-        partition_id=2,
-        num_of_rows=1,
-        group_id=3,
-        binlogs=(
-            FieldBinlog(
-                field_id=100, binlogs=(Binlog(log_path="files/insert_log/1/2/3/100/9", log_size=5, log_id=9),)
-            ),
-        ),
-    )
-    part = PartitionBackupInfo(
-        partition_id=2, partition_name="_default", collection_id=1, segment_backups=(seg,)
-    )
-    coll = CollectionBackupInfo(
-        collection_id=1, db_name="default", collection_name="c1", partition_backups=(part,)
-    )
-    return BackupInfo(name="b", collection_backups=(coll,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import milvus_backup_lib
+from manifests import backup, collection, field, index, partition, pk_field, schema, segment, vector_field
 from milvus_backup_lib import (
     BackupClient,
     BackupInfo,
@@ -26,15 +28,7 @@ from milvus_backup_lib import (
     StorageLocation,
 )
 from milvus_backup_lib._html import format_bytes, html_table, text_table
-from milvus_backup_lib.manifest.model import (
-    CollectionSchema,
-    DataType,
-    FieldSchema,
-    IndexInfo,
-    KeyValue,
-    PartitionBackupInfo,
-    SegmentBackupInfo,
-)
+from milvus_backup_lib.manifest.model import DataType
 from milvus_backup_lib.repository.store import DATAFRAME_COLUMNS, BackupRepository, LibraryMeta
 
 EVIL = "<script>alert('x')</script>"
@@ -100,74 +94,36 @@ def parse(markup: str) -> _Tables:
     return parser
 
 
-def _segment(segment_id: int, partition_id: int, rows: int, *, l0: bool = False) -> SegmentBackupInfo:
-    return SegmentBackupInfo(
-        segment_id=segment_id,
-        collection_id=11,
-        partition_id=partition_id,
-        num_of_rows=rows,
-        size=rows * 10,
-        is_l0=l0,
-    )
-
-
 def _collection() -> CollectionBackupInfo:
-    fields = (
-        FieldSchema(field_id=100, name="id", data_type=DataType.INT64, is_primary_key=True, auto_id=True),
-        FieldSchema(
-            field_id=101,
-            name="title",
-            data_type=DataType.VARCHAR,
-            type_params=(KeyValue(key="max_length", value="64"),),
-        ),
-        FieldSchema(
-            field_id=102,
-            name="tags",
-            data_type=DataType.ARRAY,
-            element_type=DataType.VARCHAR,
-            type_params=(KeyValue(key="max_capacity", value="4"), KeyValue(key="max_length", value="16")),
-            nullable=True,
-        ),
-        FieldSchema(
-            field_id=103,
-            name="embedding",
-            data_type=DataType.FLOAT_VECTOR,
-            type_params=(KeyValue(key="dim", value="8"),),
-        ),
-        FieldSchema(field_id=104, name="category", data_type=DataType.INT64, is_partition_key=True),
-        FieldSchema(field_id=105, name="$meta", data_type=DataType.JSON, is_dynamic=True),
-    )
-    return CollectionBackupInfo(
+    seg = functools.partial(segment, collection_id=11)
+    return collection(
+        "c1",
+        partition(101, seg(1, 101, 100), seg(2, 101, 50), collection_id=11, size=1500),
+        partition(102, seg(3, 102, 30), seg(4, 102, 7, l0=True), name="p1", collection_id=11, size=370),
         collection_id=11,
-        db_name="default",
-        collection_name="c1",
-        schema=CollectionSchema(name="c1", fields=fields, enable_dynamic_field=True),
-        shards_num=2,
-        partition_backups=(
-            PartitionBackupInfo(
-                partition_id=101,
-                partition_name="_default",
-                collection_id=11,
-                segment_backups=(_segment(1, 101, 100), _segment(2, 101, 50)),
-                size=1500,
+        schema=schema(
+            "c1",
+            pk_field(name="id"),
+            field(101, "title", DataType.VARCHAR, params={"max_length": 64}),
+            field(
+                102,
+                "tags",
+                DataType.ARRAY,
+                element_type=DataType.VARCHAR,
+                params={"max_capacity": 4, "max_length": 16},
+                nullable=True,
             ),
-            PartitionBackupInfo(
-                partition_id=102,
-                partition_name="p1",
-                collection_id=11,
-                segment_backups=(_segment(3, 102, 30), _segment(4, 102, 7, l0=True)),
-                size=370,
-            ),
+            vector_field(103, "embedding"),
+            field(104, "category", DataType.INT64, is_partition_key=True),
+            field(105, "$meta", DataType.JSON, is_dynamic=True),
+            enable_dynamic_field=True,
         ),
-        l0_segments=(_segment(5, -1, 3, l0=True),),
+        l0_segments=(seg(5, -1, 3, l0=True),),
         size=4096,
-        has_index=True,
+        shards_num=2,
         index_infos=(
-            IndexInfo(
-                field_name="embedding",
-                index_name="emb_idx",
-                index_type="HNSW",
-                params={"index_type": "HNSW", "metric_type": "L2", "M": "16"},
+            index(
+                "embedding", "HNSW", {"index_type": "HNSW", "metric_type": "L2", "M": "16"}, name="emb_idx"
             ),
         ),
         load_state="LoadStateLoaded",
@@ -176,10 +132,8 @@ def _collection() -> CollectionBackupInfo:
 
 
 def _info(name: str = "nightly") -> BackupInfo:
-    evil = CollectionBackupInfo(collection_id=12, db_name="db2", collection_name=EVIL, size=0)
-    return BackupInfo(
-        name=name, milvus_version="v2.3.5", size=5 * 2**20, collection_backups=(_collection(), evil)
-    )
+    evil = collection(EVIL, collection_id=12, db_name="db2")
+    return backup(_collection(), evil, name=name, size=5 * 2**20)
 
 
 def _summaries() -> list[BackupSummary]:
@@ -513,7 +467,7 @@ def test_list_backups_returns_a_backup_list(tmp_path: Path) -> None:
     location = StorageLocation(tmp_path.as_uri())
     repository = BackupRepository(location)
     for name in ("b_two", "a_one"):
-        info = BackupInfo(name=name, milvus_version="v2.3.5", size=10, collection_backups=(_collection(),))
+        info = backup(_collection(), name=name, size=10)
         repository.write_manifest(info, LibraryMeta(created_at="2024-05-01T12:30:00+00:00"))
     client = BackupClient(
         milvus=MilvusConnection(uri="http://127.0.0.1:1"), milvus_storage=location, backup_storage=location

@@ -7,19 +7,16 @@ from typing import Any
 import attrs
 import pytest
 
+from manifests import backup, collection, field, index, key_values, partition, pk_field, segment, vector_field
+from manifests import schema as collection_schema
 from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError, RestorePlanError
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
-    Binlog,
     CollectionBackupInfo,
     CollectionSchema,
     DataType,
-    FieldBinlog,
-    FieldSchema,
     IndexInfo,
     KeyValue,
-    PartitionBackupInfo,
-    SegmentBackupInfo,
 )
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.restore import (
@@ -52,63 +49,21 @@ V04_ID, V04_DEFAULT = 446_400_000_000_000_001, 446_400_000_000_000_002
 HNSW_2_3_5 = {"M": "8", "efConstruction": "64", "metric_type": "L2", "index_type": "HNSW"}
 
 
-def segment(
-    seg_id: int,
-    coll_id: int,
-    part_id: int,
-    rows: int,
-    *,
-    deltas: bool = False,
-    l0: bool = False,
-    group: int | None = None,
-) -> SegmentBackupInfo:
-    fields = () if l0 else (100, 101, 102, 103)
-    return SegmentBackupInfo(
-        segment_id=seg_id,
-        collection_id=coll_id,
-        partition_id=part_id,
-        num_of_rows=rows,
-        binlogs=tuple(
-            FieldBinlog(field_id=f, binlogs=(Binlog(entries_num=rows, log_size=1000, log_id=seg_id + f),))
-            for f in fields
-            if rows
-        ),
-        deltalogs=(FieldBinlog(binlogs=(Binlog(entries_num=3, log_size=88, log_id=seg_id + 900),)),)
-        if deltas
-        else (),
-        size=4000,
-        group_id=(0 if part_id == -1 else seg_id) if group is None else group,
-        is_l0=l0,
-        storage_version=0,
-    )
-
-
 def schema(
     name: str, *, partition_key: bool = False, field_ids: tuple[int, ...] = (100, 101, 102)
 ) -> CollectionSchema:
+    """pk, vec, text (or the partition key tenant) and the dynamic field $meta, with these ids."""
     pk_id, vec_id, third_id = field_ids
-    third = FieldSchema(
-        field_id=third_id,
-        name="tenant" if partition_key else "text",
-        data_type=DataType.INT64 if partition_key else DataType.VARCHAR,
-        type_params=() if partition_key else (KeyValue(key="max_length", value="64"),),
-        is_partition_key=partition_key,
-    )
-    return CollectionSchema(
-        name=name,
-        fields=(
-            FieldSchema(
-                field_id=pk_id, name="pk", is_primary_key=True, data_type=DataType.INT64, auto_id=True
-            ),
-            FieldSchema(
-                field_id=vec_id,
-                name="vec",
-                data_type=DataType.FLOAT_VECTOR,
-                type_params=(KeyValue(key="dim", value="8"),),
-            ),
-            third,
-            FieldSchema(field_id=max(field_ids) + 1, name="$meta", data_type=DataType.JSON, is_dynamic=True),
-        ),
+    if partition_key:
+        third = field(third_id, "tenant", DataType.INT64, is_partition_key=True)
+    else:
+        third = field(third_id, "text", DataType.VARCHAR, params={"max_length": 64})
+    return collection_schema(
+        name,
+        pk_field(pk_id),
+        vector_field(vec_id),
+        third,
+        field(max(field_ids) + 1, "$meta", DataType.JSON, is_dynamic=True),
         enable_dynamic_field=True,
         auto_id=True,
     )
@@ -116,52 +71,37 @@ def schema(
 
 def c1_backup(**changes: Any) -> CollectionBackupInfo:
     """default.c1: two partitions, deletes, an empty segment, L0 at both levels, HNSW + Trie, alias, TTL."""
-    info = CollectionBackupInfo(
-        id="task",
+    info = collection(
+        "c1",
+        partition(
+            C1_DEFAULT,
+            segment(1001, C1_DEFAULT, 100, deletes=3, collection_id=C1_ID),
+            segment(1002, C1_DEFAULT, 50, collection_id=C1_ID),
+            segment(1003, C1_DEFAULT, 0, collection_id=C1_ID),  # empty, no deletes: nothing to import
+            segment(1004, C1_DEFAULT, 7, l0=True, collection_id=C1_ID),
+            collection_id=C1_ID,
+            load_state="Loaded",
+        ),
+        partition(
+            C1_P1,
+            segment(1005, C1_P1, 30, collection_id=C1_ID),
+            name="p1",
+            collection_id=C1_ID,
+            load_state="Loaded",
+        ),
         collection_id=C1_ID,
-        db_name="default",
-        collection_name="c1",
         schema=schema("c1"),
+        l0_segments=(segment(1006, -1, 4, l0=True, collection_id=C1_ID),),
+        id="task",
         shards_num=2,
         consistency_level=2,
-        partition_backups=(
-            PartitionBackupInfo(
-                partition_id=C1_DEFAULT,
-                partition_name="_default",
-                collection_id=C1_ID,
-                segment_backups=(
-                    segment(1001, C1_ID, C1_DEFAULT, 100, deltas=True),
-                    segment(1002, C1_ID, C1_DEFAULT, 50),
-                    segment(1003, C1_ID, C1_DEFAULT, 0),  # empty, no deletes: nothing to import
-                    segment(1004, C1_ID, C1_DEFAULT, 7, deltas=True, l0=True),
-                ),
-                load_state="Loaded",
-            ),
-            PartitionBackupInfo(
-                partition_id=C1_P1,
-                partition_name="p1",
-                collection_id=C1_ID,
-                segment_backups=(segment(1005, C1_ID, C1_P1, 30),),
-                load_state="Loaded",
-            ),
-        ),
         backup_timestamp=449_000_000_000_000_000,
-        has_index=True,
         index_infos=(
-            IndexInfo(
-                field_name="vec", index_name="vec_idx", index_type="HNSW", params=dict(HNSW_2_3_5), index_id=1
-            ),
-            IndexInfo(
-                field_name="text",
-                index_name="text_idx",
-                index_type="marisa-trie",
-                params={"index_type": "marisa-trie"},
-                index_id=2,
-            ),
+            index("vec", "HNSW", HNSW_2_3_5, name="vec_idx", index_id=1),
+            index("text", "marisa-trie", {"index_type": "marisa-trie"}, name="text_idx", index_id=2),
         ),
         load_state="Loaded",
-        l0_segments=(segment(1006, C1_ID, -1, 4, deltas=True, l0=True),),
-        properties=(KeyValue(key="collection.ttl.seconds", value="3600"),),
+        properties=key_values({"collection.ttl.seconds": 3600}),
         aliases=("c1_alias",),
     )
     return attrs.evolve(info, **changes)
@@ -169,29 +109,25 @@ def c1_backup(**changes: Any) -> CollectionBackupInfo:
 
 def pkey_backup() -> CollectionBackupInfo:
     """db1.pkey: a partition-key collection with Milvus's automatic `_default_0.._default_3`."""
-    parts = tuple(
-        PartitionBackupInfo(
-            partition_id=PKEY_ID + 10 + n,
-            partition_name=f"_default_{n}",
-            collection_id=PKEY_ID,
-            segment_backups=(segment(2000 + n, PKEY_ID, PKEY_ID + 10 + n, 10 + n),),
-        )
-        for n in range(4)
-    )
-    return CollectionBackupInfo(
+    return collection(
+        "pkey",
+        *(
+            partition(
+                PKEY_ID + 10 + n,
+                segment(2000 + n, PKEY_ID + 10 + n, 10 + n, collection_id=PKEY_ID),
+                name=f"_default_{n}",
+                collection_id=PKEY_ID,
+            )
+            for n in range(4)
+        ),
         collection_id=PKEY_ID,
         db_name="db1",
-        collection_name="pkey",
         schema=schema("pkey", partition_key=True),
         shards_num=1,
         consistency_level=0,
-        partition_backups=parts,
         index_infos=(
-            IndexInfo(
-                field_name="vec",
-                index_name="vec",
-                index_type="IVF_FLAT",
-                params={"index_type": "IVF_FLAT", "metric_type": "IP", "params": '{"nlist":128}'},
+            index(
+                "vec", "IVF_FLAT", {"index_type": "IVF_FLAT", "metric_type": "IP", "params": '{"nlist":128}'}
             ),
         ),
         load_state="NotLoad",
@@ -200,60 +136,47 @@ def pkey_backup() -> CollectionBackupInfo:
 
 def empty_backup() -> CollectionBackupInfo:
     """db1.empty: no data at all."""
-    return CollectionBackupInfo(
+    return collection(
+        "empty",
+        partition(EMPTY_DEFAULT, collection_id=EMPTY_ID),
         collection_id=EMPTY_ID,
         db_name="db1",
-        collection_name="empty",
         schema=schema("empty"),
         shards_num=1,
-        partition_backups=(
-            PartitionBackupInfo(
-                partition_id=EMPTY_DEFAULT, partition_name="_default", collection_id=EMPTY_ID
-            ),
-        ),
-        index_infos=(
-            IndexInfo(field_name="vec", index_name="vec", index_type="FLAT", params={"metric_type": "L2"}),
-        ),
+        index_infos=(index("vec", "FLAT", {"metric_type": "L2"}),),
         load_state="NotLoad",
     )
 
 
 def v04_backup() -> CollectionBackupInfo:
     """old.v04: a milvus-backup v0.4.0 backup, group_id 0 everywhere."""
-    return CollectionBackupInfo(
+    return collection(
+        "v04",
+        partition(
+            V04_DEFAULT,
+            segment(4001, V04_DEFAULT, 500, group_id=0, collection_id=V04_ID),
+            segment(4002, V04_DEFAULT, 250, deletes=3, group_id=0, collection_id=V04_ID),
+            collection_id=V04_ID,
+        ),
         collection_id=V04_ID,
         db_name="old",
-        collection_name="v04",
         schema=schema("v04"),
         shards_num=2,
-        partition_backups=(
-            PartitionBackupInfo(
-                partition_id=V04_DEFAULT,
-                partition_name="_default",
-                collection_id=V04_ID,
-                segment_backups=(
-                    segment(4001, V04_ID, V04_DEFAULT, 500, group=0),
-                    segment(4002, V04_ID, V04_DEFAULT, 250, deltas=True, group=0),
-                ),
-            ),
-        ),
-        index_infos=(
-            IndexInfo(field_name="vec", index_name="vec", index_type="HNSW", params=dict(HNSW_2_3_5)),
-        ),
+        index_infos=(index("vec", "HNSW", HNSW_2_3_5),),
         load_state="Loaded",
     )
 
 
-def backup(*collections: CollectionBackupInfo) -> BackupInfo:
-    colls = collections or (c1_backup(), pkey_backup(), empty_backup(), v04_backup())
-    return BackupInfo(id="task", name="bk1", collection_backups=colls, milvus_version="v2.3.5")
+def all_four() -> BackupInfo:
+    """Backup bk1 of default.c1, db1.pkey, db1.empty and old.v04."""
+    return backup(c1_backup(), pkey_backup(), empty_backup(), v04_backup())
 
 
 FRESH = TargetState(frozenset({"default"}), frozenset())
 
 
 def plan(info: BackupInfo | None = None, target: TargetState = FRESH, **options: object) -> RestorePlan:
-    return DefaultRestorePlanner().plan(info or backup(), RestoreOptions(**options), target)  # type: ignore[arg-type]
+    return DefaultRestorePlanner().plan(info or all_four(), RestoreOptions(**options), target)  # type: ignore[arg-type]
 
 
 def conflicts_of(
@@ -517,14 +440,12 @@ def test_v04_backup_without_groups_imports_whole_partition() -> None:
 
 def test_multi_segment_groups_make_one_job_each() -> None:
     # milvus-backup v0.1..v0.4.3 grouped several segments per group directory by size.
-    part = PartitionBackupInfo(
-        partition_id=C1_DEFAULT,
-        partition_name="_default",
-        segment_backups=(
-            segment(1011, C1_ID, C1_DEFAULT, 10, group=7),
-            segment(1010, C1_ID, C1_DEFAULT, 20, group=7, deltas=True),
-            segment(1012, C1_ID, C1_DEFAULT, 40, group=8),
-        ),
+    part = partition(
+        C1_DEFAULT,
+        segment(1011, C1_DEFAULT, 10, group_id=7, collection_id=C1_ID),
+        segment(1010, C1_DEFAULT, 20, group_id=7, deletes=3, collection_id=C1_ID),
+        segment(1012, C1_DEFAULT, 40, group_id=8, collection_id=C1_ID),
+        collection_id=C1_ID,
     )
     imports = plan(backup(c1_backup(partition_backups=(part,), l0_segments=()))).collections[0].imports
     assert [(i.insert_prefix, i.delta_prefix, i.segment_ids, i.rows) for i in imports] == [
@@ -539,13 +460,11 @@ def test_multi_segment_groups_make_one_job_each() -> None:
 
 
 def test_zero_row_segment_with_deletes_is_imported() -> None:
-    part = PartitionBackupInfo(
-        partition_id=C1_DEFAULT,
-        partition_name="_default",
-        segment_backups=(
-            segment(1020, C1_ID, C1_DEFAULT, 0, deltas=True),
-            segment(1021, C1_ID, C1_DEFAULT, 0),
-        ),
+    part = partition(
+        C1_DEFAULT,
+        segment(1020, C1_DEFAULT, 0, deletes=3, collection_id=C1_ID),
+        segment(1021, C1_DEFAULT, 0, collection_id=C1_ID),
+        collection_id=C1_ID,
     )
     imports = plan(backup(c1_backup(partition_backups=(part,), l0_segments=()))).collections[0].imports
     assert [i.segment_ids for i in imports] == [(1020,)]
@@ -560,7 +479,7 @@ def test_l0_jobs_come_after_every_data_job_of_the_collection() -> None:
 
 
 def test_l0_segment_without_delta_logs_is_skipped() -> None:
-    info = c1_backup(l0_segments=(segment(1006, C1_ID, -1, 0, l0=True),))
+    info = c1_backup(l0_segments=(segment(1006, -1, 0, l0=True, collection_id=C1_ID),))
     assert [i.segment_ids for i in plan(backup(info)).collections[0].imports if i.l0] == [(1004,)]
 
 
@@ -815,10 +734,11 @@ def test_misaligned_field_ids_are_a_conflict_unless_meta_only() -> None:
 
 
 def test_mixed_group_ids_in_a_partition_is_a_conflict() -> None:
-    part = PartitionBackupInfo(
-        partition_id=C1_DEFAULT,
-        partition_name="_default",
-        segment_backups=(segment(1030, C1_ID, C1_DEFAULT, 5, group=0), segment(1031, C1_ID, C1_DEFAULT, 5)),
+    part = partition(
+        C1_DEFAULT,
+        segment(1030, C1_DEFAULT, 5, group_id=0, collection_id=C1_ID),
+        segment(1031, C1_DEFAULT, 5, collection_id=C1_ID),
+        collection_id=C1_ID,
     )
     (conflict,) = conflicts_of(backup(c1_backup(partition_backups=(part,))))
     assert "partition _default of default.c1" in conflict
@@ -855,7 +775,7 @@ def test_every_conflict_is_reported_together() -> None:
 
 
 def test_planning_is_pure_and_ignores_dry_run() -> None:
-    info = backup()
+    info = all_four()
     target = TargetState(frozenset({"default"}), frozenset({C1}), {("default", "c1_alias"): "c1"})
     first = plan(info, target, drop_existing=True)
     again = plan(info, target, drop_existing=True)
@@ -863,7 +783,7 @@ def test_planning_is_pure_and_ignores_dry_run() -> None:
     assert first == again
     assert first.steps == dry.steps
     assert first.skipped == dry.skipped
-    assert info == backup()
+    assert info == all_four()
     assert target == TargetState(frozenset({"default"}), frozenset({C1}), {("default", "c1_alias"): "c1"})
 
 
@@ -924,4 +844,4 @@ def test_restore_package_exports() -> None:
     for name in restore.__all__:
         assert getattr(restore, name) is not None
     planner: restore.RestorePlanner = DefaultRestorePlanner()  # mypy checks the Protocol fits
-    assert planner.plan(backup(), RestoreOptions(), FRESH).backup_name == "bk1"
+    assert planner.plan(all_four(), RestoreOptions(), FRESH).backup_name == "bk1"
