@@ -2,7 +2,9 @@
 
 Each runs as a child process on a free port, logs to a file in its work directory, and is a context
 manager: ``start()`` waits until the emulator answers HTTP (or raises :class:`EmulatorError` with the
-tail of its log), ``stop()`` ends the process group (terminate, then kill)::
+tail of its log), ``stop()`` ends the process group (terminate, then kill); one still running when the
+interpreter exits is stopped then. The process plumbing is the embedded Milvus server's
+(:mod:`milvus_backup_lib.testing._process`)::
 
     with MotoServer(tmp_dir) as s3:
         location = s3.location("a-bucket", "backups")  # the bucket is created if missing
@@ -20,27 +22,17 @@ and gcsfs used directly (StorageLocation needs no help) must be imported with
 
 from __future__ import annotations
 
-import contextlib
-import os
+import functools
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from milvus_backup_lib.storage.location import StorageLocation
-
-if TYPE_CHECKING:
-    from types import TracebackType
-
-    from typing_extensions import Self
+from milvus_backup_lib.testing._process import ManagedProcess, StartStopContext, free_ports, url_answers
 
 __all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "Azurite", "EmulatorError", "FakeGcsServer", "MotoServer"]
 
@@ -60,23 +52,7 @@ class EmulatorError(RuntimeError):
     """An emulator could not be installed, started or stopped."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else "(empty log)"
-
-
-class _Emulator:
+class _Emulator(StartStopContext):
     """A storage emulator run as a child process; subclasses say how to start and reach it."""
 
     name: ClassVar[str]
@@ -86,7 +62,7 @@ class _Emulator:
         self.workdir = Path(workdir)
         self.startup_timeout = startup_timeout
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ManagedProcess | None = None
         self._buckets: set[str] = set()
 
     def __repr__(self) -> str:
@@ -145,84 +121,38 @@ class _Emulator:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, _START_ATTEMPTS + 1):
-            self.port = _free_port()
-            with self.log_path.open("ab") as log:
-                log.write(f"--- {self.name} start attempt {attempt} on port {self.port}\n".encode())
-                log.flush()
-                self._process = subprocess.Popen(
-                    self._command(self.port),
-                    cwd=self.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: stop() ends node/go children too
-                )
+            [self.port] = free_ports(1, HOST)
+            # Its own process group, so stop() ends node/go children too; the log keeps every attempt.
+            process = self._process = ManagedProcess(
+                f"{self.name} on port {self.port}",
+                self._command(self.port),
+                cwd=self.workdir,
+                stdout_log=self.log_path,
+                append=True,
+                header=f"--- {self.name} start attempt {attempt} on port {self.port}\n",
+                owner=self,
+                error=EmulatorError,
+            )
+            url = self._probe_url()
             try:
-                self._wait_ready()
+                # Any HTTP answer, even an error status, means the server is listening.
+                ready = functools.partial(url_answers, url)
+                process.wait_until(ready, timeout=self.startup_timeout, what=url, interval=0.1)
                 return
             except EmulatorError:
-                # Another process may have taken the port between _free_port() and the bind: retry on a
+                # Another process may have taken the port between free_ports() and the bind: retry on a
                 # new one, unless the emulator stays silent (then waiting again would not help).
-                exited = self._process is not None and self._process.poll() is not None
+                exited = process.poll() is not None
                 self.stop()
                 if attempt == _START_ATTEMPTS or not exited:
                     raise
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        url = self._probe_url()
-        while True:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise EmulatorError(
-                    f"{self.name} exited with code {code} while starting on port {self.port}; "
-                    f"last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # an HTTP answer, even an error status, means the server is listening
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise EmulatorError(
-                    f"{self.name} did not answer {url} within {self.startup_timeout:g} s; "
-                    f"last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
-                )
-            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop the process (SIGTERM to its group, SIGKILL after 10 s); safe to call twice."""
         process, self._process = self._process, None
         self._buckets.clear()
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        # Children left in the group (none expected) must not outlive the session either.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if process is not None:
+            process.stop(10)
 
 
 class MotoServer(_Emulator):

@@ -1,8 +1,9 @@
-"""The embedded Milvus servers the integration tests run against."""
+"""The embedded Milvus servers the integration tests run against, and the process helper under them."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 import urllib.request
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from pymilvus import MilvusClient
 
+from milvus_backup_lib.testing import _process
+from milvus_backup_lib.testing._process import ManagedProcess, free_ports
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus, EmbeddedMilvusError
 
 if TYPE_CHECKING:
@@ -110,3 +113,65 @@ def test_unknown_config_key_is_refused_before_starting() -> None:
     with pytest.raises(ValueError, match=r"common\.storagetype"):
         server.start()
     assert not server.running
+
+
+# The process helper shared with tests/emulators.py, on small shell and Python processes.
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
+    process = ManagedProcess(
+        "sleepers", ["sh", "-c", "sleep 60 & sleep 60"], cwd=tmp_path, stdout_log=tmp_path / "out.log"
+    )
+    assert process.poll() is None
+    process.stop(timeout=5)
+    assert process.returncode is not None
+    assert _group_gone(process.pid)
+    process.stop()  # a second call does nothing
+
+
+def test_a_process_that_exits_while_starting_names_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    process = ManagedProcess(
+        "failing", ["sh", "-c", "echo boom >&2; exit 3"], cwd=tmp_path, stdout_log=log, error=ValueError
+    )
+    try:
+        with pytest.raises(
+            ValueError, match=r"(?s)failing exited with code 3 while starting.*out\.log.*boom"
+        ):
+            process.wait_until(lambda: False, timeout=30, what="never", interval=0.05)
+    finally:
+        process.stop()
+
+
+def test_a_silent_process_times_out_and_appended_logs_keep_each_run(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    log.write_text("earlier run\n")
+    command = [sys.executable, "-c", "import time; print('waiting', flush=True); time.sleep(60)"]
+    process = ManagedProcess(
+        "silent", command, cwd=tmp_path, stdout_log=log, append=True, header="-- run 2\n"
+    )
+    try:
+        with pytest.raises(RuntimeError, match=r"silent did not answer port 1 within 0\.3 s"):
+            process.wait_until(lambda: False, timeout=0.3, what="port 1", interval=0.05)
+    finally:
+        process.stop(timeout=5)
+    assert log.read_text().startswith("earlier run\n-- run 2\n")
+
+
+def test_processes_forgotten_at_exit_are_stopped(tmp_path: Path) -> None:
+    process = ManagedProcess("forgotten", ["sleep", "60"], cwd=tmp_path, stdout_log=tmp_path / "out.log")
+    _process._stop_forgotten_processes()  # what atexit runs
+    assert _group_gone(process.pid)
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(8)
+    assert len(set(ports)) == 8

@@ -1,8 +1,9 @@
-"""Real Milvus servers for tests, demos and notebooks.
+"""Milvus servers for tests, demos and notebooks.
 
-:class:`EmbeddedMilvus` runs the real Milvus 2.3.5 standalone server of the ``milvus`` wheel
-(``pip install "milvus-backup-lib[embedded]"``) as a child process. This module is public API, for
-the library's own tests and for yours; nothing else in the library imports it.
+:class:`EmbeddedMilvus` (module :mod:`~milvus_backup_lib.testing.embedded`) runs the real Milvus 2.3.5
+standalone server of the ``milvus`` wheel (``pip install "milvus-backup-lib[embedded]"``) as a child
+process. This package is public API, for the library's own tests and for yours; nothing else in the
+library imports it. Modules starting with ``_`` are its private helpers.
 """
 
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus, EmbeddedMilvusError

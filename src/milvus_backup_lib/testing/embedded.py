@@ -14,31 +14,31 @@ its own free ports, its embedded etcd included.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import contextlib
 import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
-import urllib.error
 import urllib.request
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from milvus_backup_lib.errors import MilvusBackupError
+from milvus_backup_lib.testing._process import (
+    LogWatch,
+    ManagedProcess,
+    StartStopContext,
+    accepts_connections,
+    free_ports,
+    log_tail,
+    url_answers,
+)
 
 if TYPE_CHECKING:
-    from types import ModuleType, TracebackType
-
-    from typing_extensions import Self
+    from types import ModuleType
 
 __all__ = ["MILVUS_VERSION", "EmbeddedMilvus", "EmbeddedMilvusError"]
 
@@ -51,8 +51,6 @@ _INSTALL_HINT = (
 )
 _HOST = "127.0.0.1"
 _START_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
-_LOG_TAIL_BYTES = 64 * 1024
 
 
 class EmbeddedMilvusError(MilvusBackupError, RuntimeError):
@@ -71,7 +69,7 @@ def _import_milvus_wheel() -> ModuleType:
     return module
 
 
-class EmbeddedMilvus:
+class EmbeddedMilvus(StartStopContext):
     """A Milvus 2.3.5 standalone server run from the ``milvus`` wheel, as a context manager.
 
     ``base_dir`` holds the server's configuration (``configs/milvus.yaml``), logs (``logs/``) and data
@@ -110,24 +108,12 @@ class EmbeddedMilvus:
         self._stop_timeout = stop_timeout
         self._base_dir: Path | None = self._requested_base_dir
         self._owns_base_dir = False
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ManagedProcess | None = None
         self._port: int | None = None
         self._web_port: int | None = None
         self._etcd_url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start the server and wait until it answers on gRPC and ``/healthz``.
@@ -233,7 +219,7 @@ class EmbeddedMilvus:
         config = milvus.MilvusServerConfig(data_dir=str(base))
         port_keys = sorted(key for key in config.configurable_items if key.endswith("_port"))
         # Two more: the embedded etcd's peer port, and the HTTP port (healthz, metrics) set by METRICS_PORT.
-        ports = _free_ports(len(port_keys) + 2)
+        ports = free_ports(len(port_keys) + 2)  # on all interfaces, as Milvus binds them
         etcd_peer_port, web_port = ports[-2:]
         config.update(**dict(zip(port_keys, ports, strict=False)))
         for key, value in self._extra_config.items():
@@ -276,81 +262,50 @@ class EmbeddedMilvus:
                 p for p in (str(bin_dir), os.environ.get("LD_LIBRARY_PATH")) if p
             ),
         )
-        logs = base / "logs"
-        with (
-            open(logs / "milvus-stdout.log", "wb") as stdout,
-            open(logs / "milvus-stderr.log", "wb") as stderr,
-        ):
-            # Its own session (process group), so stop() can signal everything it spawned; the working
-            # directory is the base dir because bulk-import paths are resolved against it.
-            self._process = subprocess.Popen(
-                [str(bin_dir / "milvus"), "run", "standalone"],
-                cwd=base,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
+        stdout_log, stderr_log = self._log_paths()
+        # The working directory is the base dir because bulk-import paths are resolved against it.
+        self._process = ManagedProcess(
+            f"the embedded Milvus server in {base}",
+            [str(bin_dir / "milvus"), "run", "standalone"],
+            cwd=base,
+            stdout_log=stdout_log,
+            stderr_log=stderr_log,
+            env=env,
+            owner=self,  # stopped at interpreter exit if forgotten
+            error=EmbeddedMilvusError,
+        )
         self._port = int(config.get("proxy_port"))
         self._web_port = web_port
         self._etcd_url = etcd_client_url
-        _RUNNING.add(self)
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self._start_timeout
         health_url = f"{self.management_url}/healthz"
-        logs = self.base_dir / "logs"
-        port_clash = _LogWatch(
-            [logs / "milvus-stdout.log", logs / "milvus-stderr.log"], b"address already in use"
-        )
-        while True:
-            code = self._process.poll()
+        port_clash = LogWatch(self._log_paths(), b"address already in use")
+
+        def check_ports() -> None:
             # A port taken by someone else does not always end the process: with its HTTP port taken,
             # 2.3.5 logs "handle metrics failed ... address already in use" and runs on without /healthz.
             if port_clash.seen():
                 raise _PortTakenError
-            if code is not None:
-                raise EmbeddedMilvusError(
-                    f"the embedded Milvus server in {self._base_dir} exited with code {code} while "
-                    f"starting\n{self._log_tail()}"
-                )
-            if _accepts_connections(self.port) and _healthz_ok(health_url):
-                return
-            if time.monotonic() > deadline:
-                raise EmbeddedMilvusError(
-                    f"the embedded Milvus server in {self._base_dir} did not answer on port {self.port} "
-                    f"and {health_url} within {self._start_timeout:g} s\n{self._log_tail()}"
-                )
-            time.sleep(0.25)
+
+        self._process.wait_until(
+            lambda: accepts_connections(_HOST, self.port) and url_answers(health_url, body_contains=b"OK"),
+            timeout=self._start_timeout,
+            what=f"on port {self.port} and {health_url}",
+            check=check_ports,
+        )
 
     def _terminate(self, *, graceful: bool = True) -> None:
         process = self._process
         if process is None:
             return
-        _RUNNING.discard(self)
-        pgid = process.pid  # start_new_session=True made it the leader of its own group
-        if graceful and not self._owns_base_dir and process.poll() is None:
-            self._forget_sessions()
         try:
+            if graceful and not self._owns_base_dir and process.poll() is None:
+                self._forget_sessions()
             # A graceful stop of 2.3.5 ends in "panic: context canceled" (CloseEtcdClient, after the
             # embedded etcd is closed and everything is cleaned up), so its exit code says nothing.
-            _signal_group(pgid, signal.SIGTERM if graceful else signal.SIGKILL)
-            try:
-                process.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(pgid, signal.SIGKILL)
-                process.wait(timeout=10)
-            # Anything it forked shares the group: make sure none outlives the server.
-            deadline = time.monotonic() + 10
-            while _group_alive(pgid):
-                _signal_group(pgid, signal.SIGKILL)
-                if time.monotonic() > deadline:
-                    raise EmbeddedMilvusError(
-                        f"processes of the embedded Milvus group {pgid} survived SIGKILL"
-                    )
-                time.sleep(0.1)
+            process.stop(self._stop_timeout, graceful=graceful)
         finally:
             self._process = None
 
@@ -388,57 +343,15 @@ class EmbeddedMilvus:
             self._base_dir = None
             self._owns_base_dir = False
 
+    def _log_paths(self) -> list[Path]:
+        return [self.base_dir / "logs" / name for name in ("milvus-stdout.log", "milvus-stderr.log")]
+
     def _log_tail(self) -> str:
-        if self._base_dir is None:
-            return ""
-        parts = []
-        for name in ("milvus-stdout.log", "milvus-stderr.log"):
-            path = self._base_dir / "logs" / name
-            lines = _tail(path)
-            if lines:
-                parts.append(f"--- last lines of {path} ---\n" + "\n".join(lines))
-        return "\n".join(parts) or f"(no server output in {self._base_dir / 'logs'})"
+        return "" if self._base_dir is None else log_tail(self._log_paths())
 
 
 class _PortTakenError(Exception):
     """Milvus could not bind a port probed free a moment before: another process took it."""
-
-
-class _LogWatch:
-    """Looks for one byte string in log files as they grow, reading each new byte once."""
-
-    def __init__(self, paths: list[Path], needle: bytes) -> None:
-        self._needle = needle
-        self._offsets = dict.fromkeys(paths, 0)
-        self._carry = dict.fromkeys(paths, b"")
-
-    def seen(self) -> bool:
-        found = False
-        for path, offset in self._offsets.items():
-            try:
-                with open(path, "rb") as file:
-                    file.seek(offset)
-                    chunk = file.read()
-            except OSError:
-                continue
-            self._offsets[path] = offset + len(chunk)
-            # Keep the end of what was read, in case the needle is split across two reads.
-            window = self._carry[path] + chunk
-            self._carry[path] = window[-len(self._needle) :]
-            found = found or self._needle in window
-        return found
-
-
-# Servers still running at interpreter exit (a caller that forgot stop(), a test run cut short by an
-# exception) are stopped then: they run in their own session, so nothing else would end them.
-_RUNNING: weakref.WeakSet[EmbeddedMilvus] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_forgotten_servers() -> None:
-    for server in list(_RUNNING):
-        with contextlib.suppress(Exception):
-            server.stop()
 
 
 def _milvus_binaries(milvus: ModuleType, base_dir: Path) -> Path:
@@ -501,37 +414,6 @@ def _yaml_key_paths(text: str) -> set[str]:
     return paths
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports free on all interfaces (Milvus binds ``*``), distinct, picked by the kernel."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind(("", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection((_HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _healthz_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            body: Any = response.read()
-    except (OSError, urllib.error.URLError):
-        return False
-    return b"OK" in body
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -546,29 +428,3 @@ def _etcd_call(base_url: str, path: str, body: dict[str, Any]) -> dict[str, Any]
     with urllib.request.urlopen(request, timeout=5) as response:
         answer: dict[str, Any] = json.loads(response.read())
     return answer
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _tail(path: Path) -> list[str]:
-    try:
-        with open(path, "rb") as file:
-            file.seek(0, os.SEEK_END)
-            file.seek(max(0, file.tell() - _LOG_TAIL_BYTES))
-            data = file.read()
-    except OSError:
-        return []
-    return data.decode("utf-8", errors="replace").splitlines()[-_LOG_TAIL_LINES:]
