@@ -7,5 +7,7 @@ library imports it. Modules starting with ``_`` are its private helpers.
 """
 
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus, EmbeddedMilvusError
+from milvus_backup_lib.testing.memory import InMemoryMilvus
 
 __all__ = ["EmbeddedMilvus", "EmbeddedMilvusError"]
+__all__ += ["InMemoryMilvus"]

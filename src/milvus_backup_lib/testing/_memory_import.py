@@ -20,6 +20,9 @@ How Milvus does it, and where that is written:
 - ``importutilv2/binlog/reader.go`` ``readDelete``: delta logs are listed recursively, a pk keeps its
   newest delete timestamp, and ``filter.go`` ``FilterWithDelete`` keeps a row when ``deleteTs <= rowTs``.
 - ``importutilv2/binlog/l0_reader.go``: an L0 import lists its prefix recursively and reads every delete.
+  Its ``NewL0Reader`` wants exactly one prefix ("there should be one prefix"), and milvus-backup sends one
+  (``core/restore/coll_task.go`` ``toGrpcPaths``); how the old ``Import`` RPC turns its ``files`` into
+  import files on 2.4+ was not found in the source read, so empty paths are dropped here, not refused.
 - backup imports keep the primary keys of the files even for auto-ID collections (``UnsetAutoID`` in
   ``internal/datanode/importv2/task_import.go``); this model also keeps each row's timestamp.
 """
