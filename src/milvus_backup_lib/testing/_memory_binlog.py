@@ -387,9 +387,10 @@ def read_column_group(data: bytes, fields: Mapping[int, FieldSchema]) -> dict[in
     table = _read_parquet(data)
     out: dict[int, list[Any]] = {}
     for index, arrow_field in enumerate(table.schema):
-        raw = (arrow_field.metadata or {}).get(FIELD_ID_KEY)
-        field_id = int(raw) if raw is not None else int(arrow_field.name)
-        if field_id in fields:
+        # By PARQUET:field_id, else a column named by its field ID (milvus-backup ``fieldIndexByID``).
+        raw = (arrow_field.metadata or {}).get(FIELD_ID_KEY, str(arrow_field.name).encode())
+        field_id = int(raw) if raw.isdigit() else None
+        if field_id is not None and field_id in fields:
             cells = table.column(index).to_pylist()
             out[field_id] = [decode_value(fields[field_id], c) for c in cells]
     return out
