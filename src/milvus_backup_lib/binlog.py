@@ -40,13 +40,16 @@ def count_binlog_rows(data: bytes) -> int:
     while pos < len(data):
         if pos + _HEADER.size > len(data):
             raise BinlogFormatError(f"truncated event header at byte {pos}")
-        _ts, _type, length, next_pos = _HEADER.unpack_from(data, pos)
-        if length < _HEADER.size or next_pos != pos + length or next_pos > len(data):
+        _ts, _type, length, _next_pos = _HEADER.unpack_from(data, pos)
+        # Events are walked by their length alone, as Milvus's own reader does: its stream writer
+        # (internal/storage/serde_events.go, the delete logs of 2.5+) leaves next_position at -1.
+        end = pos + length
+        if length < _HEADER.size or end > len(data):
             raise BinlogFormatError(f"bad event at byte {pos}")
         if not first:
-            total += _parquet_rows(data[pos + _HEADER.size + 16 : next_pos])
+            total += _parquet_rows(data[pos + _HEADER.size + 16 : end])
         first = False
-        pos = next_pos
+        pos = end
     return total
 
 

@@ -13,18 +13,10 @@ from milvus_backup_lib.manifest.model import CollectionSchema, DataType
 from milvus_backup_lib.milvus.records import GrantInfo
 from milvus_backup_lib.testing.memory import InMemoryMilvus, field
 
-# milvus_backup_lib/binlog.py count_binlog_rows requires every event's next_position to equal its
-# offset + length, but Milvus's stream-written v1 delete logs (the flushcommon flush path, json
-# deltalog format) leave next_position at -1; see test_memory_cluster for the real Milvus bytes.
-STREAM_DELTALOG_BUG = (
-    "binlog.count_binlog_rows rejects stream-written v1 delete logs (next_position -1): "
-    "'bad event at byte 107', so the executor cannot count the deletes of a 2.5 backup"
-)
-
 VERSIONS = [
     "2.3.5",
     "2.4.10",
-    pytest.param("2.5.3", marks=pytest.mark.xfail(strict=True, reason=STREAM_DELTALOG_BUG)),
+    "2.5.3",
     "2.6.11",
 ]
 

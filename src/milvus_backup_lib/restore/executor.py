@@ -287,10 +287,13 @@ class RestoreExecutor:
         else:
             locations = [self.backup_storage.join(backup_name, p) for p in prefixes]
         paths = [self._milvus_path(p).rstrip("/") + "/" for p in locations]
-        # A backup import always takes exactly [insert prefix, delta prefix]; an empty string stands for
-        # "none". Given a single path, Milvus 2.3.5 falls back to row-based files: "unsupported file type".
+        # A backup import takes exactly [insert prefix, delta prefix]; an empty string stands for "none".
+        # Given a single path, Milvus 2.3.5 falls back to row-based files: "unsupported file type". An
+        # L0 import takes the delta prefix alone: Milvus's L0 reader wants exactly one prefix
+        # (importutilv2/binlog/l0_reader.go "there should be one prefix"), as milvus-backup sends it
+        # (core/restore/coll_task.go toPaths: no insert dir -> [deltaLogDir]).
         if not step.insert_prefix:
-            files = ["", paths[0]]
+            files = [paths[0]]
         elif step.delta_prefix:
             files = paths
         else:

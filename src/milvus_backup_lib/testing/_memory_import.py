@@ -20,9 +20,9 @@ How Milvus does it, and where that is written:
 - ``importutilv2/binlog/reader.go`` ``readDelete``: delta logs are listed recursively, a pk keeps its
   newest delete timestamp, and ``filter.go`` ``FilterWithDelete`` keeps a row when ``deleteTs <= rowTs``.
 - ``importutilv2/binlog/l0_reader.go``: an L0 import lists its prefix recursively and reads every delete.
-  Its ``NewL0Reader`` wants exactly one prefix ("there should be one prefix"), and milvus-backup sends one
-  (``core/restore/coll_task.go`` ``toGrpcPaths``); how the old ``Import`` RPC turns its ``files`` into
-  import files on 2.4+ was not found in the source read, so empty paths are dropped here, not refused.
+  Its ``NewL0Reader`` wants exactly one prefix ("there should be one prefix"), and milvus-backup sends
+  exactly the delta prefix for an L0 import (``core/restore/coll_task.go`` ``toPaths``: no insert dir ->
+  ``[deltaLogDir]``), so anything else is refused here.
 - backup imports keep the primary keys of the files even for auto-ID collections (``UnsetAutoID`` in
   ``internal/datanode/importv2/task_import.go``); this model also keeps each row's timestamp.
 """
@@ -74,7 +74,9 @@ def run_import(
 ) -> ImportResult:
     """Run one import job to its end; raises :class:`ImportFailure` for a failed task."""
     if options.get("l0_import") == "true" and plane.line.has_l0:
-        return _import_l0(plane, coll, partition_id, [f for f in files if f])
+        if len(files) != 1 or not files[0]:
+            raise ImportFailure(f"there should be one prefix, but got {list(files)}")
+        return _import_l0(plane, coll, partition_id, list(files))
     if options.get("backup") != "true":
         raise ImportFailure("unsupported file type")
     if not files:
