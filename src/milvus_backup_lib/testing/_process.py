@@ -19,7 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
 
@@ -219,11 +219,16 @@ class LogWatch:
 _RUNNING: weakref.WeakSet[Stoppable] = weakref.WeakSet()
 
 
-@atexit.register
-def _stop_forgotten_processes() -> None:
-    for owner in list(_RUNNING):
+def stop_all(owners: Iterable[Stoppable]) -> None:
+    """Stop each owner, going on past failures (what interpreter exit runs for the forgotten ones)."""
+    for owner in list(owners):
         with contextlib.suppress(Exception):
             owner.stop()
+
+
+@atexit.register
+def _stop_forgotten_processes() -> None:
+    stop_all(_RUNNING)
 
 
 def free_ports(count: int, host: str = "") -> list[int]:
