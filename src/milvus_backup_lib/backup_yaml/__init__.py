@@ -48,16 +48,26 @@ How a provider becomes a location::
 Every problem raises :class:`InvalidConfigError` naming the key (or the environment variable, or the
 ``--set`` entry) the value came from; no message ever carries a credential.
 
-The package reads in three steps: :mod:`~milvus_backup_lib.backup_yaml.sources` finds each raw value
-(``--set``, environment, file) and parses it, :mod:`~milvus_backup_lib.backup_yaml.keys` holds the v1 and
-v2 key tables and turns them into the Milvus connection and one provider-neutral record per storage side,
-and :mod:`~milvus_backup_lib.backup_yaml.providers` turns such a record into a
-:class:`~milvus_backup_lib.storage.location.StorageLocation`.
+Every key of both schemas is either honoured or accepted and not used, each with its reason
+(:mod:`~milvus_backup_lib.backup_yaml.schema`; :attr:`ToolConfig.unused_keys` lists those a file sets).
+A ``--set`` key that the schema does not declare is an :class:`InvalidConfigError` naming the closest key
+(``did you mean minio.backupRootPath?``); a file key it does not declare is a logged warning, as in the
+Go tool. Besides the connection and the storages, :attr:`ToolConfig.log` holds ``log.*`` and
+:attr:`ToolConfig.tuning` the copy and restore knobs (:mod:`~milvus_backup_lib.backup_yaml.settings`).
+
+The package reads in these steps: :mod:`~milvus_backup_lib.backup_yaml.sources` finds each raw value
+(``--set``, environment, file) and parses it, :mod:`~milvus_backup_lib.backup_yaml.schema` checks the
+keys, :mod:`~milvus_backup_lib.backup_yaml.keys` holds the v1 and v2 connection and storage fields and
+turns them into the Milvus connection and one provider-neutral record per storage side,
+:mod:`~milvus_backup_lib.backup_yaml.providers` turns such a record into a
+:class:`~milvus_backup_lib.storage.location.StorageLocation`, and
+:mod:`~milvus_backup_lib.backup_yaml.settings` reads the rest.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -82,12 +92,23 @@ from milvus_backup_lib.backup_yaml.keys import (
     _v2_storage_fields,
 )
 from milvus_backup_lib.backup_yaml.providers import _location
+from milvus_backup_lib.backup_yaml.schema import check_set_keys, unknown_file_keys, unused_reason
+from milvus_backup_lib.backup_yaml.settings import LogSettings, Tuning, read_log_settings, read_tuning
 from milvus_backup_lib.backup_yaml.sources import _bool, _Field, _flatten, _Sources, _yaml_error_message
 from milvus_backup_lib.errors import InvalidConfigError
 from milvus_backup_lib.options import MilvusConnection
 from milvus_backup_lib.storage.location import StorageLocation
 
-__all__ = ["InvalidConfigError", "ToolConfig", "from_milvus_backup_config", "load_config_file"]
+__all__ = [
+    "InvalidConfigError",
+    "LogSettings",
+    "ToolConfig",
+    "Tuning",
+    "from_milvus_backup_config",
+    "load_config_file",
+]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -106,6 +127,14 @@ class ToolConfig:
     milvus_local_path: str | None = None
     #: v1 ``backup.gcPause.enable`` / v2 ``backup.pauseGC`` (default true): pause Milvus GC while copying.
     pause_gc: bool = True
+    #: ``log.level``, ``log.console``, ``log.file.*``: where log records go.
+    log: LogSettings = attrs.field(factory=LogSettings)
+    #: The copy and restore knobs (concurrency, streaming, temporary files, GC pause length).
+    tuning: Tuning = attrs.field(factory=Tuning)
+    #: Keys the file or ``--set`` gave that are accepted but have no effect here, each with the reason.
+    unused_keys: tuple[tuple[str, str], ...] = ()
+    #: ``configVersion`` of the file: ``"v1"`` or ``"v2"``.
+    version: str = "v1"
 
 
 def from_milvus_backup_config(
@@ -122,7 +151,9 @@ def from_milvus_backup_config(
     environment variables count as unset.
 
     Raises :class:`InvalidConfigError` for an unknown provider or TLS mode, a missing bucket name or
-    credential, a port or boolean that does not parse, or a key of the other schema version.
+    credential, a port, number or boolean that does not parse, a key of the other schema version, or a
+    ``set_values`` key that the schema does not declare (the message names the closest key). A file key
+    the schema does not declare is logged as a warning and ignored, as the Go tool does.
     """
     if not isinstance(config, Mapping):
         raise InvalidConfigError(
@@ -131,7 +162,9 @@ def from_milvus_backup_config(
     flat: dict[str, tuple[str, Any]] = {}
     _flatten("", config, flat)
     version = _schema_version(flat)
-    src = _Sources(flat, os.environ if env is None else env, set_values or {})
+    overrides = set_values or {}
+    check_set_keys(version, overrides)
+    src = _Sources(flat, os.environ if env is None else env, overrides)
     if version == "v2":
         _reject_keys(flat, _V1_KEYS, "a v1 key; a configVersion v2 file spells it {hint}")
         milvus = _milvus_connection(src, _V2_MILVUS)
@@ -164,13 +197,32 @@ def from_milvus_backup_config(
         else _Field(("backup.gcPause.enable",), ("BACKUP_GC_PAUSE_ENABLE",))
     )
     pause_hit = src.get(pause_field)
+    for warning in unknown_file_keys(version, [key for key, _ in flat.values()]):
+        log.warning("%s", warning)
     return ToolConfig(
         milvus=milvus,
         milvus_storage=milvus_storage,
         backup_storage=_location(backup_side),
         milvus_local_path=local_path or None,
         pause_gc=_bool(pause_hit) if pause_hit is not None else True,
+        log=read_log_settings(src, version),
+        tuning=read_tuning(src, version),
+        unused_keys=_unused_keys(version, [key for key, _ in flat.values()], overrides),
+        version=version,
     )
+
+
+def _unused_keys(
+    version: str, file_keys: list[str], overrides: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    given = {key.lower(): key for key in file_keys}
+    given.update({str(key).strip().lower(): f"--set {str(key).strip()}" for key in overrides})
+    out = []
+    for lower, shown in sorted(given.items()):
+        reason = unused_reason(version, lower)
+        if reason:
+            out.append((shown, reason))
+    return tuple(out)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
