@@ -2,7 +2,8 @@
 
 :func:`is_transient` (re-exported by :mod:`milvus_backup_lib.retry`) says whether an error can go away
 by itself; :func:`describe` names an error and what decided its verdict for a log line, from a fixed
-vocabulary and never from the error's message.
+vocabulary and never from the error's message; :func:`endpoint_of` finds the host an error was about
+(``host:port``, from the attributes of the connection errors that carry one), for the same lines.
 
 The ``__cause__`` chain is followed: the first link with a verdict decides,
 so s3fs's ``OSError`` made from a botocore ``SlowDown`` and our ``StorageError`` raised ``from`` a
@@ -51,6 +52,7 @@ import concurrent.futures
 import errno
 import socket
 import ssl
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -63,7 +65,7 @@ from milvus_backup_lib.errors import (
     StorageError,
 )
 
-__all__ = ["describe", "is_transient"]
+__all__ = ["describe", "endpoint_of", "is_transient"]
 
 #: How many ``__cause__`` links are inspected; chains are short, this only guards against cycles.
 _MAX_CHAIN = 16
@@ -353,3 +355,53 @@ def describe(exc: BaseException) -> str:
     if decided_by is exc:
         return f"{type(exc).__name__} ({verdict.reason})"
     return f"{type(exc).__name__} from {type(decided_by).__name__} ({verdict.reason})"
+
+
+#: Connection errors that carry the endpoint they failed on: botocore's (``kwargs["endpoint_url"]``),
+#: aiohttp's connector error (``host``, ``port``).
+_BOTOCORE_ENDPOINT_NAMES = frozenset(
+    {
+        "botocore.exceptions.EndpointConnectionError",
+        "botocore.exceptions.ConnectTimeoutError",
+        "botocore.exceptions.ReadTimeoutError",
+        "botocore.exceptions.ConnectionClosedError",
+    }
+)
+_AIOHTTP_CONNECTOR = "aiohttp.client_exceptions.ClientConnectorError"
+
+
+def _host_port(host: object, port: object) -> str:
+    if not isinstance(host, str) or not host:
+        return ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if isinstance(port, int) and not isinstance(port, bool) else shown
+
+
+def endpoint_of(exc: BaseException) -> str:
+    """``host:port`` of the endpoint ``exc`` (or an error in its ``__cause__`` chain) failed on, or "".
+
+    Only the host and port are taken (never a URL's user, path or query), from the errors known to
+    carry them; everything else gives "".
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen and len(seen) < _MAX_CHAIN:
+        seen.add(id(link))
+        names = _names(link)
+        if names & _BOTOCORE_ENDPOINT_NAMES:
+            kwargs = getattr(link, "kwargs", None)
+            url = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
+            if isinstance(url, str):
+                try:
+                    parts = urlsplit(url)
+                    found = _host_port(parts.hostname, parts.port)
+                except ValueError:
+                    found = ""
+                if found:
+                    return found
+        if _AIOHTTP_CONNECTOR in names:
+            found = _host_port(getattr(link, "host", None), getattr(link, "port", None))
+            if found:
+                return found
+        link = link.__cause__
+    return ""

@@ -11,10 +11,19 @@ marked ``retryable``) and which are permanent is decided by :func:`is_transient`
 :mod:`milvus_backup_lib._transient`, which holds the classifier. ``ConnectionRefusedError`` is
 transient on purpose (a restarting pod answers it for a few seconds).
 
-Retries are logged at INFO under ``milvus_backup_lib.retry`` with the operation name, the error type
-and a code taken from a fixed vocabulary (``HTTP 503``, ``S3 SlowDown``, ``gRPC UNAVAILABLE``): never
-the error's message or arguments, which may quote a URL with a token or a credential. stamina's own
-instrumentation sees only a stand-in exception whose repr is the error's type name.
+Retries are logged at INFO under ``milvus_backup_lib.retry``, one readable line per retry: what is
+retried (the operation, and the endpoint when the policy or the error names one), the attempt out of
+how many, the seconds waited, and the error as its type and a code from a fixed vocabulary
+(``HTTP 503``, ``S3 SlowDown``, ``gRPC UNAVAILABLE``)::
+
+    retrying CreateIndex at 127.0.0.1:19530 (attempt 2 of 6, after 0.4 s): MilvusConnectionError from
+    _InactiveRpcError (gRPC UNAVAILABLE)
+
+Never the error's message or arguments, which may quote a URL with a token or a credential. stamina's
+own instrumentation sees only a stand-in exception whose repr is the error's type name, and its
+standard-library hook (a WARNING ``stamina.retry_scheduled`` record on the ``stamina`` logger, which
+says nothing a reader can use) is filtered out for the retries of this module, which log their own
+line; other users of stamina keep theirs.
 
 Tests call :func:`set_testing` so retries happen without sleeping.
 """
@@ -24,6 +33,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
@@ -31,7 +41,7 @@ from typing import Any, ParamSpec, TypeVar
 import attrs
 import stamina
 
-from milvus_backup_lib._transient import describe, is_transient
+from milvus_backup_lib._transient import describe, endpoint_of, is_transient
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -64,7 +74,27 @@ class _TransientFailure(Exception):
         self.error = error
 
     def __repr__(self) -> str:
-        return f"TransientFailure({type(self.error).__name__})"
+        return f"{_STAND_IN}({type(self.error).__name__})"
+
+
+_STAND_IN = "TransientFailure"
+
+
+class _OwnRetriesFilter(logging.Filter):
+    """Drops stamina's ``stamina.retry_scheduled`` records about our retries: they log their own line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        caused_by = getattr(record, "stamina.caused_by", "")
+        return not (isinstance(caused_by, str) and caused_by.startswith(f"{_STAND_IN}("))
+
+
+def _install_stamina_filter() -> None:
+    stamina_log = logging.getLogger("stamina")
+    if not any(isinstance(f, _OwnRetriesFilter) for f in stamina_log.filters):
+        stamina_log.addFilter(_OwnRetriesFilter())
+
+
+_install_stamina_filter()
 
 
 @attrs.frozen
@@ -72,7 +102,8 @@ class RetryPolicy:
     """How often and how long to retry transient errors; see the module docstring for the backoff.
 
     ``timeout`` (seconds, None for no limit) bounds the whole series of attempts, measured from the
-    first; it does not interrupt an attempt that is running.
+    first; it does not interrupt an attempt that is running. ``endpoint`` (``host:port``, a URL
+    without credentials) names where the calls go, for the log lines; empty when unknown.
     """
 
     attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
@@ -80,6 +111,7 @@ class RetryPolicy:
     wait_initial: float = attrs.field(default=0.1, validator=attrs.validators.ge(0.0))
     wait_max: float = attrs.field(default=5.0, validator=attrs.validators.ge(0.0))
     wait_jitter: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    endpoint: str = attrs.field(default="", kw_only=True)
 
     @timeout.validator
     def _check_timeout(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
@@ -103,7 +135,7 @@ class RetryPolicy:
         hold a secret. Raises the last error when the attempts or the time run out, and a permanent
         error at once; either way the error is the one ``fn`` raised, unchanged.
         """
-        tracker = _Tracker(operation, self.attempts)
+        tracker = _Tracker(operation, self.attempts, self.endpoint)
         try:
             for attempt in self._attempts():
                 with attempt:
@@ -124,7 +156,7 @@ class RetryPolicy:
         self, operation: str, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
         """The coroutine version of :meth:`call`: awaits ``fn(*args, **kwargs)``, sleeping with asyncio."""
-        tracker = _Tracker(operation, self.attempts)
+        tracker = _Tracker(operation, self.attempts, self.endpoint)
         try:
             async for attempt in self._attempts():
                 with attempt:
@@ -145,20 +177,28 @@ class RetryPolicy:
 class _Tracker:
     """Logs retries of one call and turns transient errors into :class:`_TransientFailure`."""
 
-    def __init__(self, operation: str, attempts: int) -> None:
+    def __init__(self, operation: str, attempts: int, endpoint: str = "") -> None:
         self.operation = operation
         self.attempts = attempts
+        self.endpoint = endpoint
         self.tries = 0
         self.last: str = ""
+        self.last_endpoint = ""
+        self.failed_at = 0.0
+
+    def _what(self) -> str:
+        endpoint = self.endpoint or self.last_endpoint
+        return f"{self.operation} at {endpoint}" if endpoint else self.operation
 
     def starting(self, num: int) -> None:
         self.tries = num
         if num > 1:
             log.info(
-                "retrying %s (attempt %d of at most %d) after %s",
-                self.operation,
+                "retrying %s (attempt %d of %d, after %.1f s): %s",
+                self._what(),
                 num,
                 self.attempts,
+                max(0.0, time.monotonic() - self.failed_at),
                 self.last,
             )
 
@@ -166,10 +206,12 @@ class _Tracker:
         """Raise :class:`_TransientFailure` for a transient ``exc``; return (to re-raise it) otherwise."""
         if is_transient(exc):
             self.last = describe(exc)
+            self.last_endpoint = endpoint_of(exc) or self.last_endpoint
+            self.failed_at = time.monotonic()
             raise _TransientFailure(exc) from exc
 
     def giving_up(self, error: Exception) -> None:
-        log.info("giving up on %s after %d attempt(s): %s", self.operation, self.tries, describe(error))
+        log.info("giving up on %s after %d attempt(s): %s", self._what(), self.tries, describe(error))
 
 
 #: Five attempts within 60 s, waits from 0.1 s (plus up to 1 s of jitter) growing to at most 5 s.
