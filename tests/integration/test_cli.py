@@ -33,6 +33,7 @@ from typing import Any
 import attrs
 import pytest
 from dataset import build_small, client, ensure_loaded
+from pymilvus import DataType
 
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus
@@ -95,6 +96,11 @@ backup:
 def env(milvus_server: EmbeddedMilvus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliEnv]:
     coll = f"cli_{uuid.uuid4().hex[:8]}"
     rows, deleted = build_small(milvus_server.uri, coll)
+    c = client(milvus_server.uri)
+    index = c.prepare_index_params()
+    index.add_index("vec", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 16})
+    c.create_index(coll, index)
+    c.close()
     work = tmp_path_factory.mktemp("cli")
     backup_root = work / "backups"
     backup_root.mkdir()
@@ -283,11 +289,11 @@ def test_restore_with_suffix_and_target_filter(env: CliEnv, base_backup: str) ->
     uri, target = env.server.uri, f"{env.coll}_s1"
     try:
         # --filter selects by target name, as in the Go tool: the source name selects nothing here
-        wrong = run(env, "restore", "-n", base_backup, "-s", "s1", "--filter", f"default.{env.coll}")
+        wrong = run(env, "restore", "-n", base_backup, "-s", "_s1", "--filter", f"default.{env.coll}")
         assert wrong.returncode == 2, wrong.stderr
         assert "target names" in wrong.stderr and wrong.stderr.count("\n") == 1
 
-        result = ok(env, "restore", "-n", base_backup, "-s", "s1", "--filter", f"default.{target}")
+        result = ok(env, "restore", "-n", base_backup, "-s", "_s1", "--filter", f"default.{target}")
         assert target in result.stdout
         assert count_rows(uri, "default", target) == env.rows
     finally:
@@ -320,11 +326,217 @@ def test_restore_dry_run_changes_nothing(env: CliEnv, base_backup: str) -> None:
         c.close()
 
 
-def test_restore_conflict_is_one_line(env: CliEnv, base_backup: str) -> None:
+def test_restore_conflict_is_one_line_naming_flags(env: CliEnv, base_backup: str) -> None:
     result = run(env, "restore", "-n", base_backup)  # the original still exists
     assert result.returncode == 1
     assert result.stderr.startswith("error: restore refused, nothing was changed:")
     assert result.stderr.count("\n") == 1
+    assert "pass --drop_exist_collection or --skip_create_collection" in result.stderr
+    assert "drop_existing" not in result.stderr
+
+
+# --- the Go tool's command lines: HEAD and v0.5 spellings -----------------------------------------------
+
+
+def notes(result: Result) -> list[str]:
+    """The ``note:`` lines of a run (other lines, such as a GC warning, aside)."""
+    return [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+
+
+def index_of(uri: str, coll: str, field: str = "vec") -> dict[str, Any]:
+    c = client(uri)
+    try:
+        (name,) = [n for n in c.list_indexes(coll) if c.describe_index(coll, n)["field_name"] == field]
+        return dict(c.describe_index(coll, name))
+    finally:
+        c.close()
+
+
+def test_go_head_command_lines(env: CliEnv) -> None:
+    """A script written for Go HEAD: create, list, get, restore with -s _bak and HEAD's restore flags,
+    delete; names, rows and exit codes."""
+    uri, name, target = env.server.uri, "head_bk", f"{env.coll}_bak"
+    try:
+        created = ok(
+            env,
+            "create",
+            "-n",
+            name,
+            "--filter",
+            f"default.{env.coll}",
+            "--strategy",
+            "skip_flush",
+            "--format",
+            "binlog",
+            "--backup_index_extra",
+        )
+        (note,) = notes(created)
+        assert note.startswith("note: --backup_index_extra is accepted and does nothing here")
+        assert name in ok(env, "list").stdout.split()
+        assert f"default.{env.coll}" in ok(env, "get", "-n", name).stdout
+
+        restored = ok(
+            env,
+            "restore",
+            "-n",
+            name,
+            "-s",
+            "_bak",
+            "--rebuild_index",
+            "--use_v2_restore",
+            "--drop_exist_index",
+        )
+        assert target in restored.stdout and restored.stderr == ""  # the suffix is appended as given
+        assert index_of(uri, target)["index_type"] == "HNSW"
+        assert count_rows(uri, "default", target) == env.rows
+
+        refused = run(env, "restore", "-n", name, "-s", "_bak", "-r", f"{env.coll}:other")
+        assert refused.returncode == 2 and "-s/--suffix and -r/--rename" in refused.stderr
+
+        assert "deleted" in ok(env, "delete", "-n", name).stdout
+        assert run(env, "get", "-n", name).returncode == 1
+    finally:
+        drop(uri, "default", target)
+        run(env, "delete", "-n", name)
+
+
+def test_go_v05_command_lines(env: CliEnv) -> None:
+    """A script written for Go v0.5: create -c/-f and -a/--meta_only, list -c, get -d, restore -c
+    --restore_index -s _bak, delete; each v0.5 spelling works and prints one note naming the new one."""
+    uri, data, meta, target = env.server.uri, "v05_bk", "v05_meta", f"{env.coll}_bak"
+    try:
+        created = run(env, "--json", "create", "-n", data, "-c", env.coll, "-f")
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["strategy"] == "skip_flush"
+        assert notes(created) == [
+            f'note: -c/--colls is the v0.5 spelling of --filter (here: --filter "{env.coll}")',
+            "note: -f/--force is the v0.5 spelling of --strategy skip_flush",
+        ]
+        meta_only = run(
+            env, "--json", "create", "-n", meta, "-a", json.dumps({"default": [env.coll]}), "--meta_only"
+        )
+        assert meta_only.returncode == 0, meta_only.stderr
+        assert json.loads(meta_only.stdout)["strategy"] == "meta_only"
+        assert json.loads(meta_only.stdout)["collections"] == [f"default.{env.coll}"]
+
+        listed = ok(env, "--json", "list", "-c", env.coll)
+        assert {data, meta} <= {b["name"] for b in json.loads(listed.stdout)}
+        assert listed.stderr.startswith("note: -c/--collection is a v0.5 flag")
+
+        detail = ok(env, "get", "-n", data, "-d")
+        full = json.loads(detail.stdout)  # the Go tool's JSON: full_meta.json's keys
+        (coll,) = full["collection_backups"]
+        assert coll["collection_name"] == env.coll and coll["db_name"] == "default"
+        rows = [s["num_of_rows"] for p in coll["partition_backups"] for s in p["segment_backups"]]
+        assert sum(rows) == 500
+        assert full == json.loads((env.backup_root / data / "meta" / "full_meta.json").read_text())
+
+        restored = ok(env, "restore", "-n", data, "-c", env.coll, "-s", "_bak", "--restore_index")
+        assert target in restored.stdout
+        assert notes(restored) == [
+            "note: --restore_index is the v0.5 spelling of --rebuild_index (on by default here)",
+            f"note: -c/--collections is the v0.5 spelling of --filter; it selects backed-up names"
+            f" ({env.coll}), before --suffix/--rename, where --filter selects the names restored to",
+        ]
+        assert count_rows(uri, "default", target) == env.rows
+
+        for name in (data, meta):
+            assert "deleted" in ok(env, "delete", "-n", name).stdout
+    finally:
+        drop(uri, "default", target)
+        for name in (data, meta):
+            run(env, "delete", "-n", name)
+
+
+def test_use_auto_index_and_drop_exist_index(env: CliEnv, base_backup: str) -> None:
+    uri, target = env.server.uri, f"{env.coll}_auto"
+    try:
+        ok(env, "restore", "-n", base_backup, "-s", "_auto", "--use_auto_index")
+        auto = index_of(uri, target)
+        assert auto["index_type"] == "AUTOINDEX" and auto["metric_type"] == "IP"  # the backed-up metric
+
+        # into the existing collection: its AUTOINDEX is dropped, the backed-up HNSW created instead
+        args = ("restore", "-n", base_backup, "-s", "_auto", "--skip_create_collection", "--meta_only")
+        ok(env, *args, "--drop_exist_index")
+        hnsw = index_of(uri, target)
+        assert hnsw["index_type"] == "HNSW" and hnsw["metric_type"] == "IP"
+        assert count_rows(uri, "default", target) == env.rows
+    finally:
+        drop(uri, "default", target)
+
+
+def test_restore_rbac_of_a_backup_without_it_changes_nothing(env: CliEnv, base_backup: str) -> None:
+    result = run(env, "restore", "-n", base_backup, "-s", "_rbac", "--rbac")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: restore refused, nothing was changed: --rbac: backup 'base' holds no users, roles or grants:"
+        " made without create --rbac\n"
+    )
+    c = client(env.server.uri)
+    try:
+        assert f"{env.coll}_rbac" not in c.list_collections()
+    finally:
+        c.close()
+
+
+def test_alias_conflict_hint_names_no_aliases(env: CliEnv) -> None:
+    uri, coll, name = env.server.uri, f"al_{uuid.uuid4().hex[:6]}", "alias_bk"
+    c = client(uri)
+    schema = c.create_schema(auto_id=True)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    c.create_collection(coll, schema=schema)
+    c.create_alias(coll, f"{coll}_alias")
+    c.close()
+    try:
+        ok(env, "create", "-n", name, "--filter", coll, "--strategy", "meta_only")
+        refused = run(env, "restore", "-n", name, "-s", "_bak")
+        assert refused.returncode == 1
+        assert "already points to" in refused.stderr
+        assert "pass --no-aliases to restore without the backed-up aliases" in refused.stderr
+        ok(env, "restore", "-n", name, "-s", "_bak", "--no-aliases")
+    finally:
+        c = client(uri)
+        c.drop_alias(f"{coll}_alias")
+        c.close()
+        drop(uri, "default", coll)
+        drop(uri, "default", f"{coll}_bak")
+        run(env, "delete", "-n", name)
+
+
+def test_unfinished_backup_hint_names_resume_and_delete(env: CliEnv) -> None:
+    leftover = env.backup_root / "half" / "binlogs" / "insert_log" / "x"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"partial")
+    try:
+        result = run(env, "create", "-n", "half", "--filter", env.coll, "--strategy", "meta_only")
+        assert result.returncode == 1, result.stderr
+        assert "--resume" in result.stderr and "delete -n half" in result.stderr
+        assert "resume=True" not in result.stderr and "delete_backup()" not in result.stderr
+    finally:
+        shutil.rmtree(env.backup_root / "half")
+
+
+def test_v2_config_with_a_fresh_local_root_works_on_the_first_run(env: CliEnv, tmp_path: Path) -> None:
+    fresh = tmp_path / "new" / "backups"
+    config = tmp_path / "backup.yaml"
+    config.write_text(_v2_config(env.server, fresh))
+    report = run_json(
+        env,
+        "--config",
+        str(config),
+        "create",
+        "-n",
+        "first",
+        "--filter",
+        env.coll,
+        "--strategy",
+        "skip_flush",
+    )
+    assert report["files"] > 0 and report["collections"] == [f"default.{env.coll}"]
+    assert (fresh / "first" / "meta" / "backup_meta.json").is_file()
+    listed = json.loads(ok(env, "--config", str(config), "--json", "list").stdout)
+    assert [b["name"] for b in listed] == ["first"]
 
 
 # --- verify, check --------------------------------------------------------------------------------------
@@ -369,7 +581,14 @@ def test_check(env: CliEnv, tmp_path: Path) -> None:
     assert "Milvus v2.3.5" in lines[0]
     assert not [p for p in env.backup_root.iterdir() if p.name.startswith("milvus_backup_lib_check")]
 
-    missing = tmp_path / "nowhere"
+    # a local backup root that does not exist yet is fine: the first backup creates it, as the Go tool's
+    fresh = tmp_path / "fresh" / "root"
+    later = json.loads(ok(env, "--json", "check", "--set", f"backup.storage.rootPath={fresh}").stdout)
+    assert later["ok"] and "the first backup creates it" in later["checks"][2]["detail"]
+    assert not fresh.exists()
+
+    (tmp_path / "a_file").write_text("")
+    missing = tmp_path / "a_file" / "nowhere"  # cannot be created below a file
     failed = run(env, "--json", "check", "--set", f"backup.storage.rootPath={missing}")
     assert failed.returncode == 1
     checks = {c["check"]: c for c in json.loads(failed.stdout)["checks"]}
@@ -389,15 +608,22 @@ def test_check(env: CliEnv, tmp_path: Path) -> None:
         (("get",), "required: -n/--name"),
         (("restore", "-s", "x"), "required: -n/--name"),
         (("create", "--strategy", "bogus"), "invalid choice: 'bogus'"),
-        (("create", "--colls", "c1"), "unrecognized arguments: --colls"),
+        (("create", "--bogus", "c1"), "unrecognized arguments: --bogus"),
         (("verify", "-n", "b", "--level", "bogus"), "invalid choice: 'bogus'"),
         (("create", "-n", "bad-name"), "backup name 'bad-name' is invalid"),
         (("restore", "-n", "b", "-r", "no_colon"), "is not source:target"),
         (
             ("restore", "-n", "b", "--drop_exist_collection", "--skip_create_collection"),
-            "skip_create=True is not valid with drop_existing=True",
+            "--drop_exist_collection and --skip_create_collection cannot be used together",
         ),
+        (("restore", "-n", "b", "-s", "_bak", "-r", "c1:c2"), "-s/--suffix and -r/--rename cannot be used"),
+        (("create", "--format", "snapshot"), "snapshot-format backups (Milvus 3.0) are not supported"),
         (("list", "--set", "no_equals_sign"), "expected KEY=VALUE"),
+        (
+            ("list", "--set", "backup.storage.rootpth=/x"),
+            "--set backup.storage.rootpth: not a key of a configVersion v2 config; did you mean"
+            " backup.storage.rootPath?",
+        ),
         (("--config", "/nonexistent/backup.yaml", "list"), "cannot read config file"),
     ],
 )

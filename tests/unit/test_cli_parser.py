@@ -15,6 +15,7 @@ import pytest
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.cli.commands import COMMANDS
+from milvus_backup_lib.cli.legacy import create_strategy
 from milvus_backup_lib.cli.output import to_jsonable
 from milvus_backup_lib.cli.parser import Settings, build_parser, settings_from
 from milvus_backup_lib.options import BackupStrategy, QualifiedName
@@ -25,13 +26,15 @@ from milvus_backup_lib.storage.location import StorageLocation
 def _logging_restored() -> Iterator[None]:
     """Undo what ``main`` does to logging: the handler it adds to the root logger, and the levels."""
     root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    handlers, root_level, lib_level = list(root.handlers), root.level, lib.level
+    retry = logging.getLogger("milvus_backup_lib.retry")
+    handlers, root_level, lib_level, retry_level = list(root.handlers), root.level, lib.level, retry.level
     yield
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
         handler.close()
     root.setLevel(root_level)
     lib.setLevel(lib_level)
+    retry.setLevel(retry_level)
 
 
 def test_every_command_of_the_parser_has_a_function() -> None:
@@ -61,9 +64,14 @@ def test_restore_flags_in_both_spellings() -> None:
     for underscore, dash in [
         ("--drop_exist_collection", "--drop-exist-collection"),
         ("--skip_create_collection", "--skip-create-collection"),
+        ("--drop_exist_index", "--drop-exist-index"),
         ("--meta_only", "--meta-only"),
+        ("--rebuild_index", "--rebuild-index"),
         ("--no_rebuild_index", "--no-rebuild-index"),
+        ("--use_auto_index", "--use-auto-index"),
         ("--no_aliases", "--no-aliases"),
+        ("--rbac", "--rbac"),
+        ("--use_v2_restore", "--use-v2-restore"),
         ("--dry_run", "--dry-run"),
     ]:
         assert parser.parse_args(["restore", "-n", "b", underscore]) == parser.parse_args(
@@ -76,8 +84,69 @@ def test_restore_flags_in_both_spellings() -> None:
 def test_create_defaults() -> None:
     args = build_parser().parse_args(["create"])
     assert args.name is None and args.filter is None
-    assert args.strategy == BackupStrategy.SERIAL_FLUSH.value
-    assert (args.rbac, args.resume) == (False, False)
+    assert args.strategy is None  # as in the Go tool: unset means the default strategy
+    assert create_strategy(args, print) is BackupStrategy.SERIAL_FLUSH
+    assert (args.rbac, args.resume, args.format, args.backup_index_extra) == (False, False, "auto", False)
+
+
+def test_every_go_head_flag_parses() -> None:
+    """Go HEAD's flags of each command (cmd/create, cmd/restore, cmd/get, cmd/list, cmd/del)."""
+    parser = build_parser()
+    create = parser.parse_args(
+        [
+            "create",
+            "-n",
+            "b",
+            "--filter",
+            "c1",
+            "--strategy",
+            "bulk_flush",
+            "--format",
+            "binlog",
+            "--backup_index_extra",
+            "--rbac",
+        ]
+    )
+    assert (create.strategy, create.format, create.backup_index_extra, create.rbac) == (
+        "bulk_flush",
+        "binlog",
+        True,
+        True,
+    )
+    restore = parser.parse_args(
+        [
+            "restore",
+            "-n",
+            "b",
+            "--filter",
+            "c1",
+            "-s",
+            "_x",
+            "--rebuild_index",
+            "--meta_only",
+            "--use_auto_index",
+            "--drop_exist_collection",
+            "--drop_exist_index",
+            "--rbac",
+            "--use_v2_restore",
+        ]
+    )
+    assert restore.use_auto_index and restore.drop_exist_index and restore.rbac and restore.use_v2_restore
+    assert parser.parse_args(["get", "-n", "b"]).detail is False
+    assert parser.parse_args(["delete", "-n", "b"]).name == "b"
+    assert parser.parse_args(["list"]).collection is None
+
+
+def test_go_v05_flags_parse() -> None:
+    parser = build_parser()
+    create = parser.parse_args(["create", "-c", "c1,c2", "-d", "db1", "-a", "{}", "-f", "--meta_only"])
+    assert (create.colls, create.databases, create.database_collections) == ("c1,c2", "db1", "{}")
+    assert create.force and create.create_meta_only
+    restore = parser.parse_args(["restore", "-n", "b", "-c", "c1", "-d", "db", "-a", "{}", "--restore_index"])
+    assert (restore.collections, restore.databases, restore.database_collections) == ("c1", "db", "{}")
+    assert restore.restore_index
+    assert parser.parse_args(["get", "-n", "b", "-d"]).detail is True
+    assert parser.parse_args(["list", "-c", "c1"]).collection == "c1"
 
 
 def test_version_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,21 +6,31 @@ Commands and flags are those of the Go tool milvus-backup, reading the same ``ba
     milvus-backup-lib [--config backup.yaml] [--set KEY=VALUE]... [--json] [-v|-q] COMMAND ...
 
     create  -n NAME [--filter "db1.c1,c2,db2.*"] [--strategy serial_flush|skip_flush|meta_only]
-    list
-    get     -n NAME
+            [--rbac] [--resume]
+            v0.5: -c/--colls, -d/--databases, -a/--database_collections JSON, -f/--force, --meta_only
+    list    (v0.5: -c/--collection NAME)
+    get     -n NAME [-d/--detail: the Go tool's full JSON]
     delete  -n NAME
-    restore -n NAME [-s SUFFIX] [-r "db1.c1:db2.c2,c3:c4,db3.*:db4.*"] [--filter ...]
-            [--drop_exist_collection] [--skip_create_collection] [--meta_only]
-            [--rebuild_index | --no-rebuild-index] [--no-aliases] [--dry_run]
+    restore -n NAME [-s SUFFIX | -r "db1.c1:db2.c2,c3:c4,db3.*:db4.*"] [--filter ...]
+            [--drop_exist_collection | --skip_create_collection] [--drop_exist_index] [--meta_only]
+            [--rebuild_index | --no-rebuild-index] [--use_auto_index] [--no-aliases] [--rbac]
+            [--use_v2_restore] [--dry_run]
+            v0.5: -c/--collections, -d/--databases, -a/--database_collections JSON, --restore_index
     check   connect to Milvus, write/read/delete a probe object in both storages
-    verify  -n NAME [--level exists|size]   (our own: every binlog of the manifest is in the backup)
+    verify  -n NAME [--level exists|size|checksum]   (our own: every binlog of the manifest is in the backup)
 
+A v0.5 spelling works as it did and prints one ``note:`` line naming today's spelling. The suffix is
+appended as given (``-s _bak``: ``c1`` -> ``c1_bak``); ``-s`` and ``-r`` exclude each other, as in Go.
 As in the Go tool, ``restore --filter`` selects by target name, after ``--suffix``/``--rename``.
-Exit codes: 0 success, 1 failure (``error: <message>`` on stderr), 2 bad usage or configuration.
-Results go to stdout (``--json``: one JSON document); progress, logs and errors go to stderr.
+Exit codes: 0 success, 1 failure (``error: <message>`` on stderr), 2 bad usage or configuration
+(an unknown ``--set`` key among them, with the closest key named). Results go to stdout (``--json``: one
+JSON document); progress, logs, notes and errors go to stderr. Messages name flags, not the Python
+arguments the library's own messages name (``--drop_exist_collection``, not ``drop_existing``).
 
 The modules: :mod:`~milvus_backup_lib.cli.parser` (commands and flags), :mod:`~milvus_backup_lib.cli.commands`
-(one function per command), :mod:`~milvus_backup_lib.cli.output` (results, error lines, exit codes) and
+(one function per command), :mod:`~milvus_backup_lib.cli.legacy` (the v0.5 spellings),
+:mod:`~milvus_backup_lib.cli.restore_extras` (``--use_auto_index``, ``--drop_exist_index``),
+:mod:`~milvus_backup_lib.cli.output` (results, error lines, notes, the CLI vocabulary, exit codes) and
 :mod:`~milvus_backup_lib.cli.progress` (progress bars or log lines, and the logging setup).
 """
 
@@ -66,17 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings, stderr)
     out = Output(settings, stdout, stderr)
     ctx = Context(args=args, settings=settings, out=out, stderr=stderr)
+    name = getattr(args, "name", None)
     try:
         return COMMANDS[args.command](ctx)
     except CommandLineError as exc:
         out.error(str(exc))
         return EXIT_USAGE
     except USAGE_ERRORS as exc:
-        out.error(one_line(exc))
+        out.error(one_line(exc, name))
         return EXIT_USAGE
     except MilvusBackupError as exc:
         log.debug("command failed", exc_info=True)
-        out.error(one_line(exc))
+        out.error(one_line(exc, name))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         out.error("interrupted")

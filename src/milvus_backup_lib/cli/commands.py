@@ -11,19 +11,25 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
+from milvus_backup_lib.backup.copier import FsspecCopier
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
-from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output
+from milvus_backup_lib.cli import legacy
+from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings
-from milvus_backup_lib.cli.progress import close_progress, make_progress
+from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
+from milvus_backup_lib.cli.restore_extras import AutoIndexPlanner, open_cli_milvus
 from milvus_backup_lib.client import BackupClient
-from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, StorageError
+from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, RestorePlanError, StorageError
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
-from milvus_backup_lib.options import CollectionFilter, QualifiedName
+from milvus_backup_lib.milvus.protocol import MilvusCluster
+from milvus_backup_lib.options import CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.restore.options import RestoreOptions
+from milvus_backup_lib.restore.planner import RestorePlanner
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
@@ -63,12 +69,30 @@ def load_tool_config(settings: Settings) -> ToolConfig:
     return tool
 
 
-def _client(tool: ToolConfig) -> BackupClient:
+def _client(
+    tool: ToolConfig, *, planner: RestorePlanner | None = None, drop_exist_index: bool = False
+) -> BackupClient:
+    tuning = tool.tuning
+    copier = FsspecCopier(
+        **({"concurrency": tuning.copy_concurrency} if tuning.copy_concurrency else {}),
+        force_streaming=tuning.force_streaming,
+    )
+
+    def milvus_factory(connection: MilvusConnection) -> AbstractContextManager[MilvusCluster]:
+        return open_cli_milvus(connection, drop_exist_index=drop_exist_index)
+
+    extra: dict[str, Any] = {}
+    if tuning.gc_pause_seconds is not None:
+        extra["gc_pause_seconds"] = tuning.gc_pause_seconds
     return BackupClient(
         milvus=tool.milvus,
         milvus_storage=tool.milvus_storage,
         backup_storage=tool.backup_storage,
         pause_gc=tool.pause_gc,
+        copier=copier,
+        planner=planner,
+        milvus_factory=milvus_factory,
+        **extra,
     )
 
 
@@ -83,25 +107,65 @@ class Context:
     settings: Settings
     out: Output
     stderr: IO[str]
+    _tool: ToolConfig | None = None
 
     def config(self) -> ToolConfig:
-        return load_tool_config(self.settings)
+        """The config (read once), with its ``log.*`` settings applied to the logging set-up."""
+        if self._tool is None:
+            tool = load_tool_config(self.settings)
+            configure_logging(self.settings, self.stderr, tool.log)
+            for key, why in tool.unused_keys:
+                log.info("config key %s is accepted and not used: %s", key, why)
+            self._tool = tool
+        return self._tool
 
     def progress(self) -> Progress:
         return make_progress(self.settings, self.stderr)
 
+    def note(self, message: str) -> None:
+        self.out.note(message)
+
+
+def _create_local_root(location: StorageLocation) -> None:
+    """A local backup root that does not exist yet is created by the first write, as the Go tool does."""
+    if location.is_local and not os.path.isdir(location.root):
+        try:
+            os.makedirs(location.root, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the backup directory {location.root}: {exc.strerror or exc}"
+            ) from None
+        log.info("created the backup directory %s", location.root)
+
 
 def cmd_create(ctx: Context) -> int:
-    client = _client(ctx.config())
+    args = ctx.args
+    if args.format == "snapshot":
+        raise CommandLineError(
+            "--format snapshot: snapshot-format backups (Milvus 3.0) are not supported; binlog is the"
+            " format here (--format binlog or auto)"
+        )
+    if args.backup_index_extra:
+        ctx.note(
+            "--backup_index_extra is accepted and does nothing here: index extra info is only for"
+            " secondary restore, which this tool does not do"
+        )
+    if args.strategy == "bulk_flush":
+        ctx.note("--strategy bulk_flush runs as serial_flush here: one Flush per collection, the same data")
+    selection = legacy.create_selection(args, ctx.note)
+    strategy = legacy.create_strategy(args, ctx.note)
+    tool = ctx.config()
+    client = _client(tool)
+    _create_local_root(tool.backup_storage)
     progress = ctx.progress()
     try:
         report = client.create_backup(
-            ctx.args.name,
-            ctx.args.filter or None,
-            strategy=ctx.args.strategy,
+            args.name,
+            selection,
+            strategy=strategy,
             progress=progress,
-            rbac=ctx.args.rbac,
-            resume=ctx.args.resume,
+            rbac=args.rbac,
+            resume=args.resume,
         )
     finally:
         close_progress(progress)
@@ -125,12 +189,22 @@ def cmd_create(ctx: Context) -> int:
 
 def cmd_list(ctx: Context) -> int:
     backups = _client(ctx.config()).list_backups()
+    if ctx.args.collection:
+        wanted = str(QualifiedName.parse(ctx.args.collection))
+        ctx.note(
+            f"-c/--collection is a v0.5 flag (Go 0.6 removed it): listing only the backups that hold {wanted}"
+        )
+        backups = type(backups)(b for b in backups if wanted in b.collections)
     ctx.out.result(backups.table(), list(backups))
     return EXIT_OK
 
 
 def cmd_get(ctx: Context) -> int:
     info = _client(ctx.config()).get_backup(ctx.args.name)
+    if ctx.args.detail:
+        ctx.note("-d/--detail is a v0.5 flag (Go 0.6 removed it): the full description in the Go tool's JSON")
+        ctx.out.raw(go_json(info))
+        return EXIT_OK
     ctx.out.result(info.table(), info)
     return EXIT_OK
 
@@ -169,25 +243,40 @@ def restore_sources(info: BackupInfo, options: RestoreOptions, target_filter: st
 
 def cmd_restore(ctx: Context) -> int:
     args = ctx.args
+    legacy.validate_restore(args)
+    if args.restore_index:
+        ctx.note("--restore_index is the v0.5 spelling of --rebuild_index (on by default here)")
+    sources = legacy.restore_sources_filter(args, ctx.note)
     options = RestoreOptions(
+        collections=sources,
         suffix=args.suffix,
         rename=args.rename or None,
         drop_existing=args.drop_existing,
         skip_create=args.skip_create,
         meta_only=args.meta_only,
-        rebuild_indexes=args.rebuild_indexes,
+        rebuild_indexes=args.rebuild_indexes or args.restore_index,
         restore_aliases=args.restore_aliases,
         dry_run=args.dry_run,
+        keep_staged=ctx.config().tuning.keep_temp_files,
     )
-    client = _client(ctx.config())
-    if args.filter:
-        sources = restore_sources(client.get_backup(args.name), options, args.filter)
-        options = attrs.evolve(options, collections=sources)
+    client = _client(
+        ctx.config(),
+        planner=AutoIndexPlanner() if args.use_auto_index else None,
+        drop_exist_index=args.drop_exist_index,
+    )
+    info = client.get_backup(args.name) if args.filter or args.rbac else None
+    if info is not None and args.filter:
+        options = attrs.evolve(options, collections=restore_sources(info, options, args.filter))
+    if info is not None and args.rbac and info.rbac_meta is None:
+        raise RestorePlanError(
+            [f"--rbac: backup {args.name!r} holds no users, roles or grants: made without create --rbac"]
+        )
     progress = ctx.progress()
     try:
-        report = client.restore(args.name, options, progress)
+        report = client.restore(args.name, options, progress=progress)
     finally:
         close_progress(progress)
+    rbac = client.restore_rbac(args.name) if args.rbac and not args.dry_run else None
     data = {
         "backup_name": report.backup_name,
         "dry_run": report.dry_run,
@@ -198,8 +287,12 @@ def cmd_restore(ctx: Context) -> int:
             for step in report.plan.steps
         ],
         "skipped": [{"what": what, "why": why} for what, why in report.plan.skipped],
+        "rbac": rbac,
     }
-    ctx.out.result(report.table(), data)
+    text = report.table()
+    if rbac is not None:
+        text = text.rstrip("\n") + "\n\n" + rbac.table()
+    ctx.out.result(text, data)
     return EXIT_OK
 
 
@@ -223,7 +316,7 @@ def cmd_check(ctx: Context) -> int:
 
     run("milvus", lambda: _check_milvus(tool))
     run("milvus storage", lambda: _check_storage(tool.milvus_storage))
-    run("backup storage", lambda: _check_storage(tool.backup_storage))
+    run("backup storage", lambda: _check_backup_storage(tool.backup_storage))
     width = max(len(r["check"]) for r in results)
     lines = [f"{'OK' if r['ok'] else 'FAIL':4}  {r['check']:{width}}  {r['detail']}" for r in results]
     ok = all(r["ok"] for r in results)
@@ -238,6 +331,21 @@ def _check_milvus(tool: ToolConfig) -> str:
     with GrpcMilvus(tool.milvus) as milvus:
         version = milvus.connect()
     return f"Milvus {version} at {tool.milvus.uri}"
+
+
+def _check_backup_storage(location: StorageLocation) -> str:
+    """A local backup root that does not exist yet passes when the first backup can create it."""
+    if location.is_local and not os.path.exists(location.root):
+        parent = os.path.dirname(location.root.rstrip("/")) or "/"
+        while not os.path.exists(parent) and parent != os.path.dirname(parent):
+            parent = os.path.dirname(parent)
+        if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+            return f"{location.url}: does not exist yet; the first backup creates it"
+        raise StorageError(
+            f"storage root directory {location.root!r} of {location.url!r} does not exist, and cannot be"
+            f" created below {parent!r}"
+        )
+    return _check_storage(location)
 
 
 def _check_storage(location: StorageLocation) -> str:

@@ -1,6 +1,11 @@
-"""What the command line prints: results (text or ``--json``), error lines, and the exit codes.
+"""What the command line prints: results (text or ``--json``), error lines, notes, and the exit codes.
 
-Results go to stdout (``--json``: one JSON document); errors are one ``error: <message>`` line on stderr.
+Results go to stdout (``--json``: one JSON document); errors are one ``error: <message>`` line on stderr,
+notes (a v0.5 spelling, a flag accepted without effect) one ``note: <message>`` line.
+
+The library's messages speak Python: they name arguments (``drop_existing``, ``resume=True``,
+``delete_backup()``). On the command line :func:`cli_message` rewrites them into flags and commands
+through the small table :data:`CLI_VOCABULARY`; the library's messages themselves stay as they are.
 """
 
 from __future__ import annotations
@@ -8,19 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
 from milvus_backup_lib.errors import RestorePlanError, UsageError
+from milvus_backup_lib.manifest.codec import to_json_obj
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.storage.location import StorageLocation
 
 if TYPE_CHECKING:
     from milvus_backup_lib.cli.parser import Settings
+    from milvus_backup_lib.manifest.model import BackupInfo
 
 __all__ = [
+    "CLI_VOCABULARY",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -28,6 +37,8 @@ __all__ = [
     "USAGE_ERRORS",
     "CommandLineError",
     "Output",
+    "cli_message",
+    "go_json",
     "one_line",
     "to_jsonable",
 ]
@@ -76,6 +87,18 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+_GO_HTML_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def go_json(info: BackupInfo) -> str:
+    """``info`` as the Go tool's ``get -d`` prints it: encoding/json's ``MarshalIndent(info, "", "    ")``
+    of its BackupInfo (snake_case keys, zero values left out, ``<``, ``>``, ``&`` escaped); the keys and
+    values are those of the backup's ``full_meta.json``."""
+    return json.dumps(to_json_obj(info), indent=4, ensure_ascii=False).translate(_GO_HTML_ESCAPES)
+
+
 def _json_key(key: Any) -> str:
     if isinstance(key, tuple):
         return ".".join(str(k) for k in key)
@@ -99,13 +122,60 @@ class Output:
             self.stdout.write(text.rstrip("\n") + "\n")
         self.stdout.flush()
 
+    def raw(self, text: str) -> None:
+        """Print ``text`` as it is (already in its final form, JSON or not)."""
+        self.stdout.write(text.rstrip("\n") + "\n")
+        self.stdout.flush()
+
     def error(self, message: str) -> None:
         """The ``error: <message>`` line on stderr."""
         self.stderr.write(f"error: {message}\n")
 
+    def note(self, message: str) -> None:
+        """A ``note: <message>`` line on stderr (none with ``-q``)."""
+        if not self.settings.quiet:
+            self.stderr.write(f"note: {message}\n")
+            self.stderr.flush()
 
-def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (a refused restore: the conflicts that refused it)."""
+
+#: ``(pattern, replacement)``: library wording -> command-line wording, applied in order. ``{name}`` is
+#: the backup name of the command (``NAME`` when it has none).
+CLI_VOCABULARY: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bor (?:call )?(?:BackupClient\.)?delete_backup\(\)"), "or run delete -n {name}"),
+    (re.compile(r"\b(?:BackupClient\.)?delete_backup\(\)"), "delete -n {name}"),
+    (re.compile(r"\bcreate_backup\([^)]*resume=True\)"), "create --resume"),
+    (re.compile(r"\bkept for resume=True\b"), "kept for create --resume"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"\bdrop_existing(?:=True)?"), "--drop_exist_collection"),
+    (re.compile(r"\bskip_create(?:=True)?"), "--skip_create_collection"),
+    (re.compile(r"\brebuild_indexes is off\b"), "--no-rebuild-index was given"),
+    (re.compile(r"\brebuild_indexes=False\b"), "--no-rebuild-index"),
+    (re.compile(r"\brestore_aliases is off\b"), "--no-aliases was given"),
+    (re.compile(r"\brestore_aliases=False\b"), "--no-aliases"),
+    (re.compile(r"\bmade without rbac=True\b"), "made without create --rbac"),
+    (re.compile(r"\brbac=True\b"), "--rbac"),
+    (re.compile(r"\bmeta_only=True\b"), "--meta_only"),
+    (re.compile(r"\bdry_run=True\b"), "--dry_run"),
+    (re.compile(r"\bset (--[\w-]+) or (--[\w-]+)"), r"pass \1 or \2"),
+    # A same-cluster restore with aliases (the default) finds them pointing to the originals.
+    (
+        re.compile(r"^(alias \S+ (?:in database \S+ already points to|in database \S+ is wanted by|of ).*)$"),
+        r"\1; pass --no-aliases to restore without the backed-up aliases",
+    ),
+)
+
+
+def cli_message(message: str, name: str | None = None) -> str:
+    """``message`` in the vocabulary of the command line (flags and commands, not Python arguments)."""
+    for pattern, replacement in CLI_VOCABULARY:
+        message = pattern.sub(replacement.replace("{name}", name or "NAME"), message)
+    return message
+
+
+def one_line(exc: BaseException, name: str | None = None) -> str:
+    """The message of ``exc`` on one line, in the command line's vocabulary (a refused restore: the
+    conflicts that refused it). ``name`` is the backup name of the command, for the hints."""
     if isinstance(exc, RestorePlanError):
-        return "restore refused, nothing was changed: " + "; ".join(exc.conflicts)
-    return " ".join(str(exc).split()) or type(exc).__name__
+        conflicts = (cli_message(" ".join(c.split()), name) for c in exc.conflicts)
+        return "restore refused, nothing was changed: " + "; ".join(conflicts)
+    return cli_message(" ".join(str(exc).split()), name) or type(exc).__name__

@@ -15,11 +15,15 @@ from milvus_backup_lib._version import __version__
 from milvus_backup_lib.cli.output import EXIT_USAGE
 from milvus_backup_lib.options import BackupStrategy
 
-__all__ = ["DEFAULT_CONFIG", "PROG", "Settings", "build_parser", "settings_from"]
+__all__ = ["DEFAULT_CONFIG", "GO_ONLY_STRATEGIES", "PROG", "Settings", "build_parser", "settings_from"]
 
 PROG = "milvus-backup-lib"
 DEFAULT_CONFIG = "backup.yaml"
 _VERIFY_LEVELS = ("exists", "size", "checksum")
+#: ``create --strategy`` values of the Go tool that run as ``serial_flush`` here: ``auto`` (its default:
+#: bulk_flush where the server has FlushAll, else serial_flush) and ``bulk_flush`` (one FlushAll for
+#: every collection instead of one Flush each; the backed-up data is the same).
+GO_ONLY_STRATEGIES = ("auto", "bulk_flush")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,9 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--strategy",
-        choices=[s.value for s in BackupStrategy],
-        default=BackupStrategy.SERIAL_FLUSH.value,
-        help="serial_flush (default): flush, then back up; skip_flush: flushed data only; meta_only: no data",
+        choices=[*(s.value for s in BackupStrategy), *GO_ONLY_STRATEGIES],
+        default=None,
+        help="serial_flush (default; also what auto and bulk_flush do here): flush, then back up;"
+        " skip_flush: flushed data only; meta_only: no data",
+    )
+    create.add_argument(
+        "--format",
+        choices=("auto", "binlog", "snapshot"),
+        default="auto",
+        help="binlog (the default, auto); snapshot (Milvus 3.0) is not supported",
+    )
+    create.add_argument(
+        "--backup_index_extra",
+        "--backup-index-extra",
+        dest="backup_index_extra",
+        action="store_true",
+        help="accepted; index extra info is not recorded (only secondary restore needs it)",
     )
     create.add_argument(
         "--rbac", action="store_true", help="also back up users (without passwords), roles and grants"
@@ -109,10 +127,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="finish an interrupted backup of this name (copies only what is missing)",
     )
+    v05 = create.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
+    v05.add_argument("-c", "--colls", metavar="LIST", help="= --filter LIST")
+    v05.add_argument("-d", "--databases", metavar="DBS", help='= --filter "db1.*,db2.*"')
+    v05.add_argument(
+        "-a",
+        "--database_collections",
+        metavar="JSON",
+        help='= --filter; JSON {"db1": ["c1"], "db2": []} (an empty list: every collection of db2)',
+    )
+    v05.add_argument("-f", "--force", action="store_true", help="= --strategy skip_flush")
+    v05.add_argument(
+        "--meta_only", dest="create_meta_only", action="store_true", help="= --strategy meta_only"
+    )
 
-    command("list", "list the complete backups")
+    listing = command("list", "list the complete backups")
+    listing.add_argument(
+        "-c",
+        "--collection",
+        metavar="NAME",
+        help="v0.5: only the backups that hold this collection (db.coll or coll)",
+    )
 
-    name_option(command("get", "describe one backup"))
+    get = command("get", "describe one backup")
+    name_option(get)
+    get.add_argument(
+        "-d",
+        "--detail",
+        action="store_true",
+        help="the full description as JSON, in the Go tool's format (the meta file full_meta.json)",
+    )
 
     name_option(command("delete", "delete one backup"))
 
@@ -128,13 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--level",
         choices=_VERIFY_LEVELS,
         default="size",
-        help="exists: each file is there; size (default): with the size the manifest records",
+        help="exists: each file is there; size (default): with the size the manifest records;"
+        " checksum: read every file and compare its MD5 (backups made by this tool)",
     )
     return parser
 
 
 def _add_restore_options(restore: argparse.ArgumentParser) -> None:
-    restore.add_argument("-s", "--suffix", default="", help="restore c1 as c1_SUFFIX")
+    restore.add_argument(
+        "-s", "--suffix", default="", help="restore c1 as c1SUFFIX (appended as given: -s _bak gives c1_bak)"
+    )
     restore.add_argument(
         "-r", "--rename", metavar="MAP", help='target names: "db1.c1:db2.c2,c3:c4,db3.*:db4.*"'
     )
@@ -143,52 +190,88 @@ def _add_restore_options(restore: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help='collections to restore, by target name (after renaming): "db1.c1,c2,db2.*"',
     )
-    restore.add_argument(
+
+    def flag(*names: str, dest: str, help_text: str, **kwargs: Any) -> None:
+        spellings = [names[0], *names[1:]]
+        for name in names:
+            if "_" in name:
+                spellings.append(name.replace("_", "-"))
+        restore.add_argument(*dict.fromkeys(spellings), dest=dest, help=help_text, **kwargs)
+
+    flag(
         "--drop_exist_collection",
-        "--drop-exist-collection",
         dest="drop_existing",
         action="store_true",
-        help="drop a target collection that exists, then create it again",
+        help_text="drop a target collection that exists, then create it again",
     )
-    restore.add_argument(
+    flag(
         "--skip_create_collection",
-        "--skip-create-collection",
         dest="skip_create",
         action="store_true",
-        help="import into target collections that already exist",
+        help_text="import into target collections that already exist",
     )
-    restore.add_argument(
+    flag(
+        "--drop_exist_index",
+        dest="drop_exist_index",
+        action="store_true",
+        help_text="drop the indexes of each target collection before its indexes are created",
+    )
+    flag(
         "--meta_only",
-        "--meta-only",
         dest="meta_only",
         action="store_true",
-        help="schema, partitions, indexes and aliases only",
+        help_text="schema, partitions, indexes and aliases only",
     )
-    restore.add_argument(
+    flag(
         "--rebuild_index",
-        "--rebuild-index",
         dest="rebuild_indexes",
         action="store_true",
         default=True,
-        help="create the backed-up indexes (the default here; the Go tool's default is off)",
+        help_text="create the backed-up indexes (the default here; the Go tool's default is off)",
     )
-    restore.add_argument(
-        "--no-rebuild-index",
+    flag(
         "--no_rebuild_index",
         dest="rebuild_indexes",
         action="store_false",
-        help="create no index (the collections cannot be loaded then)",
+        help_text="create no index (the collections cannot be loaded then)",
     )
-    restore.add_argument(
-        "--no-aliases",
+    flag(
+        "--use_auto_index",
+        dest="use_auto_index",
+        action="store_true",
+        help_text="create vector indexes as AUTOINDEX with their backed-up metric type",
+    )
+    flag(
         "--no_aliases",
         dest="restore_aliases",
         action="store_false",
-        help="do not create the backed-up aliases (needed when they still point to the originals)",
+        help_text="do not create the backed-up aliases (needed when they still point to the originals)",
     )
-    restore.add_argument(
-        "--dry_run", "--dry-run", dest="dry_run", action="store_true", help="print the plan, change nothing"
+    flag(
+        "--rbac",
+        dest="rbac",
+        action="store_true",
+        help_text="then restore the users (those without a password are skipped), roles and grants",
     )
+    flag(
+        "--use_v2_restore",
+        dest="use_v2_restore",
+        action="store_true",
+        help_text="accepted: the import method is chosen for the server",
+    )
+    flag("--dry_run", dest="dry_run", action="store_true", help_text="print the plan, change nothing")
+    v05 = restore.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
+    v05.add_argument(
+        "-c", "--collections", metavar="LIST", help="backed-up collections to restore (source names)"
+    )
+    v05.add_argument("-d", "--databases", metavar="DBS", help="backed-up databases to restore")
+    v05.add_argument(
+        "-a",
+        "--database_collections",
+        metavar="JSON",
+        help='backed-up collections to restore: {"db1": ["c1"], "db2": []}',
+    )
+    v05.add_argument("--restore_index", dest="restore_index", action="store_true", help="= --rebuild_index")
 
 
 @attrs.frozen

@@ -15,12 +15,16 @@ library :data:`~milvus_backup_lib.progress.NULL_PROGRESS` instead, so nothing is
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
+from milvus_backup_lib.backup_yaml import LogSettings
+from milvus_backup_lib.cli.output import cli_message
+from milvus_backup_lib.errors import InvalidConfigError
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -193,25 +197,62 @@ class TqdmProgress(Progress):
             self._set_status(f"waiting for {what} ({seconds:.0f} s)")
 
 
-def configure_logging(settings: Settings, stream: IO[str]) -> None:
+class _CliFormatter(logging.Formatter):
+    """Formats a record, then rewrites library wording into the command line's (flags, not arguments)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cli_message(super().format(record))
+
+
+class _CliFileHandler(logging.FileHandler):
+    """The ``log.file`` of the config: records appended to a file (a class of its own, to find it again)."""
+
+
+def configure_logging(settings: Settings, stream: IO[str], config: LogSettings | None = None) -> None:
     """WARNING by default, INFO with -v, DEBUG with -vv (-vvv: every library's DEBUG too), ERROR with -q.
 
     The level applies to this library's loggers; other libraries (pymilvus, grpc, fsspec) stay at WARNING
     unless -vvv. Records go to ``stream`` (stderr) through tqdm, so they do not break progress bars.
+    Retries (``milvus_backup_lib.retry``, INFO) are shown at the default level too: they say what the
+    command is waiting for.
+
+    ``config`` is the ``log.*`` of the config file, once it is read: ``log.level`` sets the level when
+    neither -v nor -q is given (``info`` is -v, ``debug`` -vv), ``log.console: false`` sends no record
+    to stderr (unless -v or -q), and ``log.file`` appends every record to that file as well (its
+    directory is created). Called again, it replaces what an earlier call set up.
     """
+    config = config or LogSettings()
     if settings.quiet:
         level, root_level = logging.ERROR, logging.ERROR
-    else:
-        level = {0: logging.WARNING, 1: logging.INFO}.get(settings.verbose, logging.DEBUG)
+    elif settings.verbose:
+        level = logging.INFO if settings.verbose == 1 else logging.DEBUG
         root_level = logging.DEBUG if settings.verbose >= 3 else logging.WARNING
-    handler = TqdmLoggingHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        level = config.level_number or logging.WARNING
+        root_level = logging.WARNING
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, TqdmLoggingHandler)]:
+    for old in [h for h in root.handlers if isinstance(h, TqdmLoggingHandler | _CliFileHandler)]:
         root.removeHandler(old)
-    root.addHandler(handler)
+        if isinstance(old, _CliFileHandler):
+            old.close()
+    if config.console or settings.quiet or settings.verbose:
+        handler = TqdmLoggingHandler(stream)
+        handler.setFormatter(_CliFormatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    if config.file:
+        parent = os.path.dirname(os.path.abspath(config.file))
+        try:
+            os.makedirs(parent, exist_ok=True)
+            file_handler = _CliFileHandler(config.file, encoding="utf-8", delay=True)
+        except OSError as exc:
+            raise InvalidConfigError(f"log file {config.file}: {exc.strerror or exc}") from None
+        file_handler.setFormatter(_CliFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(file_handler)
     root.setLevel(root_level)
     logging.getLogger("milvus_backup_lib").setLevel(level)
+    # Retries are worth a line at the default level; -q (and log.level error) keep them quiet.
+    retry_level = logging.INFO if level == logging.WARNING else logging.NOTSET
+    logging.getLogger("milvus_backup_lib.retry").setLevel(retry_level)
 
 
 def make_progress(settings: Settings, stream: IO[str]) -> Progress:
