@@ -513,8 +513,26 @@ def test_unfinished_backup_hint_names_resume_and_delete(env: CliEnv) -> None:
         assert result.returncode == 1, result.stderr
         assert "--resume" in result.stderr and "delete -n half" in result.stderr
         assert "resume=True" not in result.stderr and "delete_backup()" not in result.stderr
+
+        listed = run_json(env, "list", "--all")  # the unfinished ones too, with their size
+        assert "half" not in [b["name"] for b in listed["backups"]]
+        (half,) = [u for u in listed["unfinished"] if u["name"] == "half"]
+        assert half["size"] == len(b"partial") and half["files"] == 1
+        assert "half" in ok(env, "list", "--all").stdout and "half" not in ok(env, "list").stdout
     finally:
         shutil.rmtree(env.backup_root / "half")
+
+
+def test_create_dry_run_copies_nothing(env: CliEnv) -> None:
+    plan = run_json(env, "create", "-n", "dry", "--filter", env.coll, "--strategy", "skip_flush", "--dry_run")
+    assert plan["dry_run"] is True and plan["name"] == "dry"
+    assert plan["collections"] == [f"default.{env.coll}"]
+    assert plan["files"] > 0 and plan["bytes"] > 0 and plan["rows"] == 500
+    assert not (env.backup_root / "dry").exists()
+    assert (
+        "nothing was flushed, copied or written"
+        in ok(env, "create", "--filter", env.coll, "--dry-run").stdout
+    )
 
 
 def test_v2_config_with_a_fresh_local_root_works_on_the_first_run(env: CliEnv, tmp_path: Path) -> None:

@@ -135,6 +135,9 @@ def test_every_go_head_flag_parses() -> None:
     assert parser.parse_args(["get", "-n", "b"]).detail is False
     assert parser.parse_args(["delete", "-n", "b"]).name == "b"
     assert parser.parse_args(["list"]).collection is None
+    # ours, beyond Go: an estimate before a backup, and the unfinished backups
+    assert parser.parse_args(["create", "--dry_run"]).dry_run is True
+    assert parser.parse_args(["list", "--all"]).all is True
 
 
 def test_go_v05_flags_parse() -> None:

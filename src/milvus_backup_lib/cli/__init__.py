@@ -6,9 +6,9 @@ Commands and flags are those of the Go tool milvus-backup, reading the same ``ba
     milvus-backup-lib [--config backup.yaml] [--set KEY=VALUE]... [--json] [-v|-q] COMMAND ...
 
     create  -n NAME [--filter "db1.c1,c2,db2.*"] [--strategy serial_flush|skip_flush|meta_only]
-            [--rbac] [--resume]
+            [--rbac] [--resume] [--dry_run]
             v0.5: -c/--colls, -d/--databases, -a/--database_collections JSON, -f/--force, --meta_only
-    list    (v0.5: -c/--collection NAME)
+    list    [--all: the unfinished backups too]   (v0.5: -c/--collection NAME)
     get     -n NAME [-d/--detail: the Go tool's full JSON]
     delete  -n NAME
     restore -n NAME [-s SUFFIX | -r "db1.c1:db2.c2,c3:c4,db3.*:db4.*"] [--filter ...]

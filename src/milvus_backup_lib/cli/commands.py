@@ -27,7 +27,7 @@ from milvus_backup_lib.client import BackupClient
 from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, RestorePlanError, StorageError
 from milvus_backup_lib.milvus.grpc import GrpcMilvus
 from milvus_backup_lib.milvus.protocol import MilvusCluster
-from milvus_backup_lib.options import CollectionFilter, MilvusConnection, QualifiedName
+from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection, QualifiedName
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.planner import RestorePlanner
 from milvus_backup_lib.storage.location import StorageLocation, scrub
@@ -156,6 +156,8 @@ def cmd_create(ctx: Context) -> int:
     strategy = legacy.create_strategy(args, ctx.note)
     tool = ctx.config()
     client = _client(tool)
+    if args.dry_run:
+        return _create_dry_run(ctx, client, selection, strategy)
     _create_local_root(tool.backup_storage)
     progress = ctx.progress()
     try:
@@ -187,14 +189,48 @@ def cmd_create(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _create_dry_run(
+    ctx: Context, client: BackupClient, selection: str | None, strategy: BackupStrategy
+) -> int:
+    progress = ctx.progress()
+    try:
+        plan = client.plan_backup(
+            ctx.args.name, selection, strategy=strategy, resume=ctx.args.resume, progress=progress
+        )
+    finally:
+        close_progress(progress)
+    data = {
+        "name": plan.name,
+        "dry_run": True,
+        "strategy": plan.strategy,
+        "milvus_version": plan.milvus_version,
+        "databases": plan.databases,
+        "collections": [c.name for c in plan.collections],
+        "segments": plan.segments,
+        "files": plan.files,
+        "bytes": plan.bytes,
+        "rows": plan.rows,
+        "per_collection": plan.collections,
+        "note": plan.note,
+    }
+    ctx.out.result(plan.table() + "\n\ndry run: nothing was flushed, copied or written", data)
+    return EXIT_OK
+
+
 def cmd_list(ctx: Context) -> int:
-    backups = _client(ctx.config()).list_backups()
+    client = _client(ctx.config())
+    backups = client.list_backups()
     if ctx.args.collection:
         wanted = str(QualifiedName.parse(ctx.args.collection))
         ctx.note(
             f"-c/--collection is a v0.5 flag (Go 0.6 removed it): listing only the backups that hold {wanted}"
         )
         backups = type(backups)(b for b in backups if wanted in b.collections)
+    if ctx.args.all:
+        unfinished = client.list_unfinished()
+        text = backups.table().rstrip("\n") + "\n\n" + unfinished.table()
+        ctx.out.result(text, {"backups": list(backups), "unfinished": list(unfinished)})
+        return EXIT_OK
     ctx.out.result(backups.table(), list(backups))
     return EXIT_OK
 

@@ -55,14 +55,16 @@ class CommandLineError(Exception):
 
 
 def to_jsonable(value: Any) -> Any:
-    """attrs records, mappings and sequences as JSON values: datetimes in ISO 8601, enums by value,
-    ``db.collection`` names as text, restore steps with their ``kind``."""
+    """attrs records, mappings and sequences as JSON values: datetimes in ISO 8601, durations in seconds,
+    enums by value, ``db.collection`` names as text, restore steps with their ``kind``."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return round(value.total_seconds(), 3)
     if isinstance(value, QualifiedName):
         return str(value)
     if isinstance(value, StorageLocation):

@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="finish an interrupted backup of this name (copies only what is missing)",
     )
+    create.add_argument(
+        "--dry_run",
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="print what would be backed up (collections, segments, files, bytes); copy nothing",
+    )
     v05 = create.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
     v05.add_argument("-c", "--colls", metavar="LIST", help="= --filter LIST")
     v05.add_argument("-d", "--databases", metavar="DBS", help='= --filter "db1.*,db2.*"')
@@ -142,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     listing = command("list", "list the complete backups")
+    listing.add_argument(
+        "--all",
+        dest="all",
+        action="store_true",
+        help="also the unfinished backups (failed, interrupted or being written), with size and age",
+    )
     listing.add_argument(
         "-c",
         "--collection",
