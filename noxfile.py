@@ -41,7 +41,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy --strict."""
-    session.install(".", "mypy")
+    # The testing extra brings pyarrow, which the in-memory cluster (milvus_backup_lib.testing) imports.
+    session.install(".[testing]", "mypy")
     session.run("mypy", "--strict", "src/milvus_backup_lib")
 
 
