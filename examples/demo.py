@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  partition {part.partition_name:10} {len(part.segment_backups)} segment(s) {part.size:>8} bytes"
             )
 
-        restore = client.restore(report.name, RestoreOptions(suffix="restored"))
+        restore = client.restore(report.name, RestoreOptions(suffix="_restored"))
         print("\nrestore:")
         print(restore.table())
         ok = _compare(server.uri, COLLECTION, f"{COLLECTION}_restored")

@@ -326,7 +326,7 @@ def test_backup_and_restore_with_credentials(secure_server: SecureServer, tmp_pa
     report = bc.create_backup("b", collections=[secure_server.collection])
     assert report.collections == (f"default.{secure_server.collection}",)
     assert report.info.collection_backups[0].num_rows == 100
-    restored = bc.restore("b", RestoreOptions(suffix=auth))
+    restored = bc.restore("b", RestoreOptions(suffix=f"_{auth}"))
     target = f"{secure_server.collection}_{auth}"
     assert [(r.target, r.imported_rows) for r in restored.collections] == [(f"default.{target}", 100)]
     c = secure_server.pymilvus()

@@ -70,7 +70,7 @@ def test_verify_finds_damage_and_restore_refuses(
     assert len(report.problems()) == 1
     before = sorted(client(milvus_server.uri).list_collections())
     with pytest.raises(BackupCorruptError, match=needle.split(": ")[0]) as err:
-        bc.restore("bk", RestoreOptions(suffix="never", check_backup=level))
+        bc.restore("bk", RestoreOptions(suffix="_never", check_backup=level))
     assert any(p.startswith(needle) for p in err.value.problems)
     assert sorted(client(milvus_server.uri).list_collections()) == before  # refused before any change
 
@@ -237,7 +237,7 @@ def test_kill_9_at_each_phase_then_resume(milvus_server: Any, small: Any, tmp_pa
     check = bc.verify_backup("crashed", "checksum")
     assert check.ok, check.problems()
 
-    restored = bc.restore("crashed", RestoreOptions(suffix=f"crash_{phase}"))
+    restored = bc.restore("crashed", RestoreOptions(suffix=f"_crash_{phase}"))
     try:
         assert restored.collections[0].imported_rows == rows - len(deleted)
         from dataset import fetch_rows
@@ -276,7 +276,7 @@ def test_ten_percent_transient_faults_change_nothing(milvus_server: Any, small: 
     )
     a = clean.create_backup("same", collections=[coll], strategy="skip_flush")
     b = flaky.create_backup("same", collections=[coll], strategy="skip_flush")
-    restored = flaky.restore("same", RestoreOptions(suffix="flaky", check_backup="checksum"))
+    restored = flaky.restore("same", RestoreOptions(suffix="_flaky", check_backup="checksum"))
     assert sum(r.injected for r in rules) >= 5, [r.injected for r in rules]  # faults really happened
     try:
         assert attrs_strip_ids(a.info) == attrs_strip_ids(b.info)
@@ -386,7 +386,7 @@ def test_backup_under_load(milvus_server: Any, unique_name: str, tmp_path: Path)
     deleted_before = {i for ts, ids in deletions if ts < backup_ts for i in ids}
     assert len(before) > 200 and deleted_before  # the load really overlapped the backup
     assert any(ts > backup_ts for ts, _ in inserted)
-    bc.restore("under_load", RestoreOptions(suffix="r"))
+    bc.restore("under_load", RestoreOptions(suffix="_r"))
     try:
         from dataset import fetch_rows
 

@@ -71,7 +71,7 @@ def _round_trip(
     """Back up ``coll``, restore it as ``{coll}_{tag}`` into the same server, compare every row."""
     report = bc.create_backup(f"bk_{tag}", collections=[coll])
     assert report.info.collection_backups[0].num_rows == rows
-    restored = bc.restore(f"bk_{tag}", RestoreOptions(suffix=tag))
+    restored = bc.restore(f"bk_{tag}", RestoreOptions(suffix=f"_{tag}"))
     target = f"{coll}_{tag}"
     try:
         assert restored.collections[0].imported_rows == rows - len(deleted)
@@ -183,7 +183,7 @@ def test_credentials_never_leak(
     texts = [repr(bc), repr(backup), repr(milvus_storage), str(bc.milvus)]
     report = bc.create_backup("leak", collections=[coll])
     texts += [repr(report)]
-    bc.restore("leak", RestoreOptions(suffix="leak"))
+    bc.restore("leak", RestoreOptions(suffix="_leak"))
     c = client(server.uri)
     c.drop_collection(f"{coll}_leak")
     c.close()

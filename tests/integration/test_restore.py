@@ -182,10 +182,10 @@ def test_float16_restore_is_refused_on_2_3_before_any_change(
     m, bc = source
     before = server_state(milvus_server.uri)
     with pytest.raises(RestorePlanError, match=r"Float16Vector field 'half'"):
-        bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="r"))
+        bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="_r"))
     assert server_state(milvus_server.uri) == before
     # meta_only still works: the schema comes back without data
-    report = bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="meta", meta_only=True))
+    report = bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="_meta", meta_only=True))
     assert report.collections[0].imported_rows == 0
     c = client(milvus_server.uri, m.db_a)
     assert [f["name"] for f in c.describe_collection("half_meta")["fields"]] == ["id", "half"]
@@ -201,7 +201,7 @@ def test_suffix_drop_existing_skip_create_meta_only(
     c = client(uri, m.db_a)
     try:
         vkey = [f"{m.db_a}.vkey"]
-        bc.restore("src", RestoreOptions(collections=vkey, suffix="s"))
+        bc.restore("src", RestoreOptions(collections=vkey, suffix="_s"))
         assert c.has_collection("vkey_s")
         assert assert_same_rows(uri, (m.db_a, "vkey"), uri, (m.db_a, "vkey_s")) == 400 - len(
             m.deleted_varchar
@@ -209,9 +209,9 @@ def test_suffix_drop_existing_skip_create_meta_only(
 
         # again without drop_existing: refused; with it: replaced, not doubled
         with pytest.raises(RestorePlanError, match="vkey_s"):
-            bc.restore("src", RestoreOptions(collections=vkey, suffix="s"))
+            bc.restore("src", RestoreOptions(collections=vkey, suffix="_s"))
         c.release_collection("vkey_s")
-        bc.restore("src", RestoreOptions(collections=vkey, suffix="s", drop_existing=True))
+        bc.restore("src", RestoreOptions(collections=vkey, suffix="_s", drop_existing=True))
         assert assert_same_rows(uri, (m.db_a, "vkey"), uri, (m.db_a, "vkey_s")) == 400 - len(
             m.deleted_varchar
         )
@@ -255,7 +255,9 @@ def test_suffix_drop_existing_skip_create_meta_only(
         # meta_only: schema, partitions and indexes, no rows
         bc.restore(
             "src",
-            RestoreOptions(collections=[f"{m.db_a}.full"], suffix="m", meta_only=True, restore_aliases=False),
+            RestoreOptions(
+                collections=[f"{m.db_a}.full"], suffix="_m", meta_only=True, restore_aliases=False
+            ),
         )
         assert c.list_partitions("full_m") == ["_default", "p1", "p2", "p3"]
         assert sorted(c.list_indexes("full_m")) == ["title_trie", "vec"]
@@ -299,7 +301,7 @@ def test_planner_conflicts_rejected_before_any_change(
     a = m.db_a
     cases = [
         (RestoreOptions(collections=[f"{a}.vkey"]), "exists"),  # target exists, no flag
-        (RestoreOptions(collections=[f"{a}.vkey"], suffix="missing", skip_create=True), "vkey_missing"),
+        (RestoreOptions(collections=[f"{a}.vkey"], suffix="_missing", skip_create=True), "vkey_missing"),
         (
             RestoreOptions(
                 collections=[f"{a}.vkey", f"{a}.empty"],
@@ -308,7 +310,7 @@ def test_planner_conflicts_rejected_before_any_change(
             "same",
         ),  # two onto one
         (
-            RestoreOptions(collections=[f"{a}.full"], suffix="al"),
+            RestoreOptions(collections=[f"{a}.full"], suffix="_al"),
             "alias",
         ),  # alias points to the source already
     ]
@@ -344,11 +346,11 @@ def test_silent_empty_import_is_an_error(
     )
     # The restore's own check of the backup finds the hole first...
     with pytest.raises(BackupCorruptError, match="missing: binlogs/insert_log"):
-        broken.restore("broken", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="z"))
+        broken.restore("broken", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="_z"))
     # ...and with that check off, the row count of the import is the second line of defence.
     with pytest.raises(ImportFailedError, match=r"brought 0 rows; the backup holds 120 rows"):
         broken.restore(
-            "broken", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="z", check_backup="none")
+            "broken", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="_z", check_backup="none")
         )
 
 
@@ -412,9 +414,9 @@ def test_v04_layout_backup_restores(
         for p in cb.partition_backups
         for s in p.segment_backups
     )
-    plan = legacy.plan_restore("old04", RestoreOptions(suffix="v04"))
+    plan = legacy.plan_restore("old04", RestoreOptions(suffix="_v04"))
     assert f"binlogs/insert_log/{info.collection(m.db_a, 'vkey').collection_id}/" in plan.table()
-    legacy.restore("old04", RestoreOptions(suffix="v04"))
+    legacy.restore("old04", RestoreOptions(suffix="_v04"))
     try:
         assert_same_rows(milvus_server.uri, (m.db_a, "vkey"), milvus_server.uri, (m.db_a, "vkey_v04"))
         assert_same_rows(milvus_server.uri, (m.db_b, "other"), milvus_server.uri, (m.db_b, "other_v04"))
@@ -444,7 +446,7 @@ def test_backup_the_server_cannot_read_is_staged_and_cleaned_up(
     )
     mem.create_backup("inmem", collections=[f"{m.db_b}.other", f"{m.db_a}.vkey"])
     before = _staging_dirs(milvus_server)
-    report = mem.restore("inmem", RestoreOptions(suffix="mem"))
+    report = mem.restore("inmem", RestoreOptions(suffix="_mem"))
     try:
         imports = [o for c in report.collections for o in c.imports]
         assert imports and all(o.staged for o in imports)
@@ -458,7 +460,7 @@ def test_backup_the_server_cannot_read_is_staged_and_cleaned_up(
         )
 
         kept = mem.restore(
-            "inmem", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="kept", keep_staged=True)
+            "inmem", RestoreOptions(collections=[f"{m.db_b}.other"], suffix="_kept", keep_staged=True)
         )
         assert kept.collections[0].imported_rows == 120
         new = [d for d in _staging_dirs(milvus_server) if d not in before]
@@ -505,7 +507,7 @@ def test_removed_staged_files_make_the_import_fail(
     restorer = BackupClient(connection, milvus_storage, backup_storage, copier=vanishing)
     try:
         with pytest.raises(ImportFailedError, match=r"brought 0 rows; the backup holds 120 rows"):
-            restorer.restore("inmem", RestoreOptions(suffix="gone"))
+            restorer.restore("inmem", RestoreOptions(suffix="_gone"))
         assert vanishing.removed and not any(Path(p).exists() for p in vanishing.removed)
     finally:
         c = client(milvus_server.uri, m.db_b)
@@ -554,7 +556,7 @@ def test_progress_events(milvus_server: Any, source: tuple[Matrix, BackupClient]
     assert kinds.index("files_total") < kinds.index("file_done")
 
     rec = Rec()
-    restored = bc.restore("progress", RestoreOptions(suffix="prog"), progress=rec)
+    restored = bc.restore("progress", RestoreOptions(suffix="_prog"), progress=rec)
     try:
         starts = [e for e in rec.events if e[0] == "import_started"]
         dones = [e for e in rec.events if e[0] == "import_done"]

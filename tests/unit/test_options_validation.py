@@ -207,7 +207,7 @@ def test_suffix(bad: object) -> None:
 def test_valid_options_still_build() -> None:
     options = RestoreOptions(
         collections="c1,db1.*",
-        suffix="copy",
+        suffix="_copy",
         rename={"db2.*": "db3.*"},
         skip_create=True,
         load=False,

@@ -41,10 +41,10 @@ def test_credentials_never_in_reprs() -> None:
 
 
 def test_restore_options_are_frozen_records() -> None:
-    options = RestoreOptions(suffix="copy", rename={"db1.*": "db2.*"})
+    options = RestoreOptions(suffix="_copy", rename={"db1.*": "db2.*"})
     assert options.rebuild_indexes and options.restore_aliases and options.load is None
     try:
-        options.suffix = "other"  # type: ignore[misc]
+        options.suffix = "_other"  # type: ignore[misc]
     except AttributeError:
         pass
     else:  # pragma: no cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 
@@ -16,11 +16,11 @@ from milvus_backup_lib.errors import (
 )
 from milvus_backup_lib.options import CollectionFilter, QualifiedName, validate_database_name
 
-__all__ = ["RestoreOptions"]
+__all__ = ["RestoreKeywords", "RestoreOptions", "restore_options"]
 
 _SUFFIX_RE = re.compile(r"[A-Za-z0-9_]+")
-# The longest suffix that still leaves room for a one-letter name and the '_' (Milvus allows 255).
-_MAX_SUFFIX_LENGTH = 253
+# The longest suffix that still leaves room for a one-letter name (Milvus allows 255 characters).
+_MAX_SUFFIX_LENGTH = 254
 #: The valid ``check_backup`` levels, cheapest first.
 _CHECK_LEVELS = ("none", "exists", "size", "checksum")
 
@@ -113,7 +113,8 @@ def _check_suffix(instance: RestoreOptions, attribute: attrs.Attribute[Any], val
         raise InvalidNameError(f"suffix must be a string, got {value!r}")
     if value and (not _SUFFIX_RE.fullmatch(value) or len(value) > _MAX_SUFFIX_LENGTH):
         raise InvalidNameError(
-            f"invalid suffix {value!r}: use letters, digits and '_' (at most {_MAX_SUFFIX_LENGTH})"
+            f"invalid suffix {value!r}: use letters, digits and '_' (at most {_MAX_SUFFIX_LENGTH}); "
+            "it is appended as it is, so '_bak' turns c1 into c1_bak"
         )
 
 
@@ -153,7 +154,8 @@ class RestoreOptions:
 
     Target names: a collection-level ``rename`` wins over a database-level (``db.*``) one, and any rename
     wins over ``suffix``; a database-level rename keeps collection names, and renamed collections get no
-    suffix. Otherwise ``suffix`` turns ``c1`` into ``c1_<suffix>`` in the same database.
+    suffix. Otherwise ``suffix`` is appended as it is, as the Go tool does: ``suffix="_bak"`` turns
+    ``c1`` into ``c1_bak`` in the same database (and ``suffix="bak"`` into ``c1bak``).
 
     Raises :class:`InvalidFilterError` for a filter or rename that cannot be parsed,
     :class:`InvalidNameError` for a suffix that cannot be part of a collection name, and
@@ -167,6 +169,7 @@ class RestoreOptions:
     collections: tuple[str, ...] | None = attrs.field(
         default=None, converter=_to_patterns, validator=_check_patterns
     )
+    #: Appended verbatim to each collection name that is not renamed (``"_bak"``: ``c1`` -> ``c1_bak``).
     suffix: str = attrs.field(default="", validator=_check_suffix)
     #: ``{"db1.c1": "db2.c2", "c3": "c4", "db1.*": "db2.*"}``, or the text ``db1.c1:db2.c2,c3:c4``.
     rename: Mapping[str, str] = attrs.field(
@@ -211,5 +214,47 @@ class RestoreOptions:
         if source.database in rules.databases:
             return QualifiedName(rules.databases[source.database], source.collection)
         if self.suffix:
-            return QualifiedName(source.database, f"{source.collection}_{self.suffix}")
+            return QualifiedName(source.database, source.collection + self.suffix)
         return source
+
+
+class RestoreKeywords(TypedDict, total=False):
+    """The fields of :class:`RestoreOptions`, as keyword arguments of ``BackupClient.restore``."""
+
+    collections: Iterable[str] | str | None
+    suffix: str
+    rename: Mapping[str, str] | str | None
+    drop_existing: bool
+    skip_create: bool
+    meta_only: bool
+    rebuild_indexes: bool
+    load: bool | None
+    restore_aliases: bool
+    dry_run: bool
+    keep_staged: bool
+    check_backup: str
+
+
+def restore_options(options: RestoreOptions | None, keywords: Mapping[str, object]) -> RestoreOptions:
+    """The options of a restore given either as a :class:`RestoreOptions` or as keywords (not both).
+
+    Raises :class:`InvalidOptionError` for both at once, :class:`InvalidOptionTypeError` for ``options``
+    that is not a :class:`RestoreOptions` or a keyword that is not one of its fields, and whatever
+    :class:`RestoreOptions` raises for a value.
+    """
+    fields = tuple(a.name for a in attrs.fields(RestoreOptions))
+    if options is not None and not isinstance(options, RestoreOptions):
+        raise InvalidOptionTypeError(
+            "options", options, "a RestoreOptions, or keyword options such as suffix="
+        )
+    for key, value in keywords.items():
+        if key not in fields:
+            raise InvalidOptionTypeError(key, value, fields, detail="(not an option of a restore)")
+    if options is not None and keywords:
+        raise InvalidOptionError(
+            "options",
+            options,
+            f"either options=RestoreOptions(...) or keyword options ({', '.join(keywords)}=...), not both",
+            detail="together with keyword options",
+        )
+    return options if options is not None else RestoreOptions(**keywords)  # type: ignore[arg-type]
