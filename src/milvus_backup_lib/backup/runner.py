@@ -9,6 +9,7 @@
 7. commit: write the manifest, ``backup_meta.json`` last.
 
 A failed run keeps what it copied (for ``resume=True``); without ``backup_meta.json`` it is never listed.
+:meth:`BackupRunner.plan` runs steps 2 and 4 only, without the flush, and writes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from milvus_backup_lib._html import (
     text_key_values,
 )
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
+from milvus_backup_lib.backup.plan import BackupPlan, plan_from_snapshot
 from milvus_backup_lib.backup.snapshot import MetadataSnapshotter
 from milvus_backup_lib.errors import BackupExistsError
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
@@ -209,6 +211,28 @@ class BackupRunner:
             checksum_seconds=copied.checksum_seconds,
             resumed_files=copied.resumed,
             resumed_bytes=copied.resumed_bytes,
+        )
+
+    def plan(
+        self,
+        name: str,
+        selection: CollectionFilter,
+        strategy: BackupStrategy,
+        *,
+        progress: Progress = NULL_PROGRESS,
+        resume: bool = False,
+    ) -> BackupPlan:
+        """What :meth:`run` would back up now, refusing what it would refuse; flushes, locks and writes nothing.
+
+        The collections are read as ``skip_flush`` reads them (``meta_only``: without segments).
+        """
+        self._check_name_free(name, resume)
+        read_as = (
+            BackupStrategy.META_ONLY if strategy is BackupStrategy.META_ONLY else BackupStrategy.SKIP_FLUSH
+        )
+        progress.phase("snapshot", "reading collections (no flush)")
+        return plan_from_snapshot(
+            name, strategy, self.snapshotter.snapshot(self.cluster, selection, read_as, progress)
         )
 
     def _check_name_free(self, name: str, resume: bool) -> None:

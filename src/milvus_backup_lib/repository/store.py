@@ -2,7 +2,8 @@
 
 ``{root}/{name}/meta/*.json`` and ``{root}/{name}/binlogs/...``. A backup exists when its
 ``meta/backup_meta.json`` exists (the check both tools make), so that file is written last, after
-every binlog and every other meta file: a half-written backup is never listed. Our own record
+every binlog and every other meta file: a half-written backup is never listed as a backup (it is
+listed apart, as unfinished: :mod:`milvus_backup_lib.repository.unfinished`). Our own record
 (library version, GC pause outcome, file sizes) goes to ``meta/milvus_backup_lib.json``, which the Go
 tool ignores.
 """
@@ -21,6 +22,7 @@ from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
@@ -171,8 +173,8 @@ class BackupRepository:
         """Whether anything at all is stored under ``{root}/{name}/``."""
         return self.location.has_anything(self.backup_dir(name))
 
-    def names(self) -> list[str]:
-        """Names of the complete backups, sorted."""
+    def directory_names(self) -> list[str]:
+        """The valid backup names among the directories of the root, sorted: complete or not."""
         fs = self.location.fs
         try:
             entries = call_with_retries("list backups", fs.ls, self.location.root, detail=True)
@@ -191,9 +193,12 @@ class BackupRepository:
                 validate_backup_name(name)
             except ValueError:
                 continue
-            if self.exists(name):
-                result.append(name)
+            result.append(name)
         return sorted(result)
+
+    def names(self) -> list[str]:
+        """Names of the complete backups, sorted."""
+        return [name for name in self.directory_names() if self.exists(name)]
 
     def read(self, name: str) -> BackupInfo:
         """The full description of backup ``name``."""
@@ -252,6 +257,17 @@ class BackupRepository:
         """Delete everything under ``{root}/{name}/``: the marker first, so a half-deleted backup is not listed."""
         self.location.remove_file(self.meta_path(name, BACKUP_META))
         self.remove_all(name)
+
+    def delete_stored(self, name: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> None:
+        """Delete backup ``name`` or whatever an unfinished one left, under the writer's lock on the name.
+
+        Raises :class:`BackupNotFoundError` if nothing is stored under that name, and
+        :class:`BackupLockedError` while a writer holds the lock.
+        """
+        with BackupLock(self.location, validate_backup_name(name), stale_after=stale_after):
+            if not self.exists(name) and not self.has_objects(name):
+                raise BackupNotFoundError(name, self.location.url)
+            self.delete(name)
 
     def remove_all(self, name: str) -> None:
         """Remove whatever is stored under ``{root}/{name}/`` (a failed, unlisted backup)."""

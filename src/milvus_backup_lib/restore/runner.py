@@ -1,0 +1,93 @@
+"""The restore runner: the steps of one restore, in order.
+
+1. check the backup (``check_backup``: its files against its manifest), before the target is contacted;
+2. read what exists on the target, and plan (every conflict raised at once, nothing changed);
+3. preflight: refuse what the target server cannot do, also on a dry run;
+4. run the plan (unless ``dry_run``), checking each import's row count.
+"""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+
+from milvus_backup_lib.backup.copier import SegmentCopier
+from milvus_backup_lib.errors import BackupCorruptError
+from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.milvus.protocol import MilvusCluster
+from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.repository.verify import verify_backup
+from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
+from milvus_backup_lib.restore.options import RestoreOptions
+from milvus_backup_lib.restore.plan import RestorePlan
+from milvus_backup_lib.restore.planner import RestorePlanner
+from milvus_backup_lib.restore.target import read_target_state
+from milvus_backup_lib.storage.location import StorageLocation
+
+__all__ = ["RestoreRunner", "check_backup"]
+
+
+def check_backup(
+    repository: BackupRepository,
+    name: str,
+    backup: BackupInfo,
+    options: RestoreOptions,
+    progress: Progress = NULL_PROGRESS,
+) -> None:
+    """Raise :class:`BackupCorruptError` if backup ``name`` (whose manifest is ``backup``) fails
+    ``options.check_backup``. A ``meta_only`` restore reads no binlogs: only its meta files must be whole.
+    """
+    if options.check_backup == "none":
+        return
+    progress.phase("verify", f"{name} ({options.check_backup})")
+    level = "exists" if options.meta_only else options.check_backup
+    check = verify_backup(repository, name, level, info=backup)  # the manifest just read
+    if not check.ok and not (options.meta_only and not check.meta_problems):
+        raise BackupCorruptError(name, check.problems())
+
+
+@attrs.define(kw_only=True)
+class RestoreRunner:
+    """Plans and runs restores of backups in ``repository`` onto ``cluster``, whose binlog storage is
+    ``milvus_storage``; ``copier`` stages files the cluster cannot read in place."""
+
+    cluster: MilvusCluster
+    planner: RestorePlanner
+    repository: BackupRepository
+    milvus_storage: StorageLocation
+    copier: SegmentCopier
+
+    def _executor(self, options: RestoreOptions) -> RestoreExecutor:
+        return RestoreExecutor(
+            self.cluster,
+            self.milvus_storage,
+            self.repository.location,
+            copier=self.copier,
+            keep_staged=options.keep_staged,
+        )
+
+    def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:
+        """The plan of restoring ``backup`` with ``options``, checked against the target; changes nothing."""
+        plan = self.planner.plan(backup, options, read_target_state(self.cluster, backup, options))
+        self._executor(options).preflight(plan, backup)  # what this server cannot do is refused now
+        return plan
+
+    def run(
+        self, name: str, backup: BackupInfo, options: RestoreOptions, progress: Progress = NULL_PROGRESS
+    ) -> RestoreReport:
+        """Plan and run the restore of backup ``name`` (with ``dry_run``: only plan it).
+
+        :func:`check_backup` comes first, before the target is contacted.
+        """
+        started = time.monotonic()
+        progress.phase("plan", name)
+        plan = self.plan(backup, options)
+        if options.dry_run:
+            return RestoreReport(
+                backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
+            )
+        if any(c.imports for c in plan.collections):
+            self.milvus_storage.check_root()
+        return self._executor(options).run(plan, backup, progress)
