@@ -11,6 +11,7 @@
 
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
+from milvus_backup_lib.backup.plan import BackupPlan, CollectionBackupPlan
 from milvus_backup_lib.backup.snapshot import ClusterSnapshot, ListingSnapshotter, MetadataSnapshotter
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.client import BackupClient, BackupReport, default_backup_name
@@ -55,6 +56,7 @@ from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
+from milvus_backup_lib.repository.unfinished import UnfinishedBackup, UnfinishedList
 from milvus_backup_lib.repository.verify import VerifyReport
 from milvus_backup_lib.restore import (
     DefaultRestorePlanner,
@@ -81,11 +83,13 @@ __all__ = [
     "BackupList",
     "BackupLockedError",
     "BackupNotFoundError",
+    "BackupPlan",
     "BackupReport",
     "BackupStrategy",
     "BackupSummary",
     "ClusterSnapshot",
     "CollectionBackupInfo",
+    "CollectionBackupPlan",
     "CollectionFilter",
     "CollectionNotFoundError",
     "CollectionRestoreReport",
@@ -132,6 +136,8 @@ __all__ = [
     "StorageRootNotFoundError",
     "TargetState",
     "ToolConfig",
+    "UnfinishedBackup",
+    "UnfinishedList",
     "UsageError",
     "VerifyReport",
     "__version__",

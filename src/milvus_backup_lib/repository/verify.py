@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from milvus_backup_lib._html import html_table
-from milvus_backup_lib.errors import ManifestError
+from milvus_backup_lib.errors import InvalidOptionError, InvalidOptionTypeError, ManifestError
 from milvus_backup_lib.manifest.codec import (
     BACKUP_META,
     COLLECTION_META,
@@ -113,10 +113,13 @@ def verify_backup(
     info: BackupInfo | None = None,
 ) -> VerifyReport:
     """Check backup ``name`` at ``level``; raises :class:`BackupNotFoundError` if it does not exist and
-    ``ValueError`` for an unknown level. A manifest that cannot be read is reported, not raised.
+    :class:`InvalidOptionError` (a ``ValueError``) listing the levels for an unknown level. A manifest
+    that cannot be read is reported, not raised.
     ``info`` is the manifest when the caller has just read it (it is not read again)."""
+    if not isinstance(level, str):
+        raise InvalidOptionTypeError("level", level, LEVELS)
     if level not in LEVELS:
-        raise ValueError(f"unknown verify level {level!r}; use one of {', '.join(LEVELS)}")
+        raise InvalidOptionError("level", level, LEVELS)
     location = repository.location
     if not repository.exists(name):
         from milvus_backup_lib.errors import BackupNotFoundError
