@@ -231,7 +231,7 @@ def test_options_reject_bad_renames(rename: object) -> None:
         RestoreOptions(rename=rename)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("suffix", ["bad-suffix", "a.b", "x" * 254])
+@pytest.mark.parametrize("suffix", ["bad-suffix", "a.b", "x" * 255])
 def test_options_reject_bad_suffix(suffix: str) -> None:
     with pytest.raises(InvalidNameError):
         RestoreOptions(suffix=suffix)
@@ -251,8 +251,9 @@ def test_options_validate_bools() -> None:
 # -- names ----------------------------------------------------------------------------------------
 
 
-def test_suffix_appends_underscore_and_suffix() -> None:
-    p = plan(backup(c1_backup()), suffix="restored")
+def test_suffix_is_appended_verbatim_as_the_go_tool_does() -> None:
+    assert plan(backup(c1_backup()), suffix="x").collections[0].target == QN("default", "c1x")
+    p = plan(backup(c1_backup()), suffix="_restored")
     (coll,) = p.collections
     assert coll.target == QN("default", "c1_restored")
     create = coll.steps[0]
@@ -276,7 +277,7 @@ def test_rename_collection_into_another_database_creates_it() -> None:
 
 
 def test_database_wildcard_rename_keeps_collection_names_and_gets_no_suffix() -> None:
-    p = plan(rename={"db1.*": "db9.*"}, suffix="x")
+    p = plan(rename={"db1.*": "db9.*"}, suffix="_x")
     targets = {c.source: c.target for c in p.collections}
     assert targets == {
         C1: QN("default", "c1_x"),
@@ -288,7 +289,7 @@ def test_database_wildcard_rename_keeps_collection_names_and_gets_no_suffix() ->
 
 
 def test_collection_rename_wins_over_database_rename_and_suffix() -> None:
-    p = plan(rename={"db1.*": "db9.*", "db1.pkey": "db8.keyed", "c1": "first"}, suffix="x")
+    p = plan(rename={"db1.*": "db9.*", "db1.pkey": "db8.keyed", "c1": "first"}, suffix="_x")
     targets = {c.source: c.target for c in p.collections}
     assert targets[PKEY] == QN("db8", "keyed")
     assert targets[EMPTY] == QN("db9", "empty")
@@ -299,7 +300,7 @@ def test_collection_rename_wins_over_database_rename_and_suffix() -> None:
 def test_filter_selects_source_names() -> None:
     p = plan(collections="db1.*", rename={"db1.*": "db2.*"})
     assert [c.source for c in p.collections] == [PKEY, EMPTY]
-    p = plan(collections=["c1"], suffix="x")
+    p = plan(collections=["c1"], suffix="_x")
     assert [c.source for c in p.collections] == [C1]
 
 
@@ -398,7 +399,7 @@ def test_collection_steps_in_order_with_exact_prefixes() -> None:
 
 
 def test_creation_schema_keeps_field_ids_and_drops_the_hidden_dynamic_field() -> None:
-    create = plan(backup(c1_backup()), suffix="x").collections[0].steps[0]
+    create = plan(backup(c1_backup()), suffix="_x").collections[0].steps[0]
     assert isinstance(create, CreateCollection)
     assert create.schema.name == "c1_x"
     assert [(f.field_id, f.name) for f in create.schema.fields] == [(100, "pk"), (101, "vec"), (102, "text")]
@@ -662,7 +663,7 @@ def test_skip_create_restores_into_the_existing_collection() -> None:
 
 def test_existing_target_without_flags_is_a_conflict() -> None:
     target = TargetState(frozenset({"default"}), frozenset({QN("default", "c1_x")}))
-    (conflict,) = conflicts_of(backup(c1_backup()), target, suffix="x")
+    (conflict,) = conflicts_of(backup(c1_backup()), target, suffix="_x")
     assert "default.c1_x" in conflict
     assert "already exists" in conflict
 
