@@ -1,7 +1,7 @@
 """Restore: the pure planner (manifest + options + target state -> plan) and the plan it writes.
 
 >>> from milvus_backup_lib.restore import DefaultRestorePlanner, RestoreOptions, TargetState
->>> plan = DefaultRestorePlanner().plan(backup, RestoreOptions(suffix="copy"), TargetState.empty())  # doctest: +SKIP
+>>> plan = DefaultRestorePlanner().plan(backup, RestoreOptions(suffix="_copy"), TargetState.empty())  # doctest: +SKIP
 >>> print(plan.table())  # doctest: +SKIP
 """
 
