@@ -3,11 +3,16 @@
 Plain HTML: a ``<table>`` with a ``<thead>`` and a ``<tbody>``, every value escaped with
 :func:`html.escape`, a compact inline style and no scripts or CSS classes, so it renders the same in
 Jupyter, VS Code and on GitHub. The text tables use the same headers and cells.
+
+Every cell, header and heading passes :func:`printable` first: a name read from a backup may hold
+control characters (an ESC sequence that recolours or rewrites the terminal, a carriage return that
+hides the start of a line), which are shown escaped instead.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Collection, Iterable, Sequence
 
 __all__ = [
@@ -17,11 +22,25 @@ __all__ = [
     "html_heading",
     "html_key_values",
     "html_table",
+    "printable",
     "text_key_values",
     "text_table",
 ]
 
 Row = Sequence[str]
+
+#: C0 and C1 control characters and DEL; tabs and newlines too (they would break a table's layout).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character (C0, C1, DEL) shown as ``\\xNN``: ESC sequences inert."""
+    return _CONTROL.sub(_escape_control, text)
+
 
 _TABLE_STYLE = "border-collapse:collapse;margin:2px 0 8px 0"
 _CELL_STYLE = "padding:2px 8px;vertical-align:top"
@@ -46,7 +65,7 @@ def format_count(count: int) -> str:
 
 def _cell(tag: str, value: str, right: bool) -> str:
     align = "right" if right else "left"
-    return f'<{tag} style="{_CELL_STYLE};text-align:{align}">{html.escape(value)}</{tag}>'
+    return f'<{tag} style="{_CELL_STYLE};text-align:{align}">{html.escape(printable(value))}</{tag}>'
 
 
 def html_table(headers: Row, rows: Iterable[Row], *, numeric: Collection[int] = ()) -> str:
@@ -67,8 +86,8 @@ def html_key_values(items: Iterable[tuple[str, str]]) -> str:
 
 def html_heading(text: str, detail: str = "") -> str:
     """A one-line heading: ``text`` in bold, then ``detail``; both escaped."""
-    extra = f" {html.escape(detail)}" if detail else ""
-    return f'<p style="margin:4px 0"><strong>{html.escape(text)}</strong>{extra}</p>'
+    extra = f" {html.escape(printable(detail))}" if detail else ""
+    return f'<p style="margin:4px 0"><strong>{html.escape(printable(text))}</strong>{extra}</p>'
 
 
 def html_block(*parts: str) -> str:
@@ -78,7 +97,7 @@ def html_block(*parts: str) -> str:
 
 def text_table(headers: Row, rows: Iterable[Row], *, numeric: Collection[int] = ()) -> str:
     """A fixed-width text table with a dashed rule under the headers; ``numeric`` columns align right."""
-    all_rows = [tuple(headers), *(tuple(row) for row in rows)]
+    all_rows = [tuple(map(printable, headers)), *(tuple(map(printable, row)) for row in rows)]
     widths = [max(len(row[i]) for row in all_rows) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
@@ -94,6 +113,6 @@ def text_table(headers: Row, rows: Iterable[Row], *, numeric: Collection[int] = 
 
 def text_key_values(items: Iterable[tuple[str, str]]) -> str:
     """``name  value`` lines, the names padded to one width."""
-    pairs = list(items)
+    pairs = [(printable(key), printable(value)) for key, value in items]
     width = max((len(key) for key, _ in pairs), default=0)
     return "\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in pairs)

@@ -197,10 +197,13 @@ class BackupClient(facade.Closable):
         """Summaries of every complete backup in the backup root, by name.
 
         A :class:`BackupList` is a ``list`` of :class:`BackupSummary`; it also renders as a table in
-        notebooks and converts to a pandas DataFrame (:meth:`BackupList.to_dataframe`).
+        notebooks and converts to a pandas DataFrame (:meth:`BackupList.to_dataframe`). A backup whose
+        meta files cannot be read (empty, invalid, a format this library cannot read) is left out with a
+        ``logging`` warning naming it; :meth:`list_unfinished` lists it with the reason, and
+        :meth:`delete_backup` removes it. Names are the directories', never a manifest's ``name``.
         """
         self._check_open()
-        return BackupList(self.repository.summary(n) for n in self.repository.names())
+        return self.repository.summaries()
 
     def get_backup(self, name: str) -> BackupInfo:
         """The full description of backup ``name``; raises :class:`BackupNotFoundError`."""

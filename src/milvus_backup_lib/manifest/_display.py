@@ -14,6 +14,7 @@ from milvus_backup_lib._html import (
     html_block,
     html_heading,
     html_table,
+    printable,
     text_table,
 )
 
@@ -99,7 +100,7 @@ def _collection_sections(coll: CollectionBackupInfo) -> list[_Section]:
 
 def collection_table(coll: CollectionBackupInfo) -> str:
     """The collection as text: a summary line, then its fields, partitions and indexes."""
-    out = [f"collection {coll.qualified_name}: {_collection_summary(coll)}"]
+    out = [printable(f"collection {coll.qualified_name}: {_collection_summary(coll)}")]
     for title, headers, rows, numeric in _collection_sections(coll):
         out += ["", f"{title}:", text_table(headers, rows, numeric=numeric)]
     return "\n".join(out)
@@ -140,8 +141,10 @@ def _backup_rows(info: BackupInfo) -> list[tuple[str, ...]]:
 
 def backup_table(info: BackupInfo) -> str:
     """The backup as text: a summary line, then one line per collection."""
-    return f"backup {info.name}: {_backup_summary(info)}\n" + text_table(
-        _COLLECTION_HEADERS, _backup_rows(info), numeric=_COLLECTION_NUMERIC
+    return (
+        printable(f"backup {info.name}: {_backup_summary(info)}")
+        + "\n"
+        + text_table(_COLLECTION_HEADERS, _backup_rows(info), numeric=_COLLECTION_NUMERIC)
     )
 
 

@@ -6,6 +6,13 @@ every binlog and every other meta file: a half-written backup is never listed as
 listed apart, as unfinished: :mod:`milvus_backup_lib.repository.unfinished`). Our own record
 (library version, GC pause outcome, file sizes) goes to ``meta/milvus_backup_lib.json``, which the Go
 tool ignores.
+
+Listings survive damage: a backup whose meta files cannot be read (an empty or invalid
+``backup_meta.json`` after a power loss, a Go backup still being written, a format this library cannot
+read) is left out of :meth:`BackupRepository.summaries` with a warning naming its directory and the
+reason; :meth:`BackupRepository.problem` says what is wrong with one, and
+:func:`~milvus_backup_lib.repository.unfinished.list_unfinished` lists them. A listed name is always
+the directory's, never the ``name`` a manifest claims.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from milvus_backup_lib._html import format_bytes, html_block, html_heading, html_table, text_table
+from milvus_backup_lib._html import format_bytes, html_block, html_heading, html_table, printable, text_table
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
@@ -197,8 +204,46 @@ class BackupRepository:
         return sorted(result)
 
     def names(self) -> list[str]:
-        """Names of the complete backups, sorted."""
+        """Names of the complete backups (their ``meta/backup_meta.json`` is there), sorted.
+
+        Only the marker is checked: a backup whose meta files cannot be read is named here too, but
+        :meth:`summaries` leaves it out (and :meth:`problem` says why).
+        """
         return [name for name in self.directory_names() if self.exists(name)]
+
+    def summaries(self) -> BackupList:
+        """A summary of every complete backup that can be read, by name.
+
+        A backup whose meta files cannot be read is left out with a ``logging`` warning naming its
+        directory and the reason, instead of failing the whole listing.
+        """
+        result = BackupList()
+        for name in self.names():
+            try:
+                result.append(self.summary(name))
+            except BackupNotFoundError:  # deleted while we listed
+                continue
+            except ManifestError as exc:
+                log.warning(
+                    "skipping backup directory %s in %s: %s",
+                    printable(name),
+                    self.location.url,
+                    printable(scrub(str(exc), self.location)),
+                )
+        return result
+
+    def problem(self, name: str) -> str | None:
+        """Why backup ``name`` cannot be read (empty, invalid or foreign meta files), or None if it can.
+
+        None too when there is no complete backup of that name (see :meth:`exists`).
+        """
+        try:
+            self.summary(name)
+        except BackupNotFoundError:
+            return None
+        except ManifestError as exc:
+            return scrub(str(exc), self.location)
+        return None
 
     def read(self, name: str) -> BackupInfo:
         """The full description of backup ``name``."""
@@ -224,7 +269,10 @@ class BackupRepository:
         return LibraryMeta.from_json(data, f"{name}/meta/{LIBRARY_META_FILE}")
 
     def summary(self, name: str) -> BackupSummary:
-        """A summary line for backup ``name``."""
+        """A summary line for backup ``name``, named after its directory (never the manifest's ``name``).
+
+        Raises :class:`BackupNotFoundError` and, for meta files it cannot read, :class:`ManifestError`.
+        """
         info = self.read(name)
         lib = self.read_library_meta(name)
         created: dt.datetime | None = None
@@ -235,9 +283,12 @@ class BackupRepository:
                 created = None
         if created is None:
             seconds = max((c.backup_physical_timestamp for c in info.collection_backups), default=0)
-            created = dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+            try:
+                created = dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+            except (OverflowError, OSError, ValueError):  # a corrupt timestamp: unknown, not fatal
+                created = None
         return BackupSummary(
-            name=info.name or name,
+            name=name,
             size=info.size,
             collection_count=len(info.collection_backups),
             milvus_version=info.milvus_version,

@@ -4,6 +4,11 @@ A backup that failed or was interrupted keeps what it wrote, for ``create_backup
 one being written right now and one half deleted look the same. None of them is a backup (neither tool
 lists them), so with date-stamped names they pile up unseen: :func:`list_unfinished` shows them with
 their size and age, and ``delete_backup(name)`` removes one.
+
+The same listing names the damaged and foreign backups: those whose ``meta/backup_meta.json`` is
+there but whose meta files cannot be read (empty or invalid after a power loss, a format this library
+cannot read). ``list_backups`` leaves them out with a warning; here their :attr:`UnfinishedBackup.problem`
+says why, and ``delete_backup(name)`` removes one too.
 """
 
 from __future__ import annotations
@@ -20,18 +25,21 @@ from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage.location import scrub
 
-__all__ = ["UnfinishedBackup", "UnfinishedList", "list_unfinished", "modified_at"]
+__all__ = ["UNFINISHED", "UnfinishedBackup", "UnfinishedList", "list_unfinished", "modified_at"]
 
 #: Where each fsspec store reports an object's last write: local disk and GCS ``mtime``, S3
 #: ``LastModified``, Azure ``last_modified``; the memory store only ``created`` (it writes objects once).
 _TIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "created")
-_HEADERS = ("name", "size", "files", "last written", "age", "locked")
+_HEADERS = ("name", "size", "files", "last written", "age", "locked", "problem")
+#: :attr:`UnfinishedBackup.problem` of a backup directory without ``meta/backup_meta.json``.
+UNFINISHED = "unfinished: no meta/backup_meta.json"
 _NUMERIC = frozenset({1, 2, 4})
 
 
 @attrs.frozen(kw_only=True)
 class UnfinishedBackup:
-    """One line of :meth:`BackupClient.list_unfinished`: a backup directory without ``meta/backup_meta.json``."""
+    """One line of :meth:`BackupClient.list_unfinished`: a backup directory without ``meta/backup_meta.json``,
+    or one whose meta files cannot be read (damaged or foreign)."""
 
     name: str
     #: Bytes and objects stored under ``{root}/{name}/``.
@@ -43,6 +51,14 @@ class UnfinishedBackup:
     age: dt.timedelta | None
     #: Whether the lock ``{root}/{name}.lock`` is there: a writer may be at work on it right now.
     locked: bool = False
+    #: What is wrong: :data:`UNFINISHED` for a directory without ``meta/backup_meta.json``, otherwise
+    #: why its meta files cannot be read (a damaged or foreign backup).
+    problem: str = UNFINISHED
+
+    @property
+    def damaged(self) -> bool:
+        """Whether ``meta/backup_meta.json`` is there but the meta files cannot be read."""
+        return self.problem != UNFINISHED
 
 
 def format_age(age: dt.timedelta | None) -> str:
@@ -71,6 +87,7 @@ class UnfinishedList(list[UnfinishedBackup]):
                 u.last_modified.isoformat(timespec="seconds") if u.last_modified else "",
                 format_age(u.age),
                 "yes" if u.locked else "",
+                u.problem,
             )
             for u in self
         ]
@@ -109,17 +126,23 @@ def modified_at(details: Mapping[str, Any]) -> dt.datetime | None:
 
 
 def list_unfinished(repository: BackupRepository, now: dt.datetime | None = None) -> UnfinishedList:
-    """Every directory of the backup root that holds objects but no ``meta/backup_meta.json``, by name.
+    """Every directory of the backup root that holds objects but no ``meta/backup_meta.json``, and every
+    backup whose meta files cannot be read (damaged or foreign, with the reason in ``problem``), by name.
 
     ``age`` is counted to ``now`` (default: the current time). One listing of the root, one existence
-    check per directory, and one recursive listing per unfinished backup.
+    check per directory, one read of each complete backup's meta files, and one recursive listing per
+    unfinished or damaged backup.
     """
     location = repository.location
     now = now or dt.datetime.now(dt.timezone.utc)
     result = UnfinishedList()
     for name in repository.directory_names():
+        problem = UNFINISHED
         if repository.exists(name):
-            continue
+            damage = repository.problem(name)
+            if damage is None:
+                continue
+            problem = damage
         path = repository.backup_dir(name)
         try:
             found = call_with_retries(f"list {path}", location.find_files, path)
@@ -141,6 +164,7 @@ def list_unfinished(repository: BackupRepository, now: dt.datetime | None = None
                 last_modified=newest,
                 age=now - newest if newest is not None else None,
                 locked=location.exists(location.join(f"{name}.lock")),
+                problem=problem,
             )
         )
     return result
