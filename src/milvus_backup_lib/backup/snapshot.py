@@ -157,6 +157,9 @@ class ListingSnapshotter:
                 timeout=self.flush_timeout,
                 on_wait=lambda s: progress.waiting(f"flush of {name}", s),
             )
+            # The Flush response carries the checkpoints (``channel_cps``), as the Go tool records them;
+            # what wait_flushed returns is the fallback for a cluster that only reports them there.
+            cps = list(flush.channel_checkpoints) or cps
             checkpoints = {cp.channel: base64.b64encode(cp.position).decode() for cp in cps}
             backup_ts = max((cp.timestamp for cp in cps), default=flush.flush_ts)
             physical_ts = flush.seal_time

@@ -568,7 +568,14 @@ def _decode_root(data: bytes, file: str) -> BackupInfo:
             continue
         if not isinstance(value, str):  # checked first: a list or an object cannot be looked up in a set
             raise _mismatch("a string", value, file, spec.key)
-        if value not in _BINLOG_FORMATS:
+        if value == "snapshot":
+            raise ManifestError(
+                file,
+                "snapshot format not supported: a Milvus 3.0 snapshot-format backup (milvus-backup"
+                " --format snapshot); only binlog-format backups can be read",
+                spec.key,
+            )
+        if value not in _BINLOG_FORMATS:  # upstream restore rejects unknown non-empty formats too
             raise ManifestError(
                 file, f"{value} format not supported (only binlog-format backups can be read)", spec.key
             )
@@ -625,15 +632,19 @@ def decode_backup(files: Mapping[str, bytes]) -> BackupInfo:
 
 
 def _unsafe_path(value: str) -> bool:
-    return value.startswith(("/", "\\")) or ".." in value.replace("\\", "/").split("/") or "\x00" in value
+    """A ``log_path`` climbing with ``..`` or holding a NUL byte. Absolute paths are accepted: the Go tool
+    records them for a Milvus on local disk (``/var/lib/milvus/data/insert_log/...``)."""
+    return ".." in value.replace("\\", "/").split("/") or "\x00" in value
 
 
 def _check_names(info: BackupInfo, file: str) -> None:
     """Reject names and paths a hostile or corrupt manifest could use to escape the backup or the target.
 
-    Names become Milvus names and path parts; ``log_path`` is informational (restore never reads it)
-    but is still refused when absolute or climbing with ``..``, as the upstream format keeps it
-    relative to the bucket.
+    Names become Milvus names and path parts. ``log_path`` is informational: neither tool reads it on
+    restore (binlogs are found under the backup's ``binlogs/`` directory by IDs), and the Go tool writes
+    absolute ones for a Milvus on local disk, so absolute paths are accepted; one climbing with ``..``
+    or holding a NUL byte is still refused, as nothing legitimate writes it and a later reader might
+    trust it.
     """
     for c, coll in enumerate(info.collection_backups):
         where = f"collection_backups[{c}]"
@@ -655,7 +666,7 @@ def _check_names(info: BackupInfo, file: str) -> None:
                             if log.log_path and _unsafe_path(log.log_path):
                                 raise ManifestError(
                                     file,
-                                    f"absolute or '..' path {log.log_path!r}",
+                                    f"'..' or NUL in path {log.log_path!r}",
                                     field=f"{where}.partition_backups[{p}].segment_backups[{s_index}]."
                                     f"{kind}[{f_index}].binlogs[{b_index}].log_path",
                                 )

@@ -24,6 +24,7 @@ from milvus_backup_lib.manifest.model import (
 from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
     CollectionDescription,
+    FlushResult,
     GrantInfo,
     SegmentInfo,
 )
@@ -31,6 +32,7 @@ from milvus_backup_lib.milvus.records import (
 __all__ = [
     "checkpoint_from_proto",
     "description_from_proto",
+    "flush_from_proto",
     "grant_from_proto",
     "grant_to_proto",
     "index_from_proto",
@@ -211,6 +213,26 @@ def checkpoint_from_proto(channel: str, position: msg_pb2.MsgPosition) -> Channe
     """A channel checkpoint, keeping the serialized position (milvus-backup stores its base64)."""
     return ChannelCheckpoint(
         channel=channel, position=position.SerializeToString(), timestamp=int(position.timestamp)
+    )
+
+
+def flush_from_proto(resp: milvus_pb2.FlushResponse, collection: str) -> FlushResult:
+    """The part of a ``FlushResponse`` about ``collection``, with its channel checkpoints.
+
+    ``channel_cps`` (vchannel -> ``msgpb.MsgPosition``) is filled by datacoord's ``Flush`` and passed on
+    by the proxy's flush task (milvus-io/milvus ``internal/proxy/task_flush.go``, ``ChannelCps:
+    channelCps``); it is not keyed by collection, and a flush request here names one collection.
+    """
+    return FlushResult(
+        segment_ids=tuple(resp.coll_segIDs[collection].data) if collection in resp.coll_segIDs else (),
+        flushed_segment_ids=tuple(resp.flush_coll_segIDs[collection].data)
+        if collection in resp.flush_coll_segIDs
+        else (),
+        flush_ts=int(resp.coll_flush_ts.get(collection, 0)),
+        seal_time=int(resp.coll_seal_times.get(collection, 0)),
+        channel_checkpoints=tuple(
+            checkpoint_from_proto(ch, pos) for ch, pos in sorted(resp.channel_cps.items())
+        ),
     )
 
 

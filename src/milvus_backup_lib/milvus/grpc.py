@@ -172,14 +172,7 @@ class GrpcMilvus(GrpcRbac):
             "Flush", self._stub.Flush, milvus_pb2.FlushRequest(db_name=db, collection_names=[name]), db
         )
         self._ok("Flush", resp.status, db=db, coll=name)
-        return FlushResult(
-            segment_ids=tuple(resp.coll_segIDs[name].data) if name in resp.coll_segIDs else (),
-            flushed_segment_ids=tuple(resp.flush_coll_segIDs[name].data)
-            if name in resp.flush_coll_segIDs
-            else (),
-            flush_ts=int(resp.coll_flush_ts.get(name, 0)),
-            seal_time=int(resp.coll_seal_times.get(name, 0)),
-        )
+        return convert.flush_from_proto(resp, name)
 
     def wait_flushed(
         self,
@@ -190,7 +183,10 @@ class GrpcMilvus(GrpcRbac):
         interval: float = 0.5,
         on_wait: Callable[[float], None] | None = None,
     ) -> list[ChannelCheckpoint]:
-        """Poll ``GetFlushState`` until the flush is durable; return the channel checkpoints.
+        """Poll ``GetFlushState`` until the flush is durable; return the flush's channel checkpoints.
+
+        ``GetFlushStateResponse`` has no checkpoints (only ``status`` and ``flushed``): they come from the
+        ``FlushResponse`` (:attr:`FlushResult.channel_checkpoints`), returned here once durable.
 
         ``on_wait`` is called with the seconds waited so far after each unsuccessful poll.
         """
@@ -203,8 +199,7 @@ class GrpcMilvus(GrpcRbac):
             resp = self._call("GetFlushState", self._stub.GetFlushState, req, db)
             self._ok("GetFlushState", resp.status, db=db, coll=name)
             if resp.flushed:
-                cps = getattr(resp, "channel_cps", None) or {}
-                return [convert.checkpoint_from_proto(k, v) for k, v in sorted(cps.items())]
+                return list(flush.channel_checkpoints)
             if time.monotonic() > deadline:
                 raise FlushTimeoutError(f"flush of {db}.{name} not finished after {timeout:.0f} s")
             if on_wait is not None:

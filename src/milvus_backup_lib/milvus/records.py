@@ -25,22 +25,24 @@ __all__ = [
 
 
 @attrs.frozen
-class FlushResult:
-    """What a flush returned: the segments it sealed and the flush timestamp (TSO)."""
-
-    segment_ids: tuple[int, ...]
-    flushed_segment_ids: tuple[int, ...]
-    flush_ts: int
-    seal_time: int
-
-
-@attrs.frozen
 class ChannelCheckpoint:
     """A virtual channel's checkpoint after a flush: the serialized ``msgpb.MsgPosition`` and its TSO."""
 
     channel: str
     position: bytes
     timestamp: int
+
+
+@attrs.frozen
+class FlushResult:
+    """What a flush returned: the segments it sealed, the flush timestamp (TSO) and, where the server
+    sends them (``FlushResponse.channel_cps``), the channel checkpoints, sorted by channel."""
+
+    segment_ids: tuple[int, ...]
+    flushed_segment_ids: tuple[int, ...]
+    flush_ts: int
+    seal_time: int
+    channel_checkpoints: tuple[ChannelCheckpoint, ...] = ()
 
 
 @attrs.frozen

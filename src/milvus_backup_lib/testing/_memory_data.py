@@ -23,8 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pymilvus.grpc_gen import msg_pb2
+
 from milvus_backup_lib.errors import MilvusOperationError
 from milvus_backup_lib.manifest.model import DataType, FieldSchema
+from milvus_backup_lib.milvus.records import ChannelCheckpoint
 from milvus_backup_lib.storage.location import StorageLocation
 from milvus_backup_lib.testing import _memory_binlog as codec
 from milvus_backup_lib.testing._memory_state import (
@@ -169,6 +172,24 @@ class DataPlane:
         return result
 
     # -- flush, compaction, GC ----------------------------------------------------------------------
+
+    def channel_checkpoints(self, coll: Collection) -> tuple[ChannelCheckpoint, ...]:
+        """What a Flush answers in ``channel_cps``: each vchannel's checkpoint as datacoord holds it.
+
+        Datacoord's ``Flush`` reads them from its meta before allocating the flush timestamp, and the
+        proxy passes them on (milvus-io/milvus ``internal/datacoord/services.go`` ``Flush``,
+        ``internal/proxy/task_flush.go`` ``ChannelCps: channelCps``), so each lags the flush timestamp;
+        here each is a time tick of its own. The real 2.3.5 server answers an empty map (measured with
+        its Flush RPC), so the 2.3 line sends none.
+        """
+        if self.line.version < (2, 4):
+            return ()
+        cps = []
+        for ch in sorted(coll.channels):
+            ts = self.clock.now()
+            position = msg_pb2.MsgPosition(channel_name=ch, msgID=ts.to_bytes(8, "little"), timestamp=ts)
+            cps.append(ChannelCheckpoint(channel=ch, position=position.SerializeToString(), timestamp=ts))
+        return tuple(cps)
 
     def flush(self, coll: Collection) -> tuple[list[int], list[int]]:
         """Seal and persist the growing segments, then the pending deletes; (sealed, already flushed)."""

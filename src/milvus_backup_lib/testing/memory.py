@@ -198,8 +198,10 @@ class InMemoryMilvus(AdminState):
 
     def flush(self, db: str, name: str) -> FlushResult:
         with self._lock:
-            sealed, already = self._data.flush(self._coll(db, name))
-            return FlushResult(tuple(sealed), tuple(already), self._clock.now(), int(time.time()))
+            coll = self._coll(db, name)
+            cps = self._data.channel_checkpoints(coll)  # taken before the flush timestamp, as datacoord does
+            sealed, already = self._data.flush(coll)
+            return FlushResult(tuple(sealed), tuple(already), self._clock.now(), int(time.time()), cps)
 
     def wait_flushed(
         self,
