@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import attrs
 
@@ -67,6 +68,30 @@ def _check_timeout(instance: MilvusConnection, attribute: attrs.Attribute[Any], 
         raise InvalidOptionError("timeout", value, choices)
 
 
+def _split_uri_credentials(uri: str) -> tuple[str, str | None, str | None, str | None]:
+    """``uri`` without its ``user:password@`` or ``token@`` part, and the user, password and token in it.
+
+    ``http://root:Milvus@host:19530`` gives ``("http://host:19530", "root", "Milvus", None)``;
+    ``http://TOKEN@host:19530`` gives ``("http://host:19530", None, None, "TOKEN")``. Both are
+    percent-decoded (``p%40ss`` is ``p@ss``). A URI without credentials is returned as it is.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    if "@" not in netloc:
+        return uri, None, None, None
+    userinfo, _, host = netloc.rpartition("@")
+    clean = f"{scheme}{sep}{host}{tail}"
+    if not userinfo:
+        return clean, None, None, None
+    if ":" in userinfo:
+        user, _, password = userinfo.partition(":")
+        return clean, unquote(user), unquote(password), None
+    return clean, None, None, unquote(userinfo)
+
+
 @attrs.frozen(repr=False)
 class MilvusConnection:
     """How to reach a Milvus server. ``repr`` never shows the password or token.
@@ -75,17 +100,57 @@ class MilvusConnection:
     pause garbage collection while a backup copies; ``None`` derives it from ``uri``'s host.
     A ``uri`` that is not a non-empty string or a ``timeout`` that is not a finite number of seconds > 0
     raises :class:`InvalidOptionError`.
+
+    Credentials written into the URI are used and kept out of it: ``uri="http://user:pass@host:19530"``
+    becomes ``uri="http://host:19530", user="user", password="pass"``, and ``http://TOKEN@host:19530``
+    (no colon) sets ``token``. The same credentials given also as ``user=``, ``password=`` or
+    ``token=`` are fine; different ones raise :class:`InvalidOptionError` (the message never shows
+    them). ``password`` and ``token`` are stored privately (``_password``, ``_token``), so neither
+    ``repr`` nor the CLI's JSON output of a record shows them.
     """
 
     uri: str = attrs.field(default="http://127.0.0.1:19530", validator=_check_uri)
-    token: str | None = None
+    _token: str | None = attrs.field(default=None, alias="token")
     user: str | None = None
-    password: str | None = None
+    _password: str | None = attrs.field(default=None, alias="password")
     management_url: str | None = None
     timeout: float = attrs.field(default=30.0, validator=_check_timeout)
     #: TLS: a CA bundle path for ``https://`` URIs (server verification).
     ca_cert_path: str | None = None
     server_name: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        uri, user, password, token = _split_uri_credentials(self.uri)
+        if uri == self.uri:
+            return
+        given = {"user": self.user, "password": self._password, "token": self._token}
+        found = {"user": user, "password": password, "token": token}
+        in_uri = any(value is not None for value in found.values())
+        conflicts = [
+            key for key, value in given.items() if in_uri and value is not None and value != found[key]
+        ]
+        if conflicts:
+            raise InvalidOptionError(
+                "uri",
+                self.uri,
+                "credentials in one place: the uri's user:password@ (or token@), or the options",
+                detail="with credentials that differ from " + ", ".join(f"{k}=" for k in conflicts),
+                hide_value=True,
+            )
+        object.__setattr__(self, "uri", uri)
+        for key, attribute in (("user", "user"), ("password", "_password"), ("token", "_token")):
+            if found[key] is not None:
+                object.__setattr__(self, attribute, found[key])
+
+    @property
+    def token(self) -> str | None:
+        """The token (``user:password`` or an API key) sent to the server, or None."""
+        return self._token
+
+    @property
+    def password(self) -> str | None:
+        """The password sent with :attr:`user`, or None."""
+        return self._password
 
     def __repr__(self) -> str:
         auth = ""

@@ -86,7 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(one_line(exc, name))
         return EXIT_USAGE
     except MilvusBackupError as exc:
-        log.debug("command failed", exc_info=True)
+        # Not exc_info: a chained cause's message may quote a credential. The library's own messages
+        # are scrubbed; of the cause only its type is shown.
+        cause = exc.__cause__ or exc.__context__
+        log.debug(
+            "command failed: %s: %s (cause: %s)",
+            type(exc).__name__,
+            exc,
+            type(cause).__name__ if cause else "-",
+        )
         out.error(one_line(exc, name))
         return EXIT_FAILURE
     except KeyboardInterrupt:

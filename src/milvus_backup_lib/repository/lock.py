@@ -145,8 +145,10 @@ class BackupLock:
                     return
                 created = float(record.get("created", created))
                 self.location.fs.pipe_file(self.path, self._record(created))
-            except Exception:  # keep trying; the lock only goes stale after several misses
-                log.warning("refreshing the lock on %s failed", self.name, exc_info=True)
+            except Exception as exc:  # keep trying; the lock only goes stale after several misses
+                # No traceback (exc_info): a chained cause may quote a credential.
+                why = scrub(f"{type(exc).__name__}: {exc}", self.location)
+                log.warning("refreshing the lock on %s failed: %s", self.name, why)
 
     def _remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -164,8 +166,9 @@ class BackupLock:
             record = self.read()
             if record and record.get("owner") == self.owner:
                 self._remove()
-        except Exception:  # a lock left behind goes stale; never mask the real outcome
-            log.warning("could not release the lock on %s", self.name, exc_info=True)
+        except Exception as exc:  # a lock left behind goes stale; never mask the real outcome
+            why = scrub(f"{type(exc).__name__}: {exc}", self.location)  # no traceback: it may quote secrets
+            log.warning("could not release the lock on %s: %s", self.name, why)
 
     def __enter__(self) -> BackupLock:
         self.acquire()

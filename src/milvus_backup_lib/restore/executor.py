@@ -45,7 +45,7 @@ from milvus_backup_lib.restore.plan import (
     Step,
 )
 from milvus_backup_lib.restore.report import CollectionRestoreReport, ImportOutcome, RestoreReport
-from milvus_backup_lib.storage.location import StorageLocation
+from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 __all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport"]
 
@@ -386,5 +386,7 @@ class RestoreExecutor:
     def _remove(self, path: str) -> None:
         try:
             self.milvus_storage.remove_tree(path)
-        except StorageError:  # cleanup must not hide the real outcome
-            log.warning("could not remove the staging area %s", path, exc_info=True)
+        except StorageError as exc:  # cleanup must not hide the real outcome; no traceback (secrets)
+            log.warning(
+                "could not remove the staging area %s: %s", path, scrub(str(exc), self.milvus_storage)
+            )

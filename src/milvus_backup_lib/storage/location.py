@@ -309,14 +309,50 @@ def _scrub(text: str, location: StorageLocation) -> str:
     return text
 
 
+#: Parts of an option's name that make its value a credential (``key``, ``secret``,
+#: ``aws_secret_access_key``, ``token``, ``session_token``, ``sas_token``, ``password``,
+#: ``account_key``, ``connection_string``, ``credentials``, ``client_secret``...). Other options
+#: (``endpoint_url``, ``region_name``, ``account_name``, ``project``) are not secrets: error messages
+#: keep them, since the endpoint is what a user needs to see.
+_SECRET_NAME_PARTS = (
+    "key",
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "credential",
+    "connection_string",
+    "sas",
+    "auth",
+)
+
+
+def _is_secret_name(name: object) -> bool:
+    lowered = str(name).lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
+def _all_strings(value: Any) -> list[str]:
+    """Every string in ``value`` (a credential given as a mapping or list, such as GCS's ``token``)."""
+    if isinstance(value, str):
+        return [value, *_connection_string_secrets(value)]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _all_strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _all_strings(v)]
+    return []
+
+
 def _secret_values(options: Mapping[str, Any]) -> list[str]:
+    """The credential values among ``options``, found by their names, at any depth (``client_kwargs``)."""
     values: list[str] = []
-    for value in options.values():
-        if isinstance(value, str):
-            values.append(value)
-            values.extend(_connection_string_secrets(value))
+    for name, value in options.items():
+        if _is_secret_name(name):
+            values.extend(_all_strings(value))
         elif isinstance(value, Mapping):
             values.extend(_secret_values(value))
+        elif isinstance(value, str):
+            values.extend(_connection_string_secrets(value))  # an AccountKey=... in any string
     return values
 
 
