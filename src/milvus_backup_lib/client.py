@@ -1,10 +1,6 @@
-"""``BackupClient``: the facade users call. It wires the parts together and holds no orchestration.
-
-Arguments are checked by :mod:`milvus_backup_lib._facade` (restore options by
-:func:`~milvus_backup_lib.restore.options.restore_options`); backups run in
-:class:`~milvus_backup_lib.backup.runner.BackupRunner`, restores in
-:class:`~milvus_backup_lib.restore.runner.RestoreRunner`.
-"""
+"""``BackupClient``: the facade users call. It wires the parts together and holds no orchestration:
+arguments are checked in :mod:`milvus_backup_lib._facade`, backups run in ``backup.runner.BackupRunner``,
+restores in ``restore.runner.RestoreRunner``."""
 
 from __future__ import annotations
 
@@ -18,13 +14,12 @@ from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.backup.plan import BackupPlan
 from milvus_backup_lib.backup.runner import BackupReport, BackupRunner, default_backup_name
 from milvus_backup_lib.backup.snapshot import ListingSnapshotter, MetadataSnapshotter
-from milvus_backup_lib.errors import RestorePlanError
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.grpc import open_milvus
 from milvus_backup_lib.milvus.protocol import MilvusCluster, MilvusFactory
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import Progress
-from milvus_backup_lib.rbac import RbacMeta, RbacRestoreReport, read_rbac, restore_rbac
+from milvus_backup_lib.rbac import RbacRestoreReport, backed_up_rbac, read_rbac, restore_rbac
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER
 from milvus_backup_lib.repository.store import BackupList, BackupRepository
 from milvus_backup_lib.repository.unfinished import UnfinishedList, list_unfinished
@@ -48,19 +43,15 @@ class BackupClient(facade.Closable):
 
     ``BackupClient(uri="http://host:19530", token=..., milvus_storage="s3://bucket/files",
     backup_storage="file:///srv/backups")``: ``uri``, ``token``, ``user``, ``password``,
-    ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``,
-    not both). ``milvus_storage`` is where the cluster keeps its binlogs (its ``minio.rootPath`` in its
-    bucket, or its local data directory), ``backup_storage`` the backup root: each a URL, a local path,
-    or a :class:`StorageLocation` (needed for storage options such as credentials).
+    ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``).
+    ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its
+    local data directory), ``backup_storage`` the backup root: a URL, a path or a :class:`StorageLocation`.
 
-    The parts can be replaced: ``snapshotter`` (reads the cluster's collections, default
-    :class:`ListingSnapshotter`), ``copier`` (moves binlogs, default :class:`FsspecCopier`), ``planner``
-    (plans restores, default :class:`DefaultRestorePlanner`) and ``milvus_factory`` (opens the cluster
-    ``milvus`` names, default :func:`~milvus_backup_lib.milvus.grpc.open_milvus` over gRPC).
-
-    Each call opens its own connection to Milvus and closes it; :meth:`close` (or leaving a ``with``
-    block) ends the client, after which every call raises :class:`UsageError`. A value that cannot be
-    used raises :class:`InvalidOptionError` listing the valid choices, here and in every method.
+    Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
+    (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
+    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). Each call opens and closes its own
+    connection; after :meth:`close` (or a ``with`` block) every call raises :class:`UsageError`. A value
+    that cannot be used raises :class:`InvalidOptionError` listing the valid choices.
     """
 
     def __init__(
@@ -108,7 +99,7 @@ class BackupClient(facade.Closable):
         self._check_open()
         return self.milvus_factory(self.milvus)
 
-    def _runner(self, cluster: MilvusCluster) -> BackupRunner:
+    def _backup_runner(self, cluster: MilvusCluster) -> BackupRunner:
         return BackupRunner(
             cluster=cluster,
             snapshotter=self.snapshotter,
@@ -120,7 +111,14 @@ class BackupClient(facade.Closable):
             lock_stale_after=self.lock_stale_after,
         )
 
-    # -- backups ----------------------------------------------------------------------------------
+    def _restore_runner(self, cluster: MilvusCluster) -> RestoreRunner:
+        return RestoreRunner(
+            cluster=cluster,
+            planner=self.planner,
+            repository=self.repository,
+            milvus_storage=self.milvus_storage,
+            copier=self.copier,
+        )
 
     def create_backup(
         self,
@@ -134,25 +132,20 @@ class BackupClient(facade.Closable):
     ) -> BackupReport:
         """Back up the selected collections (``None``: every collection of every database).
 
-        ``resume=True`` finishes a backup of that name that was interrupted (a crash, a lost network):
-        binlogs already stored whole (same size and MD5 as the source) are not copied again, and
-        :attr:`BackupReport.resumed_bytes` says how much was saved. A failed backup keeps what it
-        wrote for that purpose; it is never listed as a backup (:meth:`list_unfinished` shows it), and
-        ``delete_backup`` removes it.
+        ``collections`` entries are ``db.coll``, ``coll`` (default database) or ``db.*``. A failed
+        backup keeps what it wrote (never listed; :meth:`list_unfinished` shows it): ``resume=True``
+        finishes it without copying again the binlogs stored whole (same size and MD5 as the source).
+        ``rbac=True`` also records users (never passwords), roles and grants for :meth:`restore_rbac`.
 
-        ``collections`` entries are ``db.coll``, ``coll`` (default database) or ``db.*``. Raises
-        :class:`InvalidNameError`, :class:`InvalidOptionError`, :class:`BackupExistsError`,
-        :class:`DatabaseNotFoundError`, :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`,
-        :class:`StorageRootNotFoundError` before anything is written.
-
-        ``rbac=True`` also records the server's users (never their passwords), roles and grants in
-        ``rbac_meta``; :meth:`restore_rbac` restores them. It needs a user allowed to read them.
+        Raises :class:`InvalidNameError`, :class:`InvalidOptionError`, :class:`BackupExistsError`,
+        :class:`DatabaseNotFoundError`, :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`
+        or :class:`StorageRootNotFoundError` before anything is written.
         """
         name, selection, strategy = self._backup_args(name, collections, strategy, resume=resume, rbac=rbac)
         progress = facade.progress_of(progress)
         with self._cluster() as cluster:
             rbac_meta = read_rbac(cluster).to_json() if rbac else None
-            return self._runner(cluster).run(
+            return self._backup_runner(cluster).run(
                 name, selection, strategy, progress=progress, resume=resume, rbac_meta=rbac_meta
             )
 
@@ -165,17 +158,14 @@ class BackupClient(facade.Closable):
         resume: bool = False,
         progress: Progress | None = None,
     ) -> BackupPlan:
-        """What :meth:`create_backup` with these arguments would back up now: collections, segments,
-        binlog files and bytes, per collection too; it refuses what ``create_backup`` would refuse.
-
-        Nothing is flushed, copied, locked or written: the numbers are those of the segments flushed
-        now (with ``serial_flush`` the backup flushes first, so rows inserted since are not counted;
-        :attr:`BackupPlan.note` says so).
-        """
+        """What :meth:`create_backup` would back up now (collections, segments, files, bytes); nothing
+        is flushed, copied, locked or written, so rows not yet flushed are not counted (the note says so)."""
         name, selection, strategy = self._backup_args(name, collections, strategy, resume=resume)
         progress = facade.progress_of(progress)
         with self._cluster() as cluster:
-            return self._runner(cluster).plan(name, selection, strategy, progress=progress, resume=resume)
+            return self._backup_runner(cluster).plan(
+                name, selection, strategy, progress=progress, resume=resume
+            )
 
     def _backup_args(
         self, name: str | None, collections: object, strategy: object, **flags: object
@@ -185,23 +175,14 @@ class BackupClient(facade.Closable):
         return facade.backup_arguments(name, collections, strategy, storages, **flags)
 
     def list_unfinished(self) -> UnfinishedList:
-        """The unfinished backups: directories of the backup root that hold objects but no
-        ``meta/backup_meta.json`` (a failed or interrupted backup, one being written now, one half
-        deleted), with their size in bytes and age. :meth:`list_backups` never lists them;
-        ``create_backup(name, resume=True)`` finishes one and :meth:`delete_backup` removes it.
-        """
+        """Directories of the backup root that are not complete, readable backups (failed, interrupted,
+        being written, damaged), with size, age and the problem; :meth:`delete_backup` removes one."""
         self._check_open()
         return list_unfinished(self.repository)
 
     def list_backups(self) -> BackupList:
-        """Summaries of every complete backup in the backup root, by name.
-
-        A :class:`BackupList` is a ``list`` of :class:`BackupSummary`; it also renders as a table in
-        notebooks and converts to a pandas DataFrame (:meth:`BackupList.to_dataframe`). A backup whose
-        meta files cannot be read (empty, invalid, a format this library cannot read) is left out with a
-        ``logging`` warning naming it; :meth:`list_unfinished` lists it with the reason, and
-        :meth:`delete_backup` removes it. Names are the directories', never a manifest's ``name``.
-        """
+        """Summaries (a :class:`BackupList`: a table in notebooks, :meth:`~BackupList.to_dataframe`) of every
+        complete backup, named by directory. One whose meta cannot be read is left out with a warning."""
         self._check_open()
         return self.repository.summaries()
 
@@ -211,33 +192,20 @@ class BackupClient(facade.Closable):
         return self.repository.read(validate_backup_name(name))
 
     def delete_backup(self, name: str) -> None:
-        """Delete backup ``name``, or what an unfinished one left (:meth:`list_unfinished`).
-
-        Raises :class:`BackupNotFoundError` if nothing is stored under that name.
-        """
+        """Delete backup ``name`` or an unfinished one; :class:`BackupNotFoundError` if nothing is there."""
         self._check_open()
         self.repository.delete_stored(name, stale_after=self.lock_stale_after)
 
     def verify_backup(self, name: str, level: str = "size") -> VerifyReport:
-        """Check backup ``name`` against its manifest: ``exists``, ``size`` (default) or ``checksum``.
-
-        Returns a report naming every missing, short or corrupt file (and missing meta files); raises
-        :class:`BackupNotFoundError` if there is no such backup. Backups without recorded checksums
-        (made by the Go tool) verify at size level, which the report says. Another ``level`` raises
-        :class:`InvalidOptionError` listing these.
-        """
+        """Check backup ``name`` at level ``exists``, ``size`` or ``checksum`` (size level for backups without
+        checksums, such as the Go tool's); the report names every missing, short or corrupt file."""
         self._check_open()
         return verify_backup(self.repository, validate_backup_name(name), level)
-
-    # -- restore ------------------------------------------------------------------------------------
 
     def plan_restore(
         self, name: str, options: RestoreOptions | None = None, **keywords: Unpack[RestoreKeywords]
     ) -> RestorePlan:
-        """The plan :meth:`restore` would run, checked against the target server; changes nothing.
-
-        The options are given as to :meth:`restore`.
-        """
+        """The plan :meth:`restore` (same options) would run, checked against the target; changes nothing."""
         options = restore_options(options, keywords)
         backup = self.get_backup(name)
         with self._cluster() as cluster:
@@ -253,15 +221,11 @@ class BackupClient(facade.Closable):
     ) -> RestoreReport:
         """Restore backup ``name`` into this client's Milvus.
 
-        The options are either keywords, the fields of :class:`RestoreOptions` (``suffix="_bak"``,
-        ``rename={"c1": "c2"}``, ``collections=["db1.*"]``, ``drop_existing=True``...), or one
-        ``RestoreOptions`` record; both at once, an unknown keyword or a value that cannot be used
-        raise :class:`InvalidOptionError` before anything is read.
-
-        Every conflict (existing targets, flags that contradict, two sources on one target, aliases
-        that point elsewhere) is reported at once, before anything changes, as :class:`RestorePlanError`.
-        Each import's row count is checked against the backup; a shortfall raises
-        :class:`ImportFailedError`. With ``dry_run`` the plan is returned and nothing changes.
+        Options are keywords, the fields of :class:`RestoreOptions` (``suffix="_bak"``, ``rename=...``,
+        ``drop_existing=True``...), or one ``RestoreOptions``; a bad value raises :class:`InvalidOptionError`.
+        Every conflict is raised at once, before any change, as :class:`RestorePlanError`; an import
+        that brings fewer rows than the backup holds raises :class:`ImportFailedError`. With
+        ``dry_run`` only the plan is returned.
         """
         options = restore_options(options, keywords)
         progress = facade.progress_of(progress)
@@ -270,29 +234,13 @@ class BackupClient(facade.Closable):
         with self._cluster() as cluster:
             return self._restore_runner(cluster).run(name, backup, options, progress)
 
-    def _restore_runner(self, cluster: MilvusCluster) -> RestoreRunner:
-        return RestoreRunner(
-            cluster=cluster,
-            planner=self.planner,
-            repository=self.repository,
-            milvus_storage=self.milvus_storage,
-            copier=self.copier,
-        )
-
     def restore_rbac(self, name: str, user_passwords: Mapping[str, str] | None = None) -> RbacRestoreReport:
         """Create the users, roles, grants and user roles of backup ``name`` that the server lacks.
 
-        Only what is missing is added; what exists is left as it is, and the built-in ``root``,
-        ``admin`` and ``public`` are never created. A backup holds no passwords: a missing user is
-        created only with a password from ``user_passwords`` (user name to password), and reported
-        as skipped otherwise. Raises :class:`RestorePlanError` when the backup was made without
-        ``rbac=True`` or ``user_passwords`` names a user it does not hold (nothing changed then).
+        What exists is left alone; ``root``, ``admin`` and ``public`` are never created. A backup holds
+        no passwords: a missing user is created only with one from ``user_passwords``, else skipped.
+        Raises :class:`RestorePlanError` (nothing changed) for a backup made without ``rbac=True``.
         """
-        backup = self.get_backup(name)
-        if backup.rbac_meta is None:
-            raise RestorePlanError(
-                [f"backup {name!r} holds no users, roles or grants: made without rbac=True"]
-            )
-        meta = RbacMeta.from_json(backup.rbac_meta)
+        meta = backed_up_rbac(self.get_backup(name))
         with self._cluster() as cluster:
             return restore_rbac(cluster, meta, user_passwords, backup_name=name)

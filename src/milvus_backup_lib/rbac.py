@@ -35,10 +35,12 @@ import attrs
 from milvus_backup_lib._html import html_block, html_heading, html_key_values, text_key_values
 from milvus_backup_lib.errors import ManifestError, RestorePlanError
 from milvus_backup_lib.manifest.codec import FULL_META
+from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.records import GrantInfo
 from milvus_backup_lib.options import DEFAULT_DATABASE
 
 __all__ = [
+    "backed_up_rbac",
     "BUILTIN_ROLES",
     "BUILTIN_USERS",
     "GrantInfo",
@@ -282,6 +284,15 @@ class RbacRestoreReport:
         return html_block(
             html_heading(f"RBAC of {self.backup_name} restored"), html_key_values(self._items())
         )
+
+
+def backed_up_rbac(backup: BackupInfo) -> RbacMeta:
+    """The users, roles and grants a backup holds; :class:`RestorePlanError` if made without them."""
+    if backup.rbac_meta is None:
+        raise RestorePlanError(
+            [f"backup {backup.name!r} holds no users, roles or grants: made without rbac=True"]
+        )
+    return RbacMeta.from_json(backup.rbac_meta)
 
 
 def restore_rbac(

@@ -115,3 +115,7 @@ def test_the_halves_keep_to_their_side() -> None:
 def test_modules_stay_readable(module: str) -> None:
     lines = MODULES[module].read_text().count("\n")
     assert lines <= MAX_LINES, f"{module}: {lines} lines"
+
+
+def test_the_facade_only_wires() -> None:
+    assert MODULES["client"].read_text().count("\n") < 250
