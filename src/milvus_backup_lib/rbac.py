@@ -40,7 +40,6 @@ from milvus_backup_lib.milvus.records import GrantInfo
 from milvus_backup_lib.options import DEFAULT_DATABASE
 
 __all__ = [
-    "backed_up_rbac",
     "BUILTIN_ROLES",
     "BUILTIN_USERS",
     "GrantInfo",
@@ -48,6 +47,7 @@ __all__ = [
     "RbacMilvus",
     "RbacRestoreReport",
     "RbacUser",
+    "backed_up_rbac",
     "read_rbac",
     "restore_rbac",
 ]
