@@ -52,7 +52,7 @@ import fsspec
 import numpy as np
 
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
-from milvus_backup_lib import copier as copier_module
+from milvus_backup_lib.backup import copier as copier_module
 from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier
 from milvus_backup_lib.backup.snapshot import ListingSnapshotter
 from milvus_backup_lib.progress import NullProgress
@@ -529,7 +529,7 @@ def bench_restore(
         started = time.monotonic()
         report = client.restore(
             backup_name,
-            RestoreOptions(suffix=f"r{round_no}", rebuild_indexes=False, load=False, restore_aliases=False),
+            RestoreOptions(suffix=f"_r{round_no}", rebuild_indexes=False, load=False, restore_aliases=False),
         )
         seconds = time.monotonic() - started
         coll = report.collections[0]
