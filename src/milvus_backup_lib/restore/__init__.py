@@ -2,7 +2,7 @@
 
 >>> from milvus_backup_lib.restore import DefaultRestorePlanner, RestoreOptions, TargetState
 >>> plan = DefaultRestorePlanner().plan(backup, RestoreOptions(suffix="_copy"), TargetState.empty())  # doctest: +SKIP
->>> print(plan.table())  # doctest: +SKIP
+>>> plan.table()  # doctest: +SKIP
 """
 
 from milvus_backup_lib.restore.options import RenameRules, RestoreOptions
