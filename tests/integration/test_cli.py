@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import io
 import json
-import logging
 import os
 import pty
 import select
@@ -35,6 +34,7 @@ import pytest
 from dataset import build_small, client, ensure_loaded
 from pymilvus import DataType
 
+from cli_logging import logging_restored
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.testing.embedded import EmbeddedMilvus
 
@@ -146,28 +146,13 @@ def run(env: CliEnv, *args: str, cwd: Path | None = None, process: bool = False)
         )
         return Result(args, done.returncode, done.stdout, done.stderr)
     stdout, stderr = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, _logging_restored():
+    with pytest.MonkeyPatch.context() as mp, logging_restored():
         mp.chdir(cwd or env.work)
         for key in [k for k in os.environ if k.startswith(_CONFIG_ENV_PREFIXES)]:
             mp.delenv(key)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = main(list(args))
     return Result(args, code, stdout.getvalue(), stderr.getvalue())
-
-
-@contextlib.contextmanager
-def _logging_restored() -> Iterator[None]:
-    """Undo what ``main`` does to logging: the handler it adds to the root logger, and the levels."""
-    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    handlers, root_level, lib_level = list(root.handlers), root.level, lib.level
-    try:
-        yield
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-            handler.close()
-        root.setLevel(root_level)
-        lib.setLevel(lib_level)
 
 
 def ok(env: CliEnv, *args: str, cwd: Path | None = None, process: bool = False) -> Result:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cli_logging import logging_restored
 from manifests import backup, collection, index, partition, pk_field, schema, segment, vector_field
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.cli.legacy import create_selection, create_strategy, restore_sources_filter
@@ -29,17 +29,8 @@ from milvus_backup_lib.restore.plan import CreateIndex, TargetState
 
 @pytest.fixture(autouse=True)
 def _logging_restored() -> Iterator[None]:
-    """Undo what ``main`` does to logging: the handlers it adds to the root logger, and the levels."""
-    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    retry = logging.getLogger("milvus_backup_lib.retry")
-    handlers, levels = list(root.handlers), (root.level, lib.level, retry.level)
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(levels[0])
-    lib.setLevel(levels[1])
-    retry.setLevel(levels[2])
+    with logging_restored():
+        yield
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -6,12 +6,12 @@ What the commands do against Milvus is tested in ``tests/integration/test_cli.py
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cli_logging import logging_restored
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.cli.commands import COMMANDS
@@ -24,17 +24,8 @@ from milvus_backup_lib.storage.location import StorageLocation
 
 @pytest.fixture(autouse=True)
 def _logging_restored() -> Iterator[None]:
-    """Undo what ``main`` does to logging: the handler it adds to the root logger, and the levels."""
-    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    retry = logging.getLogger("milvus_backup_lib.retry")
-    handlers, root_level, lib_level, retry_level = list(root.handlers), root.level, lib.level, retry.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(root_level)
-    lib.setLevel(lib_level)
-    retry.setLevel(retry_level)
+    with logging_restored():
+        yield
 
 
 def test_every_command_of_the_parser_has_a_function() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cli_logging import logging_restored
 from milvus_backup_lib._transient import endpoint_of
 from milvus_backup_lib.cli.parser import Settings
 from milvus_backup_lib.cli.progress import configure_logging
@@ -38,17 +39,8 @@ def _endpoint_error(url: str) -> Exception:
 
 @pytest.fixture(autouse=True)
 def _no_sleep_and_logging_restored() -> Iterator[None]:
-    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    retry = logging.getLogger("milvus_backup_lib.retry")
-    handlers, levels = list(root.handlers), (root.level, lib.level, retry.level)
-    with set_testing(True):
+    with set_testing(True), logging_restored():
         yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(levels[0])
-    lib.setLevel(levels[1])
-    retry.setLevel(levels[2])
 
 
 def test_a_retry_says_what_where_which_attempt_and_the_wait(caplog: pytest.LogCaptureFixture) -> None:

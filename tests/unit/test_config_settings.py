@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cli_logging import logging_restored
 from milvus_backup_lib.backup_yaml import (
     InvalidConfigError,
     LogSettings,
@@ -52,16 +53,8 @@ def merged(base: dict[str, Any], **sections: Any) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _logging_restored() -> Iterator[None]:
-    root, lib = logging.getLogger(), logging.getLogger("milvus_backup_lib")
-    retry = logging.getLogger("milvus_backup_lib.retry")
-    handlers, levels = list(root.handlers), (root.level, lib.level, retry.level)
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(levels[0])
-    lib.setLevel(levels[1])
-    retry.setLevel(levels[2])
+    with logging_restored():
+        yield
 
 
 # --- the key tables ------------------------------------------------------------------------------------
