@@ -221,19 +221,7 @@ class DataPlane:
             by_partition[d.partition_id].append((d.pk, d.ts))
         created = []
         for partition_id, entries in sorted(by_partition.items()):
-            seg = Segment(
-                segment_id=self.clock.next_id(),
-                collection_id=coll.collection_id,
-                partition_id=partition_id,
-                channel=coll.channels[0],
-                level="L0",
-                state="Flushed",
-                storage_version=self.line.storage_version,
-                deletes=entries,
-            )
-            coll.segments[seg.segment_id] = seg
-            self.write_deletes(coll, seg, entries)
-            created.append(seg.segment_id)
+            created.append(self.new_l0_segment(coll, partition_id, entries).segment_id)
         return created
 
     def _flush_into_segments(self, coll: Collection, pending: Sequence[DeleteRecord]) -> None:
@@ -325,6 +313,22 @@ class DataPlane:
                 nullable_extra=self.line.nullable_extra,
             )
             self._write(seg, f"{prefix}/{spec.field_id}/{log_id}", data)
+
+    def new_l0_segment(self, coll: Collection, partition_id: int, entries: list[tuple[Any, int]]) -> Segment:
+        """A flushed L0 segment of ``coll`` holding ``entries`` (pk, ts), its delete log written."""
+        seg = Segment(
+            segment_id=self.clock.next_id(),
+            collection_id=coll.collection_id,
+            partition_id=partition_id,
+            channel=coll.channels[0],
+            level="L0",
+            state="Flushed",
+            storage_version=self.line.storage_version,
+            deletes=entries,
+        )
+        coll.segments[seg.segment_id] = seg
+        self.write_deletes(coll, seg, entries)
+        return seg
 
     def write_deletes(self, coll: Collection, seg: Segment, entries: Sequence[tuple[Any, int]]) -> None:
         pk_type = coll.pk_field.data_type

@@ -223,17 +223,6 @@ def _import_l0(plane: DataPlane, coll: Collection, partition_id: int, files: Seq
     entries = _read_deletes(plane, paths)
     if not entries:
         return ImportResult(0, ())
-    seg = Segment(
-        segment_id=plane.clock.next_id(),
-        collection_id=coll.collection_id,
-        partition_id=partition_id,
-        channel=coll.channels[0],
-        level="L0",
-        state="Flushed",
-        storage_version=plane.line.storage_version,
-        deletes=entries,
-    )
-    coll.segments[seg.segment_id] = seg
     coll.deletes.extend(DeleteRecord(pk, ts, partition_id, True) for pk, ts in entries)
-    plane.write_deletes(coll, seg, entries)
+    seg = plane.new_l0_segment(coll, partition_id, entries)
     return ImportResult(len(entries), (seg.segment_id,))
