@@ -7,7 +7,18 @@ from typing import Any
 import attrs
 import pytest
 
-from manifests import backup, collection, field, index, key_values, partition, pk_field, segment, vector_field
+from manifests import (
+    backup,
+    collection,
+    field,
+    index,
+    key_values,
+    partition,
+    pk_field,
+    segment,
+    vchannel,
+    vector_field,
+)
 from manifests import schema as collection_schema
 from milvus_backup_lib.errors import InvalidFilterError, InvalidNameError, RestorePlanError
 from milvus_backup_lib.manifest.model import (
@@ -336,6 +347,7 @@ def test_collection_steps_in_order_with_exact_prefixes() -> None:
             delta_prefix=f"binlogs/delta_log/{C1_ID}/{d}/1001/",
             segment_ids=(1001,),
             rows=100,
+            channel=vchannel(C1_ID),
         ),
         ImportData(
             target=C1,
@@ -345,6 +357,7 @@ def test_collection_steps_in_order_with_exact_prefixes() -> None:
             delta_prefix="",
             segment_ids=(1002,),
             rows=50,
+            channel=vchannel(C1_ID),
         ),
         ImportData(
             target=C1,
@@ -354,6 +367,7 @@ def test_collection_steps_in_order_with_exact_prefixes() -> None:
             delta_prefix="",
             segment_ids=(1005,),
             rows=30,
+            channel=vchannel(C1_ID),
         ),
         ImportData(
             target=C1,
@@ -435,6 +449,7 @@ def test_v04_backup_without_groups_imports_whole_partition() -> None:
             delta_prefix=f"binlogs/delta_log/{V04_ID}/{V04_DEFAULT}/",
             segment_ids=(4001, 4002),
             rows=750,
+            channel=vchannel(V04_ID),
         ),
     )
 

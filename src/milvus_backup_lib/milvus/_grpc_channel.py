@@ -94,6 +94,8 @@ class GrpcChannel:
             self._who = f"user {connection.user!r}"
         self._auth = auth
         self._version: str | None = None
+        #: IDs of the REST import jobs this client started (their state is read over REST too).
+        self._rest_jobs: set[int] = set()
         self._gc = HttpGcControl(management_url(connection))
 
     # -- plumbing -------------------------------------------------------------------------------

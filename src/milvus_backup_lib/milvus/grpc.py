@@ -21,9 +21,11 @@ records in :mod:`milvus_backup_lib.milvus.convert`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
@@ -47,6 +49,7 @@ from milvus_backup_lib.milvus.records import (
     PartitionInfo,
     SegmentInfo,
 )
+from milvus_backup_lib.milvus.rest_import import RestImports
 from milvus_backup_lib.options import DEFAULT_DATABASE, MilvusConnection
 
 __all__ = ["GrpcMilvus", "management_url", "open_milvus"]
@@ -321,19 +324,45 @@ class GrpcMilvus(GrpcRbac):
         self._ok("Import", resp.status, db=db, coll=name)
         return list(resp.tasks)
 
+    def batch_imports(self) -> bool:
+        """Milvus 2.4+ takes jobs of several segment groups (``ImportV2``, over REST)."""
+        return _version_tuple(self.server_version()) >= (2, 4)
+
+    def start_batch_import(
+        self,
+        db: str,
+        name: str,
+        partition: str,
+        files: Sequence[Sequence[str]],
+        options: Sequence[tuple[str, str]],
+    ) -> list[int]:
+        """Start one import job of several segment groups over REST (:mod:`.rest_import`); its job ID."""
+        job = self._rest_imports().create(db, name, partition, files, dict(options))
+        self._rest_jobs.add(job)
+        return [job]
+
+    def _rest_imports(self) -> RestImports:
+        scheme = "https" if self.secure else "http"
+        bearer = self.connection.token or (
+            f"{self.connection.user}:{self.connection.password or ''}" if self.connection.user else None
+        )
+        return RestImports(f"{scheme}://{self.target}", bearer, timeout=self.connection.timeout)
+
     def import_state(self, db: str, task_id: int) -> ImportState:
-        """The state of an import task."""
+        """The state of an import task (or of a REST import job this client started)."""
+        if task_id in self._rest_jobs:
+            return self._rest_imports().progress(db, task_id)
         req = milvus_pb2.GetImportStateRequest(task=task_id)
         resp = self._call("GetImportState", self._stub.GetImportState, req, db)
         self._ok("GetImportState", resp.status, db=db)
-        infos = {kv.key: kv.value for kv in resp.infos}
-        return ImportState(
-            task_id=task_id,
-            state=common_pb2.ImportState.Name(resp.state).removeprefix("Import"),
-            row_count=int(resp.row_count),
-            reason=infos.get("failed_reason", ""),
-            segment_ids=tuple(resp.segment_ids),
-        )
+        return _import_state(task_id, resp)
+
+    def list_import_tasks(self, db: str, name: str) -> list[ImportState]:
+        """``ListImportTasks`` of the collection, newest included, with their files where the server says."""
+        req = milvus_pb2.ListImportTasksRequest(collection_name=name, db_name=db, limit=0)
+        resp = self._call("ListImportTasks", self._stub.ListImportTasks, req, db)
+        self._ok("ListImportTasks", resp.status, db=db, coll=name)
+        return [_import_state(int(t.id), t) for t in resp.tasks]
 
     def statistics_row_count(self, db: str, name: str) -> int:
         """``GetCollectionStatistics`` row count: the rows in the collection's persisted segments."""
@@ -370,3 +399,24 @@ def open_milvus(connection: MilvusConnection) -> Iterator[GrpcMilvus]:
         yield milvus
     finally:
         milvus.close()
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    digits = re.findall(r"\d+", version.split("-", 1)[0])
+    return tuple(int(d) for d in digits[:3]) or (0,)
+
+
+def _import_state(task_id: int, resp: Any) -> ImportState:
+    """An :class:`ImportState` from a ``GetImportStateResponse`` (infos: ``files``, ``partition``,
+    ``failed_reason``, as Milvus 2.3's rootcoord import manager fills them)."""
+    infos = {kv.key: kv.value for kv in resp.infos}
+    return ImportState(
+        task_id=task_id,
+        state=common_pb2.ImportState.Name(resp.state).removeprefix("Import"),
+        row_count=int(resp.row_count),
+        reason=infos.get("failed_reason", ""),
+        segment_ids=tuple(resp.segment_ids),
+        files=tuple(f for f in infos.get("files", "").split(",") if f),
+        partition=infos.get("partition", ""),
+        created=float(getattr(resp, "create_ts", 0) or 0),
+    )

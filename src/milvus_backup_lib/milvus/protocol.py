@@ -142,7 +142,27 @@ class MilvusCluster(Protocol):
         """Start a bulk import of ``files`` (paths the server reads in its own storage); its task IDs."""
         ...
 
+    def start_batch_import(
+        self,
+        db: str,
+        name: str,
+        partition: str,
+        files: Sequence[Sequence[str]],
+        options: Sequence[tuple[str, str]],
+    ) -> list[int]:
+        """Start one import job of several segment groups (``files``: one ``[insert, delta]`` list each);
+        its job IDs, polled with :meth:`import_state`. Only where :meth:`batch_imports` is true."""
+        ...
+
+    def batch_imports(self) -> bool:
+        """Whether one import job can carry several segment groups (Milvus 2.4+)."""
+        ...
+
     def import_state(self, db: str, task_id: int) -> ImportState: ...
+
+    def list_import_tasks(self, db: str, name: str) -> list[ImportState]:
+        """The collection's import jobs the server remembers, with their files where it says."""
+        ...
 
     def statistics_row_count(self, db: str, name: str) -> int:
         """The rows in the collection's persisted segments (deleted rows of imported segments excluded)."""

@@ -100,6 +100,11 @@ class ImportState:
     row_count: int
     reason: str
     segment_ids: tuple[int, ...]
+    #: What the job was asked to import, where the server says (ListImportTasks): its files, its
+    #: partition, and when it was created (Unix seconds; 0 when unknown).
+    files: tuple[str, ...] = ()
+    partition: str = ""
+    created: float = 0.0
 
 
 @attrs.frozen

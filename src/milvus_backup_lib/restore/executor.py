@@ -9,29 +9,37 @@ the path it was given holds nothing (seen on 2.3.5). So the executor
   segments' row count; with delta logs it must lie in ``[rows - delete entries, rows]`` (the delete
   entries are counted from the delta logs themselves), and anything else is an error;
 - checks, before importing into a collection, that its field IDs equal the backup's (binlog
-  directories are keyed by field ID, so a misaligned schema would import garbage or nothing).
+  directories are keyed by field ID, so a misaligned schema would import garbage or nothing);
+- runs ``parallel_collections`` collections and ``parallel_imports`` import jobs at once (over all
+  collections), data jobs before the L0 delete jobs of each collection, batched into multi-segment
+  jobs on Milvus 2.4+ (:mod:`milvus_backup_lib.restore.jobs`); the first failure stops the rest;
+- on a failure or an interruption (Ctrl-C), drops the collections it created and had not finished,
+  unless told to keep them, and says what it dropped and what it left.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Sequence
+from typing import TypeVar
 
-from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier, SegmentCopier
-from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
+from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     ImportFailedError,
     RestorePlanError,
-    StorageError,
 )
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.restore.jobs import DEFAULT_SEGMENTS_PER_JOB, ImportJob, batch_jobs, send_import
+from milvus_backup_lib.restore.parallel import SerializedProgress, Workers
 from milvus_backup_lib.restore.plan import (
     CreateAlias,
     CreateCollection,
@@ -45,11 +53,14 @@ from milvus_backup_lib.restore.plan import (
     Step,
 )
 from milvus_backup_lib.restore.report import CollectionRestoreReport, ImportOutcome, RestoreReport
-from milvus_backup_lib.storage.location import StorageLocation, scrub
+from milvus_backup_lib.restore.staging import Staging
+from milvus_backup_lib.storage.location import StorageLocation
 
 __all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "RestoreReport"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 _TYPE_NAMES = {
@@ -80,6 +91,10 @@ class RestoreExecutor:
         keep_staged: bool = False,
         import_timeout: float = 3600.0,
         poll_interval: float = 0.5,
+        parallel_collections: int = 2,
+        parallel_imports: int = 8,
+        segments_per_import: int = DEFAULT_SEGMENTS_PER_JOB,
+        keep_partial: bool = False,
     ) -> None:
         self.milvus = milvus
         self.milvus_storage = milvus_storage
@@ -88,21 +103,23 @@ class RestoreExecutor:
         self.keep_staged = keep_staged
         self.import_timeout = import_timeout
         self.poll_interval = poll_interval
+        self.parallel_collections = max(1, parallel_collections)
+        self.parallel_imports = max(1, parallel_imports)
+        self.segments_per_import = max(1, segments_per_import)
+        self.keep_partial = keep_partial
         self._progress: Progress = NULL_PROGRESS
+        self._workers = Workers()
+        self._staging = Staging(milvus_storage, backup_storage, self.copier)
+        self._gate = threading.BoundedSemaphore(self.parallel_imports)
+        self._state_lock = threading.Lock()
+        #: Collections this run created -> whether their restore finished.
+        self._created: dict[QualifiedName, bool] = {}
+        self._batched = False
 
     @property
     def imports_in_place(self) -> bool:
         """Whether the server can read the backup where it is (no staging)."""
-        b, m = self.backup_storage, self.milvus_storage
-        if m.is_local:
-            return b.is_local
-        return m.same_store(b) and b.bucket == m.bucket and b.protocol not in ("memory",)
-
-    def _milvus_path(self, path: str) -> str:
-        """How the server names ``path`` of its own storage: absolute locally, bucket-relative in a bucket."""
-        if self.milvus_storage.is_local:
-            return path if path.startswith("/") else "/" + path
-        return self.milvus_storage.bucket_key(path)
+        return self._staging.in_place
 
     def preflight(self, plan: RestorePlan, backup: BackupInfo) -> None:
         """Refuse, before any change, what the target server is known not to be able to import."""
@@ -129,34 +146,43 @@ class RestoreExecutor:
             raise RestorePlanError(problems)
 
     def run(self, plan: RestorePlan, backup: BackupInfo, progress: Progress = NULL_PROGRESS) -> RestoreReport:
-        """Execute every step of ``plan`` (made from ``backup``) in order; raise on the first failure."""
+        """Execute ``plan`` (made from ``backup``); raise on the first failure, after cleaning up."""
         started = time.monotonic()
         self.preflight(plan, backup)
-        self._progress = progress
+        progress = self._progress = SerializedProgress(progress)
+        self._workers = Workers()
+        self._created = {}
+        self._batched = self.segments_per_import > 1 and self.milvus.batch_imports()
         for step in plan.steps:
             if isinstance(step, CreateDatabase):
                 progress.phase("create_database", step.database)
                 if step.database not in self.milvus.list_databases():
                     self.milvus.create_database(step.database)
-        reports = []
         stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
         try:
-            for coll in plan.collections:
-                reports.append(
-                    self._run_collection(
+            reports = self._workers.run(
+                [
+                    functools.partial(
+                        self._run_collection,
                         plan,
                         backup,
-                        coll.source,
-                        coll.target,
-                        coll.backup_rows,
-                        coll.steps,
+                        c.source,
+                        c.target,
+                        c.backup_rows,
+                        c.steps,
                         stage_root,
                         progress,
                     )
-                )
+                    for c in plan.collections
+                ],
+                self.parallel_collections,
+            )
+        except BaseException as exc:
+            self._clean_up(exc)
+            raise
         finally:
-            if not self.keep_staged and not self.imports_in_place:
-                self._remove(stage_root)
+            if not self.keep_staged and not self._staging.in_place:
+                self._staging.remove(stage_root)
         return RestoreReport(
             backup_name=plan.backup_name,
             plan=plan,
@@ -164,6 +190,38 @@ class RestoreExecutor:
             collections=tuple(reports),
             seconds=time.monotonic() - started,
         )
+
+    def _clean_up(self, exc: BaseException) -> None:
+        """Drop the collections this run created and did not finish (unless ``keep_partial``); say so."""
+        unfinished = sorted((t for t, done in self._created.items() if not done), key=str)
+        if not unfinished:
+            return
+        dropped: list[str] = []
+        left: list[str] = []
+        for target in unfinished:
+            if self.keep_partial:
+                left.append(str(target))
+                continue
+            try:
+                if self.milvus.has_collection(target.database, target.collection):
+                    self.milvus.drop_collection(target.database, target.collection)
+                dropped.append(str(target))
+            except Exception as drop_error:  # the original failure matters more; say what is left
+                log.warning("could not drop the unfinished collection %s: %s", target, drop_error)
+                left.append(str(target))
+        note = "restore " + ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed") + ": "
+        parts = []
+        if dropped:
+            parts.append(f"dropped the collections it had created and not finished: {', '.join(dropped)}")
+        if left:
+            parts.append(
+                f"left unfinished (drop them, or restore again with drop_existing / --drop_exist_collection): "
+                f"{', '.join(left)}"
+            )
+        note += "; ".join(parts)
+        log.warning("%s", note)
+        if hasattr(exc, "add_note"):  # Python 3.11+
+            exc.add_note(note)
 
     def _run_collection(
         self,
@@ -183,7 +241,11 @@ class RestoreExecutor:
         schema_checked = False
         loaded = False
         expected_schema: CollectionSchema | None = None
+        imports = [s for s in steps if isinstance(s, ImportData)]
         for step in steps:
+            self._workers.check()
+            if isinstance(step, ImportData) and schema_checked:
+                continue  # every import of the collection ran with the first one
             progress.phase(step.kind, step.describe())
             if isinstance(step, DropCollection):
                 for alias in step.aliases:
@@ -202,6 +264,8 @@ class RestoreExecutor:
                     properties=[(kv.key, kv.value) for kv in step.properties],
                     num_partitions=step.num_partitions,
                 )
+                with self._state_lock:
+                    self._created[target] = False
             elif isinstance(step, CreatePartition):
                 existing = {p.name for p in self.milvus.show_partitions(db, name)}
                 if step.partition not in existing:
@@ -216,7 +280,7 @@ class RestoreExecutor:
                             f"nothing was imported into it: {exc.conflicts[0]}"
                         ) from exc
                 schema_checked = True
-                outcomes.append(self._import(plan.backup_name, step, stage_root))
+                outcomes.extend(self._import_all(plan.backup_name, imports, stage_root))
             elif isinstance(step, CreateIndex):
                 self.milvus.create_index(db, name, step.field_name, step.index_name, step.params)
             elif isinstance(step, LoadCollection):
@@ -236,6 +300,9 @@ class RestoreExecutor:
             f"{what}: {why}" for what, why in plan.skipped if what == str(source) or what == str(target)
         )
         progress.collection_done(str(target))
+        with self._state_lock:
+            if target in self._created:
+                self._created[target] = True
         return CollectionRestoreReport(
             source=str(source),
             target=str(target),
@@ -278,54 +345,57 @@ class RestoreExecutor:
 
     # -- imports ----------------------------------------------------------------------------------
 
-    def _import(self, backup_name: str, step: ImportData, stage_root: str) -> ImportOutcome:
+    def _import_all(
+        self, backup_name: str, steps: Sequence[ImportData], stage_root: str
+    ) -> list[ImportOutcome]:
+        """Run the imports of one collection: its data jobs, then its L0 delete jobs."""
+        jobs = batch_jobs(steps, batched=self._batched, max_segments=self.segments_per_import)
+        outcomes: list[ImportOutcome] = []
+        for batch in ([j for j in jobs if not j.l0], [j for j in jobs if j.l0]):
+            work = [functools.partial(self._import, backup_name, job, stage_root) for job in batch]
+            outcomes.extend(self._workers.run(work, self.parallel_imports))
+        return outcomes
+
+    def _import(self, backup_name: str, job: ImportJob, stage_root: str) -> ImportOutcome:
+        with self._gate:  # at most parallel_imports jobs in flight over every collection
+            self._workers.check()
+            return self._import_job(backup_name, job, stage_root)
+
+    def _import_job(self, backup_name: str, job: ImportJob, stage_root: str) -> ImportOutcome:
         started = time.monotonic()
-        prefixes = [p for p in (step.insert_prefix, step.delta_prefix) if p]
-        staged = not self.imports_in_place
-        if staged:
-            locations = [self._stage(backup_name, p, stage_root) for p in prefixes]
-        else:
-            locations = [self.backup_storage.join(backup_name, p) for p in prefixes]
-        paths = [self._milvus_path(p).rstrip("/") + "/" for p in locations]
-        # A backup import takes exactly [insert prefix, delta prefix]; an empty string stands for "none".
-        # Given a single path, Milvus 2.3.5 falls back to row-based files: "unsupported file type". An
-        # L0 import takes the delta prefix alone: Milvus's L0 reader wants exactly one prefix
-        # (importutilv2/binlog/l0_reader.go "there should be one prefix"), as milvus-backup sends it
-        # (core/restore/coll_task.go toPaths: no insert dir -> [deltaLogDir]).
-        if not step.insert_prefix:
-            files = [paths[0]]
-        elif step.delta_prefix:
-            files = paths
-        else:
-            files = [paths[0], ""]
-        delete_entries = self._count_deletes(locations[-1]) if step.delta_prefix else 0
+        step = job.first
+        batch = len(job.steps) > 1
+        located = [self._staging.files_of(backup_name, s, stage_root, batch=batch) for s in job.steps]
+        groups = [files for files, _ in located]
+        delete_entries = sum(self._staging.count_deletes(delta) for _, delta in located if delta)
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
         if step.storage_version > 0:
             options.append(("storage_version", str(step.storage_version)))
-        db, name = step.target.database, step.target.collection
-        self._progress.import_started(str(step.target), step.partition, tuple(f for f in files if f))
-        tasks = self.milvus.start_import(db, name, step.partition, files, options)
+        db = step.target.database
+        shown = tuple(f for files in groups for f in files if f)
+        self._progress.import_started(str(step.target), step.partition, shown)
+        tasks = send_import(self.milvus, step, groups, options)
         imported = 0
         for task in tasks:
             imported += self._wait(db, task, step)
         self._progress.import_done(str(step.target), step.partition, imported)
         if not step.l0:
-            low = max(0, step.rows - delete_entries)
-            if not low <= imported <= step.rows:
-                what = f"{step.target} partition {step.partition!r} from {', '.join(f for f in files if f)}"
+            low = max(0, job.rows - delete_entries)
+            if not low <= imported <= job.rows:
+                what = f"{step.target} partition {step.partition!r} from {', '.join(shown)}"
                 raise ImportFailedError(
-                    f"import into {what} brought {imported} rows; the backup holds {step.rows} rows"
+                    f"import into {what} brought {imported} rows; the backup holds {job.rows} rows"
                     + (f" with {delete_entries} delete entries" if delete_entries else "")
                     + " (Milvus reports such imports as completed when it finds no files at the path)"
                 )
         return ImportOutcome(
             partition=step.partition,
-            files=tuple(f for f in files if f),
-            expected_rows=step.rows,
+            files=shown,
+            expected_rows=job.rows,
             delete_entries=delete_entries,
             imported_rows=imported,
             seconds=time.monotonic() - started,
-            staged=staged,
+            staged=not self._staging.in_place,
             l0=step.l0,
         )
 
@@ -333,6 +403,7 @@ class RestoreExecutor:
         started = time.monotonic()
         deadline = started + self.import_timeout
         while True:
+            self._workers.check()
             state = self.milvus.import_state(db, task)
             if state.state == "Completed":
                 return state.row_count
@@ -349,44 +420,3 @@ class RestoreExecutor:
                 time.monotonic() - started,
             )
             time.sleep(self.poll_interval)
-
-    def _stage(self, backup_name: str, prefix: str, stage_root: str) -> str:
-        """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
-        src_dir = self.backup_storage.join(backup_name, prefix)
-        dst_dir = f"{stage_root}/{prefix.strip('/')}"
-        src_root = src_dir.rstrip("/") + "/"
-        jobs = [
-            CopyJob(
-                source=path,
-                destination=f"{dst_dir}/{path[len(src_root) :] if path.startswith(src_root) else path.rsplit('/', 1)[-1]}",
-                size=size,
-            )
-            for path, size in self.backup_storage.list_files(src_dir).items()
-        ]
-        if not jobs:
-            raise StorageError(
-                f"nothing to restore under {src_dir}: the backup is missing files listed in its meta"
-            )
-        self.copier.copy(self.backup_storage, self.milvus_storage, jobs)
-        return dst_dir + "/"
-
-    def _count_deletes(self, location: str) -> int:
-        """Delete entries in the delta logs below ``location`` (a path in the server's or backup's storage)."""
-        storage = self.milvus_storage if not self.imports_in_place else self.backup_storage
-        total = 0
-        for path in storage.list_files(location):
-            try:
-                total += count_binlog_rows(storage.read_bytes(path))
-            except BinlogFormatError as exc:
-                raise ImportFailedError(f"delta log {path} is unreadable: {exc}") from exc
-            except FileNotFoundError as exc:
-                raise StorageError(f"delta log {path} vanished while being read") from exc
-        return total
-
-    def _remove(self, path: str) -> None:
-        try:
-            self.milvus_storage.remove_tree(path)
-        except StorageError as exc:  # cleanup must not hide the real outcome; no traceback (secrets)
-            log.warning(
-                "could not remove the staging area %s: %s", path, scrub(str(exc), self.milvus_storage)
-            )

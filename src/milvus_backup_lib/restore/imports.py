@@ -83,6 +83,7 @@ def _data_jobs(
                 segment_ids=tuple(s.segment_id for s in members),
                 rows=sum(s.num_of_rows for s in members),
                 storage_version=max(s.storage_version for s in members),
+                channel=members[0].v_channel if len({s.v_channel for s in members}) == 1 else "",
             )
         )
         if len({s.storage_version for s in members}) > 1:

@@ -141,6 +141,13 @@ def _check_skip_create(instance: RestoreOptions, attribute: attrs.Attribute[Any]
         )
 
 
+def _positive_int(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOptionTypeError(attribute.name, value, "a whole number >= 1")
+    if value < 1:
+        raise InvalidOptionError(attribute.name, value, "a whole number >= 1")
+
+
 def _check_level(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str):
         raise InvalidOptionTypeError(attribute.name, value, _CHECK_LEVELS)
@@ -195,6 +202,17 @@ class RestoreOptions:
     #: Check the backup before restoring: ``size`` (default: every binlog present with its recorded
     #: size), ``exists``, ``checksum`` (reads everything), or ``none``. A broken backup is refused.
     check_backup: str = attrs.field(default="size", validator=_check_level)
+    #: Collections restored at once (milvus-backup's ``restore.concurrency.collections``, 2).
+    parallel_collections: int = attrs.field(default=2, validator=_positive_int)
+    #: Import jobs in flight at once, over all collections (milvus-backup's
+    #: ``restore.concurrency.importJobs``; its 768 suits large clusters, see docs/benchmarks.md).
+    parallel_imports: int = attrs.field(default=8, validator=_positive_int)
+    #: Segments one import job carries on Milvus 2.4+ (milvus-backup's
+    #: ``restore.maxSegmentsPerImportJob``, 256); 1 gives one job per segment group on every version.
+    segments_per_import: int = attrs.field(default=256, validator=_positive_int)
+    #: Keep the collections this restore created when it fails or is interrupted; by default they are
+    #: dropped (only those it created and had not finished), and the error says what was dropped.
+    keep_partial: bool = attrs.field(default=False, validator=_bool)
 
     @property
     def filter(self) -> CollectionFilter:
@@ -233,6 +251,10 @@ class RestoreKeywords(TypedDict, total=False):
     dry_run: bool
     keep_staged: bool
     check_backup: str
+    parallel_collections: int
+    parallel_imports: int
+    segments_per_import: int
+    keep_partial: bool
 
 
 def restore_options(options: RestoreOptions | None, keywords: Mapping[str, object]) -> RestoreOptions:

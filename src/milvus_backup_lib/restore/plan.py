@@ -204,6 +204,9 @@ class ImportData:
     #: The segments' storage format (2: Milvus 2.6 column groups), sent as the import's
     #: ``storage_version`` option when above 0, as milvus-backup does; one job never mixes formats.
     storage_version: int = 0
+    #: The vchannel the segments were written to ("" when unknown or mixed): 2.4+ import jobs batch
+    #: segment groups of one vchannel and storage version, as milvus-backup's v2 restore does.
+    channel: str = ""
 
     @property
     def subject(self) -> str:

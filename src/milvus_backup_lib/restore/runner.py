@@ -66,6 +66,10 @@ class RestoreRunner:
             self.repository.location,
             copier=self.copier,
             keep_staged=options.keep_staged,
+            parallel_collections=options.parallel_collections,
+            parallel_imports=options.parallel_imports,
+            segments_per_import=options.segments_per_import,
+            keep_partial=options.keep_partial,
         )
 
     def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:

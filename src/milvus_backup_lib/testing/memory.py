@@ -40,7 +40,6 @@ from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
     CollectionDescription,
     FlushResult,
-    ImportState,
     PartitionInfo,
     SegmentInfo,
 )
@@ -48,7 +47,7 @@ from milvus_backup_lib.options import DEFAULT_DATABASE, MilvusConnection
 from milvus_backup_lib.storage.location import StorageLocation
 from milvus_backup_lib.testing._memory_admin import AdminState
 from milvus_backup_lib.testing._memory_data import DataPlane
-from milvus_backup_lib.testing._memory_import import ImportFailure, run_import
+from milvus_backup_lib.testing._memory_jobs import ImportJobs
 from milvus_backup_lib.testing._memory_state import (
     Clock,
     Collection,
@@ -64,7 +63,7 @@ DEFAULT_PARTITION = "_default"
 _instances = itertools.count(1)
 
 
-class InMemoryMilvus(AdminState):
+class InMemoryMilvus(ImportJobs, AdminState):
     """A Milvus cluster held in memory (see the module docstring). Thread-safe."""
 
     def __init__(self, version: str = "2.3.5", *, root: str | None = None) -> None:
@@ -79,7 +78,7 @@ class InMemoryMilvus(AdminState):
         self._db_ids: dict[str, int] = {DEFAULT_DATABASE: 1}
         self._aliases: dict[tuple[str, str], str] = {}
         self._dropped: list[Collection] = []
-        self._imports: dict[int, ImportState] = {}
+        self._init_imports()
         #: The connections :attr:`factory` was opened with.
         self.connections: list[MilvusConnection] = []
         self._init_admin()
@@ -359,43 +358,6 @@ class InMemoryMilvus(AdminState):
     def describe_alias(self, db: str, alias: str) -> str | None:
         with self._lock:
             return self._aliases.get((db, alias))
-
-    # -- imports --------------------------------------------------------------------------------------
-
-    def start_import(
-        self, db: str, name: str, partition: str, files: Sequence[str], options: Sequence[tuple[str, str]]
-    ) -> list[int]:
-        """Run a bulk import of ``files`` (paths relative to :attr:`storage`) to its end; its task ID."""
-        with self._lock:
-            coll = self._coll(db, name)
-            opts = dict(options)
-            if opts.get("l0_import") == "true" and self.line.has_l0 and not partition:
-                partition_id = -1
-            elif not partition:
-                raise MilvusOperationError("Import", "partition not specified")
-            else:
-                partition_id = self._partition_id(coll, partition, "Import")
-            task_id = self._clock.next_id()
-            try:
-                result = run_import(self._data, coll, partition_id, list(files), opts)
-            except ImportFailure as exc:
-                self._imports[task_id] = ImportState(task_id, "Failed", 0, str(exc), ())
-            else:
-                self._imports[task_id] = ImportState(
-                    task_id, "Completed", result.rows, "", result.segment_ids
-                )
-            return [task_id]
-
-    def import_state(self, db: str, task_id: int) -> ImportState:
-        with self._lock:
-            if task_id not in self._imports:
-                raise MilvusOperationError("GetImportState", f"import task {task_id} not found")
-            return self._imports[task_id]
-
-    @property
-    def import_tasks(self) -> dict[int, ImportState]:
-        """Every import task run so far, by task ID."""
-        return dict(self._imports)
 
     def statistics_row_count(self, db: str, name: str) -> int:
         with self._lock:
