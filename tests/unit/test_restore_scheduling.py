@@ -13,9 +13,15 @@ import pytest
 from memory_data import DB, client, populate, rows
 
 from milvus_backup_lib import RestoreOptions
-from milvus_backup_lib.errors import ImportFailedError, InvalidOptionError, MilvusConnectionError
+from milvus_backup_lib.errors import (
+    ImportFailedError,
+    InvalidOptionError,
+    MilvusConnectionError,
+    RestorePlanError,
+)
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.restore.jobs import batch_jobs
+from milvus_backup_lib.restore.journal import JOURNAL_DIR, RestoreJournal
 from milvus_backup_lib.restore.plan import ImportData
 from milvus_backup_lib.testing.memory import InMemoryMilvus
 
@@ -319,3 +325,64 @@ def test_batches_never_mix_partitions_channels_or_storage_versions() -> None:
         (7,),
         (6,),
     ]
+
+
+class Killed(FailsOnPartition):
+    """As if the restoring process died mid-import (kill -9): the failure escapes with no cleanup."""
+
+
+def _kill_during_restore(monkeypatch: pytest.MonkeyPatch, target: Killed, storage: object) -> None:
+    from milvus_backup_lib.restore.executor import RestoreExecutor
+
+    with monkeypatch.context() as m:
+        m.setattr(RestoreExecutor, "_clean_up", lambda self, exc: None)  # a dead process cleans nothing
+        with pytest.raises(ImportFailedError):
+            client(target, storage).restore("b")  # type: ignore[arg-type]
+
+
+def test_a_rerun_after_a_killed_restore_drops_what_it_left_and_restores_row_by_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = InMemoryMilvus("2.3.5")
+    populate(source)
+    bk = client(source)
+    bk.create_backup("b")
+    target = Killed("2.3.5")
+    _kill_during_restore(monkeypatch, target, bk.backup_storage)
+    assert target.list_collections(DB) == ["c"]  # half restored, left behind
+    target.failing = False
+    # right after the kill the entry looks alive: the rerun refuses rather than drop a running restore
+    with pytest.raises(RestorePlanError, match="still running"):
+        client(target, bk.backup_storage).restore("b")
+    monkeypatch.setattr("milvus_backup_lib.restore.journal.LEASE", 0.0)  # the lease has run out
+    client(target, bk.backup_storage).restore("b")  # a plain rerun: no drop_existing needed
+    assert target.rows(DB, "c") == source.rows(DB, "c")
+    assert RestoreJournal(target.storage).entries() == []
+
+
+def test_a_journal_entry_never_drops_a_collection_somebody_else_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = InMemoryMilvus("2.3.5")
+    populate(source)
+    bk = client(source)
+    bk.create_backup("b")
+    target = Killed("2.3.5")
+    _kill_during_restore(monkeypatch, target, bk.backup_storage)
+    # somebody replaced the half-restored collection with their own
+    target.drop_collection(DB, "c")
+    target.create_collection(DB, "c", source.describe_collection(DB, "c").schema)
+    theirs = target.describe_collection(DB, "c").collection_id
+    monkeypatch.setattr("milvus_backup_lib.restore.journal.LEASE", 0.0)
+    with pytest.raises(RestorePlanError, match="exists"):
+        client(target, bk.backup_storage).restore("b")
+    assert target.describe_collection(DB, "c").collection_id == theirs
+
+
+def test_a_complete_restore_leaves_no_journal_entry() -> None:
+    source = InMemoryMilvus("2.4.10")
+    populate(source)
+    bk = client(source)
+    bk.create_backup("b")
+    target = InMemoryMilvus("2.4.10")
+    client(target, bk.backup_storage).restore("b")
+    assert RestoreJournal(target.storage).entries() == []
+    assert not target.storage.has_anything(target.storage.join(JOURNAL_DIR))

@@ -39,6 +39,7 @@ from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.restore.jobs import DEFAULT_SEGMENTS_PER_JOB, ImportJob, batch_jobs, send_import
+from milvus_backup_lib.restore.journal import JournalKeeper, RestoreJournal
 from milvus_backup_lib.restore.parallel import SerializedProgress, Workers
 from milvus_backup_lib.restore.plan import (
     CreateAlias,
@@ -110,6 +111,8 @@ class RestoreExecutor:
         self._progress: Progress = NULL_PROGRESS
         self._workers = Workers()
         self._staging = Staging(milvus_storage, backup_storage, self.copier)
+        self.journal = RestoreJournal(milvus_storage)
+        self._keeper = JournalKeeper(self.journal, "")
         self._gate = threading.BoundedSemaphore(self.parallel_imports)
         self._state_lock = threading.Lock()
         #: Collections this run created -> whether their restore finished.
@@ -159,7 +162,9 @@ class RestoreExecutor:
                 if step.database not in self.milvus.list_databases():
                     self.milvus.create_database(step.database)
         stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
+        self._keeper = JournalKeeper(self.journal, plan.backup_name)
         try:
+            self._keeper.__enter__()
             reports = self._workers.run(
                 [
                     functools.partial(
@@ -181,6 +186,7 @@ class RestoreExecutor:
             self._clean_up(exc)
             raise
         finally:
+            self._keeper.__exit__()
             if not self.keep_staged and not self._staging.in_place:
                 self._staging.remove(stage_root)
         return RestoreReport(
@@ -201,14 +207,17 @@ class RestoreExecutor:
         for target in unfinished:
             if self.keep_partial:
                 left.append(str(target))
+                self._keeper.abandoned(target)
                 continue
             try:
                 if self.milvus.has_collection(target.database, target.collection):
                     self.milvus.drop_collection(target.database, target.collection)
                 dropped.append(str(target))
+                self._keeper.finished(target)
             except Exception as drop_error:  # the original failure matters more; say what is left
                 log.warning("could not drop the unfinished collection %s: %s", target, drop_error)
                 left.append(str(target))
+                self._keeper.abandoned(target)
         note = "restore " + ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed") + ": "
         parts = []
         if dropped:
@@ -266,6 +275,7 @@ class RestoreExecutor:
                 )
                 with self._state_lock:
                     self._created[target] = False
+                self._keeper.created(target, self.milvus.describe_collection(db, name).collection_id)
             elif isinstance(step, CreatePartition):
                 existing = {p.name for p in self.milvus.show_partitions(db, name)}
                 if step.partition not in existing:
@@ -303,6 +313,7 @@ class RestoreExecutor:
         with self._state_lock:
             if target in self._created:
                 self._created[target] = True
+                self._keeper.finished(target)
         return CollectionRestoreReport(
             source=str(source),
             target=str(target),

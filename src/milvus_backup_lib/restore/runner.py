@@ -87,6 +87,9 @@ class RestoreRunner:
         """
         started = time.monotonic()
         progress.phase("plan", name)
+        executor = self._executor(options)
+        if not options.dry_run:
+            executor.journal.recover(self.cluster, name)  # what a killed run of this restore left
         plan = self.plan(backup, options)
         if options.dry_run:
             return RestoreReport(
@@ -94,4 +97,4 @@ class RestoreRunner:
             )
         if any(c.imports for c in plan.collections):
             self.milvus_storage.check_root()
-        return self._executor(options).run(plan, backup, progress)
+        return executor.run(plan, backup, progress)
