@@ -153,7 +153,9 @@ def test_kill_9_during_a_restore_then_a_rerun_restores_row_by_row(
         assert client(milvus_server.uri, m.db_a).has_collection(target)  # half restored, left behind
 
         monkeypatch.setattr("milvus_backup_lib.restore.journal.LEASE", 0.0)  # the killed run's lease ran out
-        bc.restore("jobs", suffix="_k9", restore_aliases=False)  # the same command again: no drop_existing needed
+        bc.restore(
+            "jobs", suffix="_k9", restore_aliases=False
+        )  # the same command again: no drop_existing needed
         assert same_rows(milvus_server.uri, m.db_a, m.full, target) > 0
         assert journal.entries() == []
         assert not journal.storage.has_anything(journal.storage.join(JOURNAL_DIR))

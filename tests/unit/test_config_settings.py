@@ -119,14 +119,25 @@ zillizCloud: {endpoint: https://api.cloud.zilliz.com, apiKey: an-api-key}
     assert not caplog.records  # every key is known
     assert tool.log == LogSettings(level="DEBUG", console=False, file="/var/log/backup.log")
     assert tool.tuning == Tuning(
-        copy_concurrency=64, force_streaming=True, keep_temp_files=True, restore_collections=3, import_jobs=64
+        copy_concurrency=64,
+        force_streaming=True,
+        keep_temp_files=True,
+        restore_collections=3,
+        import_jobs=64,
+        segments_per_import=128,
     )
+    assert tool.tuning.restore_options() == {
+        "parallel_collections": 3,
+        "parallel_imports": 64,
+        "segments_per_import": 128,
+    }
     assert tool.pause_gc is False
     unused = dict(tool.unused_keys)
-    assert (
-        "restore.concurrency.importJobs" in unused
-        and "one at a time" in unused["restore.concurrency.importJobs"]
-    )
+    assert not {
+        "restore.concurrency.collections",
+        "restore.concurrency.importJobs",
+        "restore.maxSegmentsPerImportJob",
+    } & set(unused)
     assert set(unused) >= {
         "server.debugMode",
         "milvus.etcd.endpoints",
@@ -233,7 +244,11 @@ def test_set_takes_every_known_key_and_variable_in_any_case() -> None:
         == 6
     )
     tool = convert(LOCAL_V2, **{"restore.maxSegmentsPerImportJob": "9"})
-    assert dict(tool.unused_keys)["--set restore.maxSegmentsPerImportJob"].startswith("each import job")
+    assert tool.tuning.segments_per_import == 9 and not tool.unused_keys
+    v1 = convert(
+        LOCAL_V1, **{"backup.parallelism.restoreCollection": "3", "backup.parallelism.importJob": "5"}
+    )
+    assert v1.tuning.restore_options() == {"parallel_collections": 3, "parallel_imports": 5}
 
 
 def test_unknown_file_keys_are_warned_about_with_the_closest_key(caplog: pytest.LogCaptureFixture) -> None:
@@ -318,3 +333,25 @@ def test_cli_client_gets_the_copy_settings() -> None:
     assert default.copier.concurrency == 16  # type: ignore[attr-defined]  # the library's default
     v04 = _client(convert(merged(LOCAL_V1, backup={"gcPause": {"seconds": 120}})))
     assert v04.gc_pause_seconds == 120
+
+
+def test_cli_restore_takes_the_restore_parallelism_of_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from milvus_backup_lib import BackupClient, RestoreOptions, RestorePlanError
+
+    _write_v2(
+        tmp_path, "restore:\n  concurrency: {collections: 3, importJobs: 12}\n  maxSegmentsPerImportJob: 4\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    seen: list[RestoreOptions] = []
+
+    def restore(self: BackupClient, name: str, options: RestoreOptions | None = None, **kw: Any) -> Any:
+        seen.append(options)  # type: ignore[arg-type]
+        raise RestorePlanError(["stopped by the test"])  # what matters is what the CLI asked for
+
+    monkeypatch.setattr(BackupClient, "restore", restore)
+    assert main(["restore", "-n", "nightly", "-s", "_bak"]) != 0
+    [options] = seen
+    assert (options.parallel_collections, options.parallel_imports, options.segments_per_import) == (3, 12, 4)
+    assert options.suffix == "_bak"

@@ -41,10 +41,8 @@ _MULTIPART = "fsspec decides how large objects are copied"
 _BACKUP_PARALLEL = (
     "collections and their segments are read one after another; the copy concurrency is what bounds a backup"
 )
-_RESTORE_PARALLEL = "collections are restored one after another, their bulk imports one at a time"
-_SEGMENTS_PER_JOB = "each import job takes one segment group, as the Go tool's v1 restore does"
 _SNAPSHOT = "snapshot-format backups (Milvus 3.0) are not supported"
-_REST_ENDPOINT = "imports use the gRPC API, never the REST one"
+_REST_ENDPOINT = "multi-segment imports (2.4+) use the REST API at the Milvus URI's host and port"
 
 #: The v1 schema (v0.4/v0.5): canonical key -> "" (honoured) or why it is accepted and not used.
 V1_KEYS: Mapping[str, str] = {
@@ -110,8 +108,8 @@ V1_KEYS: Mapping[str, str] = {
     "backup.parallelism.copydata": "",
     "backup.parallelism.backupCollection": _BACKUP_PARALLEL,
     "backup.parallelism.backupSegment": _BACKUP_PARALLEL,
-    "backup.parallelism.restoreCollection": _RESTORE_PARALLEL,
-    "backup.parallelism.importJob": _RESTORE_PARALLEL,
+    "backup.parallelism.restoreCollection": "",
+    "backup.parallelism.importJob": "",
     "backup.keepTempFiles": "",
     "backup.gcPause.enable": "",
     "backup.gcPause.address": "",
@@ -216,9 +214,9 @@ V2_KEYS: Mapping[str, str] = {
     "backup.concurrency.collections": _BACKUP_PARALLEL,
     "backup.concurrency.segments": _BACKUP_PARALLEL,
     "backup.pauseGC": "",
-    "restore.concurrency.collections": _RESTORE_PARALLEL,
-    "restore.concurrency.importJobs": _RESTORE_PARALLEL,
-    "restore.maxSegmentsPerImportJob": _SEGMENTS_PER_JOB,
+    "restore.concurrency.collections": "",
+    "restore.concurrency.importJobs": "",
+    "restore.maxSegmentsPerImportJob": "",
     "restore.keepTempFiles": "",
     "transfer.mode": "",
     "transfer.concurrency": "",

@@ -13,15 +13,18 @@ What each becomes (v1 key / v2 key):
 - ``backup.keepTempFiles`` / ``restore.keepTempFiles``: keep the binlogs a restore staged in the Milvus
   bucket (``RestoreOptions(keep_staged=True)``).
 - ``backup.gcPause.seconds`` (v0.4): how long each GC pause lasts (``BackupClient(gc_pause_seconds=...)``).
-- ``backup.parallelism.restoreCollection``, ``importJob`` / ``restore.concurrency.collections``,
-  ``importJobs``: read and checked (positive integers), recorded in :class:`Tuning`, not used: this
-  library restores collections one after another and runs their imports one at a time.
+- ``backup.parallelism.restoreCollection`` / ``restore.concurrency.collections``: collections restored
+  at once (``RestoreOptions(parallel_collections=...)``); ``backup.parallelism.importJob`` /
+  ``restore.concurrency.importJobs``: import jobs in flight at once over all collections
+  (``parallel_imports``); ``restore.maxSegmentsPerImportJob`` (v2): segment groups per import job on
+  Milvus 2.4+ (``segments_per_import``). Unset: the library's defaults (2, 8 and 256).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -73,10 +76,21 @@ class Tuning:
     keep_temp_files: bool = False
     #: Seconds each GC pause lasts (v0.4 ``backup.gcPause.seconds``); None: the library's default.
     gc_pause_seconds: int | None = None
-    #: Recorded, not used: collections restored at once (the library restores one at a time).
+    #: Collections restored at once; None: the library's default.
     restore_collections: int | None = None
-    #: Recorded, not used: import jobs at once (the library runs one at a time).
+    #: Import jobs in flight at once, over all collections; None: the library's default.
     import_jobs: int | None = None
+    #: Segment groups per import job on Milvus 2.4+; None: the library's default.
+    segments_per_import: int | None = None
+
+    def restore_options(self) -> dict[str, Any]:
+        """The ``RestoreOptions`` keywords these settings give (only those set)."""
+        chosen = {
+            "parallel_collections": self.restore_collections,
+            "parallel_imports": self.import_jobs,
+            "segments_per_import": self.segments_per_import,
+        }
+        return {key: value for key, value in chosen.items() if value is not None}
 
 
 def _positive_int(hit: _Hit) -> int:
@@ -151,6 +165,7 @@ def read_tuning(src: _Sources, version: str) -> Tuning:
             keep_temp_files=_bool(keep_hit) if keep_hit is not None else False,
             restore_collections=_optional_int(src, _Field(("restore.concurrency.collections",))),
             import_jobs=_optional_int(src, _Field(("restore.concurrency.importJobs",))),
+            segments_per_import=_optional_int(src, _Field(("restore.maxSegmentsPerImportJob",))),
         )
     cross_hit = src.get(_Field(("minio.crossStorage",)))
     keep_hit = src.get(_Field(("backup.keepTempFiles",), ("BACKUP_KEEP_TEMP_FILES",)))

@@ -295,6 +295,7 @@ def cmd_restore(ctx: Context) -> int:
         dry_run=args.dry_run,
         keep_staged=ctx.config().tuning.keep_temp_files,
     )
+    options = attrs.evolve(options, **ctx.config().tuning.restore_options())
     client = _client(
         ctx.config(),
         planner=AutoIndexPlanner() if args.use_auto_index else None,

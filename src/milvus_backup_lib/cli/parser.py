@@ -270,7 +270,8 @@ def _add_restore_options(restore: argparse.ArgumentParser) -> None:
         "--use_v2_restore",
         dest="use_v2_restore",
         action="store_true",
-        help_text="accepted: the import method is chosen for the server",
+        help_text="accepted: on Milvus 2.4+ an import job always carries several segments "
+        "(restore.maxSegmentsPerImportJob)",
     )
     flag("--dry_run", dest="dry_run", action="store_true", help_text="print the plan, change nothing")
     v05 = restore.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")

@@ -426,8 +426,10 @@ class RestoreExecutor:
                 raise ImportFailedError(
                     f"import into {step.target} not finished after {self.import_timeout:.0f} s (state {state.state})"
                 )
+            waited = time.monotonic() - started
             self._progress.waiting(
-                f"import into {step.target} partition {step.partition!r} ({state.state})",
-                time.monotonic() - started,
+                f"import into {step.target} partition {step.partition!r} ({state.state})", waited
             )
-            time.sleep(self.poll_interval)
+            # Quick polls for short jobs; past 10 s every 3 s, as milvus-backup polls: hundreds of
+            # jobs in flight must not flood the server with GetImportState calls.
+            time.sleep(self.poll_interval if waited < 10 else max(self.poll_interval, 3.0))
