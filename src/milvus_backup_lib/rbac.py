@@ -360,13 +360,23 @@ def restore_rbac(
             existing_grants.add(grant.key)
             grants_created.append(grant)
 
+    # Every backed-up binding of a user who now exists: those of the users just created, and those
+    # an existing user lost (its role was dropped and has just been created again).
+    bound = {(u.name, r) for u in current.users for r in u.roles}
+    present = existing_users | {u.name for u in users_created}
     bindings = []
-    for user in users_created:
+    for user in meta.users:
+        if user.name not in present or user.name in BUILTIN_USERS:
+            continue
         for role in user.roles:
-            if role != "public" and role in existing_roles:  # public is implicit, never listed
-                milvus.add_user_to_role(user.name, role)
-                log.info("bound user %s to role %s", user.name, role)
-                bindings.append((user.name, role))
+            if role == "public" or role not in existing_roles:  # public is implicit, never listed
+                continue
+            if (user.name, role) in bound:
+                unchanged += 1
+                continue
+            milvus.add_user_to_role(user.name, role)
+            log.info("bound user %s to role %s", user.name, role)
+            bindings.append((user.name, role))
 
     return RbacRestoreReport(
         backup_name=backup_name,

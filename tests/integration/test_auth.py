@@ -508,3 +508,60 @@ def test_rbac_meta_reads_the_go_tools_json() -> None:
     assert meta.privilege_groups == ("g1",)
     assert "password" not in json.dumps(meta.to_json())
     assert RbacMeta.from_json(meta.to_json()) == meta
+
+
+def test_cli_restore_rbac_brings_back_roles_grants_and_bindings(
+    secure_server: SecureServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``restore --rbac`` from the command line, with a Go v2 backup.yaml speaking TLS and a password."""
+    from milvus_backup_lib.cli import main
+
+    user, role = f"u_{uuid.uuid4().hex[:6]}", f"r_{uuid.uuid4().hex[:6]}"
+    coll = secure_server.collection
+    grants = [("Collection", "Query", coll, "default"), ("Global", "ListDatabases", "*", "default")]
+    c = secure_server.pymilvus()
+    c.create_role(role)
+    for object_type, privilege, name, db in grants:
+        c.grant_privilege(role, object_type, privilege, name, db_name=db)
+    c.create_user(user, USER_PASSWORD)
+    c.grant_role(user, role)
+    expected = {(role, o, n, p, d) for o, p, n, d in grants}
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    secure_server.client(backups).create_backup(
+        "clirbac", collections=[coll], strategy="meta_only", rbac=True
+    )
+
+    # the role goes (and with it the grants and the user's binding); the user stays
+    for object_type, privilege, name, db in grants:
+        c.revoke_privilege(role, object_type, privilege, name, db_name=db)
+    c.drop_role(role)
+    config = tmp_path / "backup.yaml"
+    config.write_text(
+        "configVersion: v2\n"
+        "milvus:\n"
+        f"  user: root\n  password: {ROOT_PASSWORD}\n"
+        f"  grpc: {{address: 127.0.0.1, port: {secure_server.port}, tlsMode: server, "
+        f"caCertPath: {secure_server.ca_path}}}\n"
+        f"  storage: {{provider: local, rootPath: {secure_server.server.data_dir}}}\n"
+        f"backup:\n  storage: {{provider: local, rootPath: {backups}}}\n  pauseGC: false\n",
+        encoding="utf-8",
+    )
+    code = main(["--config", str(config), "restore", "-n", "clirbac", "-s", "_rb", "--meta_only", "--rbac"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert role in out and f"default.{coll}_rb" in out
+    assert_no_secret(out, err)
+    try:
+        with GrpcMilvus(secure_server.root()) as milvus:
+            assert role in milvus.list_roles()
+            assert _grants_of(milvus, role) == expected
+            assert milvus.user_roles()[user] == (role,)
+    finally:
+        for object_type, privilege, name, db in grants:
+            c.revoke_privilege(role, object_type, privilege, name, db_name=db)
+        c.drop_user(user)
+        c.drop_role(role)
+        if c.has_collection(f"{coll}_rb"):
+            c.drop_collection(f"{coll}_rb")
+        c.close()
