@@ -68,9 +68,13 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto).
+    """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto),
+    then restore scheduling against sequential one-job-per-segment imports (benchmarks/bench_restore.py).
 
     Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
     """
     session.install(".[all,test]")
     session.run("python", "benchmarks/bench_backup.py", *session.posargs)
+    # Restore scheduling against one-job-per-segment sequential imports; written beside the above.
+    out = [arg for i, arg in enumerate(session.posargs) if i and session.posargs[i - 1] == "--out"]
+    session.run("python", "benchmarks/bench_restore.py", *(["--out", out[0]] if out else []))
