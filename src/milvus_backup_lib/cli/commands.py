@@ -294,6 +294,7 @@ def cmd_restore(ctx: Context) -> int:
         restore_aliases=args.restore_aliases,
         dry_run=args.dry_run,
         keep_staged=ctx.config().tuning.keep_temp_files,
+        keep_partial=args.keep_partial,
     )
     options = attrs.evolve(options, **ctx.config().tuning.restore_options())
     client = _client(

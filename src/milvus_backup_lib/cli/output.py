@@ -180,4 +180,6 @@ def one_line(exc: BaseException, name: str | None = None) -> str:
     if isinstance(exc, RestorePlanError):
         conflicts = (cli_message(" ".join(c.split()), name) for c in exc.conflicts)
         return "restore refused, nothing was changed: " + "; ".join(conflicts)
-    return cli_message(" ".join(str(exc).split()), name) or type(exc).__name__
+    # Notes (a failed restore says which collections it dropped or left) belong to the message.
+    text = " ".join([str(exc), *getattr(exc, "__notes__", ())])
+    return cli_message(" ".join(text.split()), name) or type(exc).__name__

@@ -274,6 +274,12 @@ def _add_restore_options(restore: argparse.ArgumentParser) -> None:
         "(restore.maxSegmentsPerImportJob)",
     )
     flag("--dry_run", dest="dry_run", action="store_true", help_text="print the plan, change nothing")
+    flag(
+        "--keep_partial",
+        dest="keep_partial",
+        action="store_true",
+        help_text="on failure keep the collections this restore created and did not finish (default: drop them)",
+    )
     v05 = restore.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
     v05.add_argument(
         "-c", "--collections", metavar="LIST", help="backed-up collections to restore (source names)"
