@@ -64,8 +64,8 @@ def check_storage_format(info: SegmentInfo) -> None:
             info.segment_id,
             "storage v3 (Loon manifest)",
             "its files are a manifest and Parquet data files that Milvus's binlog import cannot read "
-            "back; back this collection up with a Milvus snapshot, or write it with storage v2 "
-            "(common.useLoonFFI=false) and compact it",
+            "back; back this collection up with a Milvus snapshot, or turn Milvus's Loon option "
+            "(UseLoonFFI) off and compact the collection so it is rewritten in storage v2",
         )
     raise UnsupportedSegmentFormatError(
         info.segment_id,
