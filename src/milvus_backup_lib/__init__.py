@@ -43,6 +43,7 @@ from milvus_backup_lib.errors import (
     RestorePlanError,
     StorageError,
     StorageRootNotFoundError,
+    UnsupportedSegmentFormatError,
     UsageError,
 )
 from milvus_backup_lib.manifest.model import (
@@ -138,6 +139,7 @@ __all__ = [
     "ToolConfig",
     "UnfinishedBackup",
     "UnfinishedList",
+    "UnsupportedSegmentFormatError",
     "UsageError",
     "VerifyReport",
     "__version__",

@@ -26,6 +26,7 @@ they were raised from (permanent without one).
      |    +-- FlushTimeoutError (TimeoutError)             yes    a flush did not finish in time
      |    +-- GcPauseError (RuntimeError)                  yes    pausing GC failed on a server that has it
      |    +-- InconsistentSegmentError (RuntimeError)      no     a segment's binlogs disagree or are missing
+     |         +-- UnsupportedSegmentFormatError          no     ... or are in a format it cannot back up
      +-- StorageError (OSError)                            cause  an fsspec storage call failed
      |    +-- StorageRootNotFoundError (OSError)           no     the root directory or bucket does not exist
      +-- BackupError                                       cause  a backup cannot be written or read as asked
@@ -73,6 +74,7 @@ __all__ = [
     "RestorePlanError",
     "StorageError",
     "StorageRootNotFoundError",
+    "UnsupportedSegmentFormatError",
     "UsageError",
 ]
 
@@ -208,6 +210,15 @@ class InconsistentSegmentError(MilvusError, RuntimeError):
     def __init__(self, segment_id: int, detail: str) -> None:
         super().__init__(f"segment {segment_id}: {detail}")
         self.segment_id = segment_id
+
+
+class UnsupportedSegmentFormatError(InconsistentSegmentError):
+    """A segment is stored in a format the library cannot back up (storage v3 "Loon" manifests, or a
+    storage version it does not know)."""
+
+    def __init__(self, segment_id: int, storage_format: str, detail: str) -> None:
+        super().__init__(segment_id, f"is stored in {storage_format}, which cannot be backed up: {detail}")
+        self.storage_format = storage_format
 
 
 class FlushTimeoutError(MilvusError, TimeoutError):

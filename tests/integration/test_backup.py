@@ -531,3 +531,28 @@ def test_gc_pause_failure_fails_the_backup_unless_opted_out(
     assert not report.gc.paused and report.gc.note == "not requested"
     own = json.loads((tmp_path / "gc_opt_out" / "meta" / "milvus_backup_lib.json").read_bytes())
     assert own["gc_paused"] is False and own["gc_note"] == "not requested"
+
+
+def test_without_the_segment_describe_api_the_storage_listing_is_used(
+    milvus_server: Any, matrix: Matrix, tmp_path: Path
+) -> None:
+    """Milvus 2.3.5 has no ``/v2/vectordb/segments/describe`` (2.5.8+): it answers 404 and the backup
+    lists each segment's files in the storage instead, as before."""
+    from milvus_backup_lib.milvus.grpc import open_milvus
+
+    db = matrix.db_b
+    with open_milvus(MilvusConnection(uri=milvus_server.uri)) as milvus:
+        coll_id = milvus.describe_collection(db, matrix.other).collection_id
+        flushed = [s.segment_id for s in milvus.persistent_segments(db, matrix.other) if s.flushed]
+        assert flushed
+        assert milvus.segment_binlogs(db, coll_id, flushed) is None
+        assert milvus._rest.absent  # the answer was "no such API", not a passing fault
+
+    report = make_client(milvus_server, tmp_path).create_backup(
+        "listed", collections=[f"{db}.{matrix.other}"]
+    )
+    coll = report.info.collection_backups[0]
+    segments = [s for p in coll.partition_backups for s in p.segment_backups]
+    assert {s.segment_id for s in segments} == set(flushed)
+    assert all(s.binlogs and {0, 1} <= {fb.field_id for fb in s.binlogs} for s in segments)
+    assert coll.num_rows == matrix.rows[f"{db}.{matrix.other}"]

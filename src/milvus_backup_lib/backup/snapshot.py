@@ -3,53 +3,41 @@
 For each selected collection it records the schema (field IDs, types, params, defaults, functions),
 shards, consistency level, properties, partitions, indexes, aliases, load state and, unless the
 strategy is ``meta_only``, every flushed segment with its binlog files. Milvus's gRPC API does not
-list a segment's binlogs, so they are read from the segment's own prefix in the cluster storage (as
-milvus-backup does before Milvus 2.5.8) and checked. Storage v1 segments keep one directory per field:
-every field must have the same number of files (otherwise orphan files from a retried flush would make
-the backup unrestorable) and the system fields 0 (row ID) and 1 (timestamp) must be there. Storage v2
-segments (Milvus 2.6) keep one directory per Parquet column group instead, so those checks do not apply
-to them; storage versions above 2 (v3 "Loon" manifests) are refused, naming the segment.
+list a segment's binlogs: on Milvus 2.5.8+ they come from its REST segment-describe API
+(:meth:`MilvusCluster.segment_binlogs`), else they are read from the segment's own prefix in the
+cluster storage (as milvus-backup does) and checked. Both, and the storage formats (v1 per-field
+directories, v2 column groups, v3 refused), are in :mod:`milvus_backup_lib.backup.segment_files`.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import re
 import uuid
 from collections import defaultdict
 from typing import Protocol
 
 import attrs
 
+from milvus_backup_lib.backup.segment_files import SegmentFiles, check_storage_format
 from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     InconsistentSegmentError,
 )
 from milvus_backup_lib.manifest.model import (
-    Binlog,
     CollectionBackupInfo,
-    FieldBinlog,
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
 from milvus_backup_lib.milvus.protocol import MilvusCluster
-from milvus_backup_lib.milvus.records import SegmentInfo
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.storage.layout import milvus_delta_log_prefix, milvus_insert_log_prefix
 from milvus_backup_lib.storage.location import StorageLocation
 
 __all__ = ["ClusterSnapshot", "ListingSnapshotter", "MetadataSnapshotter", "resolve_collections"]
 
-#: The newest segment storage format whose files the snapshot knows how to list.
-MAX_STORAGE_VERSION = 2
-
 log = logging.getLogger(__name__)
-
-_INSERT_RE = re.compile(r"(?:^|/)insert_log/(\d+)/(-?\d+)/(\d+)/(\d+)/(\d+)$")
-_DELTA_RE = re.compile(r"(?:^|/)delta_log/(\d+)/(-?\d+)/(\d+)/(\d+)$")
 
 
 @attrs.frozen
@@ -104,6 +92,7 @@ class ListingSnapshotter:
     def __init__(self, milvus_storage: StorageLocation, flush_timeout: float = 600.0) -> None:
         self.storage = milvus_storage
         self.flush_timeout = flush_timeout
+        self.files = SegmentFiles(milvus_storage)
 
     def __repr__(self) -> str:
         return f"ListingSnapshotter({self.storage!r})"
@@ -164,9 +153,7 @@ class ListingSnapshotter:
             backup_ts = max((cp.timestamp for cp in cps), default=flush.flush_ts)
             physical_ts = flush.seal_time
         if strategy is not BackupStrategy.META_ONLY:
-            for info in milvus.persistent_segments(db, coll):
-                if info.flushed:
-                    segments.append(self._segment(info))
+            segments = self._segments(milvus, db, coll, desc.collection_id)
 
         progress.segments_found(str(name), len(segments))
         by_partition: dict[int, list[SegmentBackupInfo]] = defaultdict(list)
@@ -220,73 +207,26 @@ class ListingSnapshotter:
             aliases=desc.aliases,
         )
 
-    def _list(self, prefix: str) -> dict[str, int]:
-        return self.storage.list_files(self.storage.join(prefix))
-
-    def _segment(self, info: SegmentInfo) -> SegmentBackupInfo:
-        seg_id, coll_id, part_id = info.segment_id, info.collection_id, info.partition_id
-        is_l0 = info.is_l0
-        if info.storage_version > MAX_STORAGE_VERSION:
-            raise InconsistentSegmentError(
-                seg_id,
-                f"is stored in storage format v{info.storage_version}, which this version of the library "
-                f"cannot back up (it knows v1 and v2)",
-            )
-        fields: dict[int, list[Binlog]] = defaultdict(list)
-        if not is_l0:
-            for path, size in self._list(milvus_insert_log_prefix(coll_id, part_id, seg_id)).items():
-                m = _INSERT_RE.search(path)
-                if not m or int(m.group(3)) != seg_id:
-                    raise InconsistentSegmentError(
-                        seg_id, f"unexpected file {path!r} under its insert_log prefix"
-                    )
-                fields[int(m.group(4))].append(
-                    Binlog(log_path=self.storage.bucket_key(path), log_size=size, log_id=int(m.group(5)))
-                )
-        deltas: list[Binlog] = []
-        for path, size in self._list(milvus_delta_log_prefix(coll_id, part_id, seg_id)).items():
-            m = _DELTA_RE.search(path)
-            if not m or int(m.group(3)) != seg_id:
-                raise InconsistentSegmentError(seg_id, f"unexpected file {path!r} under its delta_log prefix")
-            deltas.append(
-                Binlog(log_path=self.storage.bucket_key(path), log_size=size, log_id=int(m.group(4)))
-            )
-
-        if not is_l0:
-            if info.num_rows > 0 and not fields:
-                raise InconsistentSegmentError(
-                    seg_id,
-                    f"Milvus reports {info.num_rows} rows but no insert binlogs exist under "
-                    f"{self.storage.join(milvus_insert_log_prefix(coll_id, part_id, seg_id))!r}",
-                )
-            counts = {f: len(logs) for f, logs in fields.items()}
-            if info.storage_version < 2 and len(set(counts.values())) > 1:
-                raise InconsistentSegmentError(
-                    seg_id,
-                    "fields have different numbers of binlog files (orphan files?): "
-                    + ", ".join(f"field {f}: {n}" for f, n in sorted(counts.items())),
-                )
-            if info.storage_version < 2 and fields and not {0, 1} <= set(fields):
-                raise InconsistentSegmentError(
-                    seg_id, "the system fields 0 (RowID) and 1 (Timestamp) have no binlogs"
-                )
-
-        binlogs = tuple(
-            FieldBinlog(field_id=f, binlogs=tuple(sorted(logs, key=lambda b: b.log_id)))
-            for f, logs in sorted(fields.items())
+    def _segments(
+        self, milvus: MilvusCluster, db: str, coll: str, collection_id: int
+    ) -> list[SegmentBackupInfo]:
+        """The collection's flushed segments, each with exactly its binlogs (see :mod:`.segment_files`):
+        Milvus's own lists where the server gives them (2.5.8+), else the storage listing."""
+        flushed = [info for info in milvus.persistent_segments(db, coll) if info.flushed]
+        for info in flushed:
+            check_storage_format(info)  # before asking anything else about the segments
+        lists = (
+            milvus.segment_binlogs(db, collection_id, [i.segment_id for i in flushed]) if flushed else None
         )
-        deltalogs = (FieldBinlog(binlogs=tuple(sorted(deltas, key=lambda b: b.log_id))),) if deltas else ()
-        size = sum(b.log_size for fb in binlogs for b in fb.binlogs) + sum(b.log_size for b in deltas)
-        return SegmentBackupInfo(
-            segment_id=seg_id,
-            collection_id=coll_id,
-            partition_id=part_id,
-            num_of_rows=info.num_rows,
-            binlogs=binlogs,
-            deltalogs=deltalogs,
-            size=size,
-            group_id=0 if part_id == -1 else seg_id,
-            is_l0=is_l0,
-            v_channel=info.insert_channel,
-            storage_version=info.storage_version,
-        )
+        segments = []
+        for info in flushed:
+            listed = lists.get(info.segment_id) if lists is not None else None
+            if lists is not None and listed is None:
+                log.warning(
+                    "Milvus did not describe segment %s of %s.%s; listing its files in the storage",
+                    info.segment_id,
+                    db,
+                    coll,
+                )
+            segments.append(self.files.segment(info, listed))
+        return segments

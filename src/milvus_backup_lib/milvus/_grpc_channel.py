@@ -15,6 +15,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2_grpc
 from milvus_backup_lib.errors import MilvusConnectionError
 from milvus_backup_lib.milvus.gc import HttpGcControl
 from milvus_backup_lib.milvus.grpc_errors import failed, grpc_code, rpc_error, status_error, status_of
+from milvus_backup_lib.milvus.rest import RestSegmentDescriber
 from milvus_backup_lib.options import DEFAULT_DATABASE, MilvusConnection
 from milvus_backup_lib.retry import RetryPolicy, is_transient
 
@@ -97,6 +98,7 @@ class GrpcChannel:
         #: IDs of the REST import jobs this client started (their state is read over REST too).
         self._rest_jobs: set[int] = set()
         self._gc = HttpGcControl(management_url(connection))
+        self._rest = RestSegmentDescriber.for_connection(connection)
 
     # -- plumbing -------------------------------------------------------------------------------
 

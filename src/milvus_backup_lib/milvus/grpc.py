@@ -47,6 +47,7 @@ from milvus_backup_lib.milvus.records import (
     GcAnswer,
     ImportState,
     PartitionInfo,
+    SegmentBinlogList,
     SegmentInfo,
 )
 from milvus_backup_lib.milvus.rest_import import RestImports
@@ -215,6 +216,13 @@ class GrpcMilvus(GrpcRbac):
         resp = self._call("GetPersistentSegmentInfo", self._stub.GetPersistentSegmentInfo, req, db)
         self._ok("GetPersistentSegmentInfo", resp.status, db=db, coll=name)
         return [convert.segment_from_proto(info) for info in resp.infos]
+
+    def segment_binlogs(
+        self, db: str, collection_id: int, segment_ids: Sequence[int]
+    ) -> dict[int, SegmentBinlogList] | None:
+        """The REST segment-describe API (Milvus 2.5.8+) on the gRPC port; None where it is absent
+        (2.3.5 answers 404) or failed (:mod:`milvus_backup_lib.milvus.rest`)."""
+        return self._rest.describe(db, collection_id, segment_ids)
 
     # -- garbage collection -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from milvus_backup_lib.milvus.records import (
     GrantInfo,
     ImportState,
     PartitionInfo,
+    SegmentBinlogList,
     SegmentInfo,
 )
 from milvus_backup_lib.options import MilvusConnection
@@ -88,6 +89,15 @@ class MilvusCluster(Protocol):
 
     def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
         """The collection's persisted segments, in any state."""
+        ...
+
+    def segment_binlogs(
+        self, db: str, collection_id: int, segment_ids: Sequence[int]
+    ) -> dict[int, SegmentBinlogList] | None:
+        """The exact binlog lists of ``segment_ids``, by segment ID, from Milvus's own meta (the REST
+        segment-describe API of Milvus 2.5.8+); None when the server cannot tell (no such API, or it
+        failed): then the caller lists the segment's files in the storage instead. A segment missing
+        from the answer is one the server did not describe."""
         ...
 
     # -- garbage collection ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "GrantInfo",
     "ImportState",
     "PartitionInfo",
+    "SegmentBinlogList",
     "SegmentInfo",
 ]
 
@@ -89,6 +90,23 @@ class SegmentInfo:
     @property
     def flushed(self) -> bool:
         return self.state == "Flushed"
+
+
+@attrs.frozen(kw_only=True)
+class SegmentBinlogList:
+    """A segment's binlogs as Milvus's own meta lists them (REST ``POST /v2/vectordb/segments/describe``,
+    Milvus 2.5.8+): insert log IDs by field (storage v2: by column group), delta log IDs, the vchannel.
+
+    The files are ``insert_log/{coll}/{part}/{seg}/{field_or_group}/{log_id}`` and
+    ``delta_log/{coll}/{part}/{seg}/{log_id}`` below the storage root (milvus-backup
+    ``core/backup/coll_dml_task.go`` ``listInsertLogByAPI``/``listDeltaLogByAPI`` build them so).
+    """
+
+    segment_id: int
+    #: ``(field ID or column group ID, log IDs)`` pairs, in the order Milvus answered them.
+    insert_logs: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    delta_logs: tuple[int, ...] = ()
+    v_channel: str = ""
 
 
 @attrs.frozen

@@ -52,10 +52,15 @@ _STRINGS = frozenset({DataType.VARCHAR, DataType.STRING, DataType.TEXT})
 class DataPlane:
     """Rows, deletes and segment files of the collections of one cluster."""
 
-    def __init__(self, storage: StorageLocation, line: VersionLine, clock: Clock) -> None:
+    def __init__(
+        self, storage: StorageLocation, line: VersionLine, clock: Clock, rows_per_file: int | None = None
+    ) -> None:
         self.storage = storage
         self.line = line
         self.clock = clock
+        #: Rows per insert file: a bigger segment gets several files per field (v1) or per column group
+        #: (v2), as Milvus's writers roll over at ``dataNode.segment.binlog.maxsize``-like limits.
+        self.rows_per_file = rows_per_file
 
     # -- rows -------------------------------------------------------------------------------------
 
@@ -291,28 +296,32 @@ class DataPlane:
         seg.files.append(key)
 
     def write_rows(self, coll: Collection, seg: Segment) -> None:
-        """The insert files of a segment: one binlog per field (v1) or one file per column group (v2)."""
+        """The insert files of a segment: per chunk of :attr:`rows_per_file` rows, one binlog per field
+        (v1) or one file per column group (v2), each with its own log ID."""
         fields = [*system_fields(), *coll.schema.fields]
-        columns = {f.field_id: [row.get(f.field_id) for row in seg.rows] for f in fields}
         prefix = f"insert_log/{coll.collection_id}/{seg.partition_id}/{seg.segment_id}"
-        if seg.storage_version >= 2:
-            groups = column_groups(fields, coll.pk_field.field_id)
-            for (group_id, members), log_id in zip(groups, self.clock.ids(len(groups)), strict=True):
-                data = codec.column_group_file(members, columns)
-                self._write(seg, f"{prefix}/{group_id}/{log_id}", data)
-            return
-        tss = [int(ts) for ts in columns[TIMESTAMP_FIELD] if ts is not None]
-        ts_range = (min(tss), max(tss))
-        for spec, log_id in zip(fields, self.clock.ids(len(fields)), strict=True):
-            data = codec.insert_binlog(
-                spec,
-                columns[spec.field_id],
-                ids=(coll.collection_id, seg.partition_id, seg.segment_id),
-                ts_range=ts_range,
-                header_ts=self.clock.now(),
-                nullable_extra=self.line.nullable_extra,
-            )
-            self._write(seg, f"{prefix}/{spec.field_id}/{log_id}", data)
+        step = self.rows_per_file or max(len(seg.rows), 1)
+        for start in range(0, len(seg.rows), step):
+            chunk = seg.rows[start : start + step]
+            columns = {f.field_id: [row.get(f.field_id) for row in chunk] for f in fields}
+            if seg.storage_version >= 2:
+                groups = column_groups(fields, coll.pk_field.field_id)
+                for (group_id, members), log_id in zip(groups, self.clock.ids(len(groups)), strict=True):
+                    data = codec.column_group_file(members, columns)
+                    self._write(seg, f"{prefix}/{group_id}/{log_id}", data)
+                continue
+            tss = [int(ts) for ts in columns[TIMESTAMP_FIELD] if ts is not None]
+            ts_range = (min(tss), max(tss))
+            for spec, log_id in zip(fields, self.clock.ids(len(fields)), strict=True):
+                data = codec.insert_binlog(
+                    spec,
+                    columns[spec.field_id],
+                    ids=(coll.collection_id, seg.partition_id, seg.segment_id),
+                    ts_range=ts_range,
+                    header_ts=self.clock.now(),
+                    nullable_extra=self.line.nullable_extra,
+                )
+                self._write(seg, f"{prefix}/{spec.field_id}/{log_id}", data)
 
     def new_l0_segment(self, coll: Collection, partition_id: int, entries: list[tuple[Any, int]]) -> Segment:
         """A flushed L0 segment of ``coll`` holding ``entries`` (pk, ts), its delete log written."""

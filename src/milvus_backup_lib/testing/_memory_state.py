@@ -73,6 +73,11 @@ class VersionLine:
         return 2 if self.version >= (2, 6) else 0
 
     @property
+    def describes_segments(self) -> bool:
+        """The REST segment-describe API lists each segment's binlogs (2.5.8+, milvus PR 40464)."""
+        return self.version >= (2, 5, 8)
+
+    @property
     def stream_delta_logs(self) -> bool:
         """v1 delete logs come from the stream writer (``internal/flushcommon``) rather than ``DeleteCodec``
         (``internal/datanode/syncmgr`` of 2.4)."""

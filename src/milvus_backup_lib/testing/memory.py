@@ -12,6 +12,9 @@ imitates one Milvus version line, chosen by ``version``:
   stream writer, whose delete event has no ``next_position`` (see :mod:`._memory_binlog`).
 - ``2.6.x``: storage v2: segments are Parquet column groups and report ``storage_version=2``; delete logs
   are bare Parquet; importing storage v2 files needs the ``storage_version=2`` option.
+- ``2.5.8`` and later: ``segment_binlogs`` lists each segment's committed binlogs (:mod:`._memory_segments`);
+  before, it answers None (the REST API is absent). ``rows_per_file`` splits big segments into several
+  files per field or column group.
 
 Sources are cited in :mod:`._memory_binlog`, :mod:`._memory_data` and :mod:`._memory_import`. Pass
 ``cluster.factory`` as ``BackupClient(milvus_factory=...)``; its storage is ``cluster.storage``. A data
@@ -48,6 +51,7 @@ from milvus_backup_lib.storage.location import StorageLocation
 from milvus_backup_lib.testing._memory_admin import AdminState
 from milvus_backup_lib.testing._memory_data import DataPlane
 from milvus_backup_lib.testing._memory_jobs import ImportJobs
+from milvus_backup_lib.testing._memory_segments import SegmentMeta
 from milvus_backup_lib.testing._memory_state import (
     Clock,
     Collection,
@@ -63,16 +67,18 @@ DEFAULT_PARTITION = "_default"
 _instances = itertools.count(1)
 
 
-class InMemoryMilvus(ImportJobs, AdminState):
+class InMemoryMilvus(ImportJobs, AdminState, SegmentMeta):
     """A Milvus cluster held in memory (see the module docstring). Thread-safe."""
 
-    def __init__(self, version: str = "2.3.5", *, root: str | None = None) -> None:
+    def __init__(
+        self, version: str = "2.3.5", *, root: str | None = None, rows_per_file: int | None = None
+    ) -> None:
         self.line = VersionLine.parse(version)
         instance = next(_instances)
         self.storage = StorageLocation(root or f"memory://milvus-{uuid.uuid4().hex[:12]}/files")
         # IDs look like Milvus's (about 4.5e17, beyond 2**53) and differ between instances.
         self._clock = Clock(450_000_000_000_000_000 + instance * 1_000_000_000_000)
-        self._data = DataPlane(self.storage, self.line, self._clock)
+        self._data = DataPlane(self.storage, self.line, self._clock, rows_per_file)
         self._lock = threading.RLock()
         self._dbs: dict[str, dict[str, Collection]] = {DEFAULT_DATABASE: {}}
         self._db_ids: dict[str, int] = {DEFAULT_DATABASE: 1}
