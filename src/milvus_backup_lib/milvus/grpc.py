@@ -33,9 +33,10 @@ from milvus_backup_lib.errors import (
     FlushTimeoutError,
     MilvusOperationError,
 )
-from milvus_backup_lib.manifest.model import CollectionSchema, IndexInfo
+from milvus_backup_lib.manifest.model import CollectionSchema, DatabaseBackupInfo, FieldSchema, IndexInfo
 from milvus_backup_lib.milvus import convert
 from milvus_backup_lib.milvus._grpc_channel import management_url
+from milvus_backup_lib.milvus.ez import fetch_ezk, is_encrypted
 from milvus_backup_lib.milvus.grpc_errors import failed
 from milvus_backup_lib.milvus.grpc_rbac import GrpcRbac
 from milvus_backup_lib.milvus.records import (
@@ -96,15 +97,30 @@ class GrpcMilvus(GrpcRbac):
         self._ok("ListDatabases", resp.status)
         return list(resp.db_names)
 
-    def create_database(self, db: str) -> None:
-        """Create a database."""
+    def create_database(self, db: str, properties: Sequence[tuple[str, str]] = ()) -> None:
+        """Create a database (with its properties)."""
         resp = self._call(
             "CreateDatabase",
             self._stub.CreateDatabase,
-            milvus_pb2.CreateDatabaseRequest(db_name=db),
+            milvus_pb2.CreateDatabaseRequest(db_name=db, properties=convert.key_values(properties)),
             idempotent=False,
         )
         self._ok("CreateDatabase", resp, db=db)
+
+    def describe_database(self, db: str) -> DatabaseBackupInfo:
+        """``DescribeDatabase`` (2.4.3+; 2.3.5 answers UNIMPLEMENTED: then only the name), and the
+        encryption-zone key of an encrypted database from the management port, as milvus-backup reads
+        them (``core/backup/database_task.go``)."""
+        req = milvus_pb2.DescribeDatabaseRequest(db_name=db)
+        resp = self._call_optional("DescribeDatabase", self._stub.DescribeDatabase, req, db)
+        if resp is None:
+            return DatabaseBackupInfo(db_name=db)
+        self._ok("DescribeDatabase", resp.status, db=db)
+        properties = tuple(convert.key_value_records(resp.properties))
+        ezk = ""
+        if is_encrypted(properties):
+            ezk = fetch_ezk(management_url(self.connection), db, self.connection.timeout)
+        return DatabaseBackupInfo(db_name=db, db_id=int(resp.dbID), properties=properties, ezk=ezk)
 
     def list_collections(self, db: str) -> list[str]:
         """Collection names in ``db``."""
@@ -248,6 +264,22 @@ class GrpcMilvus(GrpcRbac):
         )
         resp = self._call("CreateCollection", self._stub.CreateCollection, req, db, idempotent=False)
         self._ok("CreateCollection", resp, db=db, coll=name)
+
+    def add_collection_field(self, db: str, name: str, field: FieldSchema) -> None:
+        """``AddCollectionField`` (Milvus 2.6+): the server numbers the field after the existing ones."""
+        req = milvus_pb2.AddCollectionFieldRequest(
+            db_name=db, collection_name=name, schema=convert.field_to_proto(field).SerializeToString()
+        )
+        resp = self._try_call(
+            "AddCollectionField", self._stub.AddCollectionField, req, db, None, False, optional=True
+        )
+        if resp is None:
+            raise MilvusOperationError(
+                "AddCollectionField",
+                f"the server (Milvus {self.server_version()}) cannot add field {field.name!r} to {db}.{name}: "
+                "adding fields to a collection needs Milvus 2.6 or newer; restore into such a server",
+            )
+        self._ok("AddCollectionField", resp, db=db, coll=name)
 
     def drop_collection(self, db: str, name: str) -> None:
         """Drop a collection."""
