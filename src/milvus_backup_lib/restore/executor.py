@@ -20,6 +20,8 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import attrs
+
 from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier, SegmentCopier
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
 from milvus_backup_lib.errors import (
@@ -32,7 +34,9 @@ from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataT
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.restore.fields import field_ids
 from milvus_backup_lib.restore.plan import (
+    AddField,
     CreateAlias,
     CreateCollection,
     CreateDatabase,
@@ -120,6 +124,13 @@ class RestoreExecutor:
                         "2.4 or newer, or restore with meta_only"
                     )
         for coll in plan.collections:
+            adds = [step.field.name for step in coll.steps if isinstance(step, AddField)]
+            if adds and _version_tuple(version) < (2, 6):  # AddCollectionField came with 2.6
+                problems.append(
+                    f"{coll.target}: field(s) {', '.join(adds)} were added to {coll.source} after its creation; "
+                    f"Milvus {version} cannot add fields (2.6+ can): restore into Milvus 2.6 or newer"
+                )
+        for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
                 try:
                     self._check_fields(backup, coll.source, coll.target, None)
@@ -137,7 +148,7 @@ class RestoreExecutor:
             if isinstance(step, CreateDatabase):
                 progress.phase("create_database", step.database)
                 if step.database not in self.milvus.list_databases():
-                    self.milvus.create_database(step.database)
+                    self.milvus.create_database(step.database, [(kv.key, kv.value) for kv in step.properties])
         reports = []
         stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
         try:
@@ -202,6 +213,12 @@ class RestoreExecutor:
                     properties=[(kv.key, kv.value) for kv in step.properties],
                     num_partitions=step.num_partitions,
                 )
+            elif isinstance(step, AddField):
+                self.milvus.add_collection_field(db, name, step.field)
+                if expected_schema is not None:
+                    expected_schema = attrs.evolve(
+                        expected_schema, fields=(*expected_schema.fields, step.field)
+                    )
             elif isinstance(step, CreatePartition):
                 existing = {p.name for p in self.milvus.show_partitions(db, name)}
                 if step.partition not in existing:
@@ -261,8 +278,7 @@ class RestoreExecutor:
             except KeyError:
                 raise CollectionNotFoundError(source.database, source.collection, "in the backup") from None
         desc = self.milvus.describe_collection(target.database, target.collection)
-        have = {f.name: (f.field_id, f.data_type) for f in desc.schema.fields if not f.is_dynamic}
-        want = {f.name: (f.field_id, f.data_type) for f in expected.fields if not f.is_dynamic}
+        have, want = field_ids(desc.schema), field_ids(expected)  # struct array sub-fields included
         if have != want:
             diffs = sorted(
                 f"{n}: backup {want.get(n)}, target {have.get(n)}"
@@ -302,6 +318,8 @@ class RestoreExecutor:
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
         if step.storage_version > 0:
             options.append(("storage_version", str(step.storage_version)))
+        if step.ezk:  # an encrypted database's key, as milvus-backup sends it; never logged
+            options.append(("ezk", step.ezk))
         db, name = step.target.database, step.target.collection
         self._progress.import_started(str(step.target), step.partition, tuple(f for f in files if f))
         tasks = self.milvus.start_import(db, name, step.partition, files, options)

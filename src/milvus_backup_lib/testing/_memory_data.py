@@ -76,6 +76,13 @@ class DataPlane:
                     continue
                 raise MilvusOperationError("Insert", f"the field {spec.name!r} is missing from a row")
             out[spec.field_id] = self._value(spec, extra.pop(spec.name))
+        for struct in coll.schema.struct_array_fields:
+            # An array of structs is stored as one array per sub-field, each under its own field ID.
+            elements = extra.pop(struct.name, None)
+            if not isinstance(elements, list):
+                raise MilvusOperationError("Insert", f"the struct array field {struct.name!r} needs a list")
+            for sub in struct.fields:
+                out[sub.field_id] = self._value(sub, [element[sub.name] for element in elements])
         dynamic = coll.dynamic_field
         if extra and dynamic is None:
             raise MilvusOperationError("Insert", f"unknown fields {sorted(extra)} and no dynamic field")
@@ -169,6 +176,10 @@ class DataPlane:
                 result[spec.name] = json.loads(value)
             else:
                 result[spec.name] = value
+        for struct in coll.schema.struct_array_fields:
+            columns = [(sub.name, row.get(sub.field_id) or []) for sub in struct.fields]
+            count = len(columns[0][1]) if columns else 0
+            result[struct.name] = [{name: values[i] for name, values in columns} for i in range(count)]
         return result
 
     # -- flush, compaction, GC ----------------------------------------------------------------------
@@ -292,7 +303,7 @@ class DataPlane:
 
     def write_rows(self, coll: Collection, seg: Segment) -> None:
         """The insert files of a segment: one binlog per field (v1) or one file per column group (v2)."""
-        fields = [*system_fields(), *coll.schema.fields]
+        fields = [*system_fields(), *coll.schema.stored_fields]
         columns = {f.field_id: [row.get(f.field_id) for row in seg.rows] for f in fields}
         prefix = f"insert_log/{coll.collection_id}/{seg.partition_id}/{seg.segment_id}"
         if seg.storage_version >= 2:
