@@ -4,6 +4,7 @@ lines); and the planner's field layout for Go-shaped schemas."""
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -131,7 +132,9 @@ def test_without_add_field_the_restore_is_refused_before_anything_is_created() -
     assert target.list_collections(DB) == []
 
 
-def test_database_properties_and_key_are_recorded_and_restored_and_the_key_goes_with_imports() -> None:
+def test_database_properties_and_key_are_recorded_and_restored_and_the_key_goes_with_imports(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     source = InMemoryMilvus("2.6.11")
     properties = [
         ("cipher.enabled", "true"),
@@ -155,7 +158,9 @@ def test_database_properties_and_key_are_recorded_and_restored_and_the_key_goes_
     bk2 = client(target, bk.backup_storage)
     plan = bk2.plan_restore("enc")
     assert "c2VjcmV0" not in plan.table() and "c2VjcmV0" not in repr(plan)
-    bk2.restore("enc")
+    with caplog.at_level(logging.DEBUG):
+        report = bk2.restore("enc")
+    assert "c2VjcmV0" not in caplog.text and "c2VjcmV0" not in repr(report)
     # the server's own zone ID is not replayed; the rest is
     assert target.database_properties("secure") == {
         "cipher.enabled": "true",
@@ -256,3 +261,76 @@ def test_a_meta_only_restore_of_an_evolved_collection_needs_no_import_but_the_sa
         == source.describe_collection(DB, "docs").schema.fields
     )
     assert target.import_requests == []
+
+
+# -- the gRPC boundary and the management port ---------------------------------------------------------
+
+
+def test_struct_array_fields_cross_the_grpc_boundary_both_ways() -> None:
+    from milvus_backup_lib.milvus import convert
+
+    schema = CollectionSchema(
+        fields=(_f(100, "pk"),),
+        struct_array_fields=(
+            StructArrayFieldSchema(
+                field_id=101,
+                name="s",
+                description="d",
+                fields=(
+                    FieldSchema(
+                        field_id=102,
+                        name="a",
+                        data_type=DataType.ARRAY,
+                        element_type=DataType.INT64,
+                        type_params=(KeyValue(key="max_capacity", value="4"),),
+                    ),
+                ),
+            ),
+        ),
+    )
+    proto = convert.schema_to_proto(schema, "t")
+    assert [s.name for s in proto.struct_array_fields] == ["s"]
+    assert convert.schema_from_proto(proto).struct_array_fields == schema.struct_array_fields
+
+
+def test_the_encryption_zone_key_is_read_from_the_management_port_and_never_in_a_message() -> None:
+    import http.server
+    import json
+    import threading
+
+    from milvus_backup_lib.errors import MilvusOperationError
+    from milvus_backup_lib.milvus.ez import fetch_ezk
+
+    answers = {"/management/rootcoord/ez/backup?db_name=secure": {"msg": "OK", "ezk": "S3CR3T"}}
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            answer = answers.get(self.path, {"msg": "no such zone", "ezk": "S3CR3T"})
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert fetch_ezk(base, "secure") == "S3CR3T"
+        with pytest.raises(MilvusOperationError, match="gave no key for database 'other'") as caught:
+            fetch_ezk(base, "other")
+        assert "S3CR3T" not in str(caught.value)
+        assert asked == [
+            "/management/rootcoord/ez/backup?db_name=secure",
+            "/management/rootcoord/ez/backup?db_name=other",
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(MilvusOperationError, match="cannot reach .* for database 'secure'"):
+        fetch_ezk("http://127.0.0.1:1", "secure", timeout=2)

@@ -150,6 +150,11 @@ class CreateCollection:
         parts = [
             f"from {self.source}",
             f"{len(self.schema.fields)} fields",
+            *(
+                [f"{len(self.schema.struct_array_fields)} struct array fields"]
+                if self.schema.struct_array_fields
+                else []
+            ),
             f"shards={self.shards_num}",
             f"consistency={self.consistency_level}",
         ]
