@@ -912,9 +912,9 @@ GO_STRUCT_SCHEMA = (
     b'{"name":"docs","fields":[{"fieldID":100,"name":"pk","is_primary_key":true,"data_type":5},'
     b'{"fieldID":101,"name":"vec","data_type":101,"type_params":[{"key":"dim","value":"4"}]}],'
     b'"enable_dynamic_field":true,"struct_array_fields":[{"fieldID":103,"name":"chunks",'
-    b'"description":"paragraphs","fields":[{"fieldID":104,"name":"chunks[text]","data_type":22,'
+    b'"description":"paragraphs","fields":[{"fieldID":104,"name":"text","data_type":22,'
     b'"type_params":[{"key":"max_length","value":"64"},{"key":"max_capacity","value":"8"}],'
-    b'"element_type":21},{"fieldID":105,"name":"chunks[emb]","data_type":106,"type_params":'
+    b'"element_type":21},{"fieldID":105,"name":"emb","data_type":106,"type_params":'
     b'[{"key":"dim","value":"4"},{"key":"max_capacity","value":"8"}],"element_type":101}]}]}'
 )
 
@@ -931,6 +931,8 @@ def test_struct_array_fields_are_typed_and_round_trip_byte_for_byte() -> None:
     # the sub-fields have binlogs of their own: they count among the stored fields
     assert [f.field_id for f in schema.stored_fields] == [100, 101, 104, 105]
     assert dumps(to_json_obj(schema)) == GO_STRUCT_SCHEMA
+    shown = CollectionBackupInfo(collection_name="docs", schema=schema).table()
+    assert "chunks.emb" in shown and "ArrayOfVector<FloatVector>" in shown
 
 
 def test_a_struct_array_field_of_the_wrong_shape_names_its_path() -> None:

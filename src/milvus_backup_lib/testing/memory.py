@@ -11,7 +11,8 @@ imitates one Milvus version line, chosen by ``version``:
   partition); GC control; ``l0_import=true`` imports apply deletes. 2.5 writes v1 delete logs with the
   stream writer, whose delete event has no ``next_position`` (see :mod:`._memory_binlog`).
 - ``2.6.x``: storage v2: segments are Parquet column groups and report ``storage_version=2``; delete logs
-  are bare Parquet; importing storage v2 files needs the ``storage_version=2`` option.
+  are bare Parquet; importing storage v2 files needs the ``storage_version=2`` option. Struct array
+  fields and ``AddCollectionField`` (see :mod:`._memory_schema`).
 
 Sources are cited in :mod:`._memory_binlog`, :mod:`._memory_data` and :mod:`._memory_import`. Pass
 ``cluster.factory`` as ``BackupClient(milvus_factory=...)``; its storage is ``cluster.storage``. A data
