@@ -334,3 +334,21 @@ def test_the_encryption_zone_key_is_read_from_the_management_port_and_never_in_a
         server.server_close()
     with pytest.raises(MilvusOperationError, match="cannot reach .* for database 'secure'"):
         fetch_ezk("http://127.0.0.1:1", "secure", timeout=2)
+
+
+def test_the_command_line_never_prints_the_key() -> None:
+    from milvus_backup_lib.cli.output import go_json, to_jsonable
+
+    source = InMemoryMilvus("2.6.11")
+    source.create_database("secure", [("cipher.ezID", "7"), ("cipher.key", "k")])
+    source.set_encryption_zone_key("secure", "S3CR3T-EZK")
+    source.create_collection(
+        "secure", "c", CollectionSchema(fields=(field("pk", DataType.INT64, primary=True),))
+    )
+    source.insert("secure", "c", [{"pk": 1}])
+    bk = client(source)
+    info = bk.create_backup("enc").info
+    plan = client(InMemoryMilvus("2.6.11"), bk.backup_storage).plan_restore("enc")
+    assert any(getattr(step, "ezk", "") == "S3CR3T-EZK" for step in plan.steps)  # it is there to be sent
+    shown = str(to_jsonable(plan)) + go_json(info) + str(to_jsonable(info))
+    assert "S3CR3T" not in shown and '"ezk": "***"' in go_json(info)
