@@ -352,3 +352,18 @@ def test_the_command_line_never_prints_the_key() -> None:
     assert any(getattr(step, "ezk", "") == "S3CR3T-EZK" for step in plan.steps)  # it is there to be sent
     shown = str(to_jsonable(plan)) + go_json(info) + str(to_jsonable(info))
     assert "S3CR3T" not in shown and '"ezk": "***"' in go_json(info)
+
+
+def test_struct_array_fields_are_refused_up_front_by_a_2_5_target() -> None:
+    source = InMemoryMilvus("2.6.11")
+    schema = CollectionSchema(
+        fields=(field("pk", DataType.INT64, primary=True),), struct_array_fields=(STRUCT,)
+    )
+    source.create_collection(DB, "s", schema)
+    source.insert(DB, "s", [{"pk": 1, "chunks": [{"text": "a", "page": 1}]}])
+    bk = client(source)
+    bk.create_backup("s")
+    target = InMemoryMilvus("2.5.3")
+    with pytest.raises(RestorePlanError, match=r"no struct array fields \(chunks of default\.s\)"):
+        client(target, bk.backup_storage).restore("s")
+    assert target.list_collections(DB) == []

@@ -125,10 +125,23 @@ class RestoreExecutor:
                     )
         for coll in plan.collections:
             adds = [step.field.name for step in coll.steps if isinstance(step, AddField)]
-            if adds and _version_tuple(version) < (2, 6):  # AddCollectionField came with 2.6
+            structs = [
+                s.name
+                for step in coll.steps
+                if isinstance(step, CreateCollection)
+                for s in step.schema.struct_array_fields
+            ]
+            if _version_tuple(version) >= (2, 6):  # AddCollectionField and struct array fields came with 2.6
+                continue
+            if adds:
                 problems.append(
                     f"{coll.target}: field(s) {', '.join(adds)} were added to {coll.source} after its creation; "
                     f"Milvus {version} cannot add fields (2.6+ can): restore into Milvus 2.6 or newer"
+                )
+            if structs:
+                problems.append(
+                    f"{coll.target}: Milvus {version} has no struct array fields ({', '.join(structs)} of "
+                    f"{coll.source}): restore into Milvus 2.6 or newer"
                 )
         for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
