@@ -34,7 +34,7 @@ from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataT
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.restore.fields import field_ids
+from milvus_backup_lib.restore.fields import field_ids, schema_problems
 from milvus_backup_lib.restore.plan import (
     AddField,
     CreateAlias,
@@ -123,26 +123,7 @@ class RestoreExecutor:
                         f"{field.name!r} (its binlog importer answers 'unsupported data type'); restore into Milvus "
                         "2.4 or newer, or restore with meta_only"
                     )
-        for coll in plan.collections:
-            adds = [step.field.name for step in coll.steps if isinstance(step, AddField)]
-            structs = [
-                s.name
-                for step in coll.steps
-                if isinstance(step, CreateCollection)
-                for s in step.schema.struct_array_fields
-            ]
-            if _version_tuple(version) >= (2, 6):  # AddCollectionField and struct array fields came with 2.6
-                continue
-            if adds:
-                problems.append(
-                    f"{coll.target}: field(s) {', '.join(adds)} were added to {coll.source} after its creation; "
-                    f"Milvus {version} cannot add fields (2.6+ can): restore into Milvus 2.6 or newer"
-                )
-            if structs:
-                problems.append(
-                    f"{coll.target}: Milvus {version} has no struct array fields ({', '.join(structs)} of "
-                    f"{coll.source}): restore into Milvus 2.6 or newer"
-                )
+        problems.extend(schema_problems(plan, version, _version_tuple(version)))
         for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
                 try:
