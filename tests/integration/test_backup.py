@@ -24,7 +24,9 @@ from milvus_backup_lib import (
     StorageLocation,
     StorageRootNotFoundError,
 )
-from milvus_backup_lib.manifest.model import CollectionBackupInfo, DataType
+from milvus_backup_lib.errors import MilvusOperationError
+from milvus_backup_lib.manifest.model import CollectionBackupInfo, DatabaseBackupInfo, DataType, FieldSchema
+from milvus_backup_lib.milvus.grpc import GrpcMilvus
 
 pytestmark = pytest.mark.integration
 
@@ -168,6 +170,23 @@ def test_schema_and_metadata_match_the_cluster(full_backup: Any, milvus_server: 
     assert empty.num_rows == 0 and empty.size == 0
     for seg in (s for p in full.partition_backups for s in p.segment_backups):
         assert seg.group_id == seg.segment_id
+    # 2.3.5 has no DescribeDatabase (UNIMPLEMENTED) and no struct array fields: names only, none recorded
+    assert {d.db_name for d in report.info.database_backups} == {
+        q.partition(".")[0] for q in matrix.qualified()
+    }
+    assert all(d == DatabaseBackupInfo(db_name=d.db_name) for d in report.info.database_backups)
+    assert all(c.schema.struct_array_fields == () for c in report.info.collection_backups)
+
+
+def test_a_2_3_server_has_no_database_description_and_cannot_add_fields(
+    milvus_server: Any, matrix: Matrix
+) -> None:
+    with GrpcMilvus(MilvusConnection(uri=milvus_server.uri)) as milvus:
+        assert milvus.describe_database(matrix.db_a) == DatabaseBackupInfo(db_name=matrix.db_a)
+        late = FieldSchema(name="late", data_type=DataType.INT64, nullable=True)
+        with pytest.raises(MilvusOperationError, match=r"late.*needs Milvus 2\.6 or newer"):
+            milvus.add_collection_field(matrix.db_a, "full", late)
+        assert "late" not in {f.name for f in milvus.describe_collection(matrix.db_a, "full").schema.fields}
 
 
 def test_manifest_read_back_equals_written(full_backup: Any) -> None:

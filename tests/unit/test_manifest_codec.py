@@ -88,6 +88,8 @@ UPSTREAM_FIELDS: dict[str, list[str]] = {
         "name", "id", "description", "type", "input_field_names", "input_field_ids", "output_field_names",
         "output_field_ids", "params",
     ],
+    # milvus-backup HEAD core/proto/backup.proto, message StructArrayFieldSchema (fields 1-4).
+    "StructArrayFieldSchema": ["fieldID", "name", "description", "fields"],
     "KeyValue": ["key", "value"],
     "CollectionLevelBackupInfo": ["infos"],
     "PartitionLevelBackupInfo": ["infos"],
@@ -108,7 +110,13 @@ NESTED: dict[str, dict[str, str]] = {
     "PartitionBackupInfo": {"segment_backups": "SegmentBackupInfo"},
     "SegmentBackupInfo": {"binlogs": "FieldBinlog", "statslogs": "FieldBinlog", "deltalogs": "FieldBinlog"},
     "FieldBinlog": {"binlogs": "Binlog"},
-    "CollectionSchema": {"fields": "FieldSchema", "properties": "KeyValue", "functions": "FunctionSchema"},
+    "CollectionSchema": {
+        "fields": "FieldSchema",
+        "properties": "KeyValue",
+        "functions": "FunctionSchema",
+        "struct_array_fields": "StructArrayFieldSchema",
+    },
+    "StructArrayFieldSchema": {"fields": "FieldSchema"},
     "FieldSchema": {"type_params": "KeyValue", "index_params": "KeyValue"},
     "FunctionSchema": {"params": "KeyValue"},
     "CollectionLevelBackupInfo": {"infos": "CollectionBackupInfo"},
@@ -623,11 +631,9 @@ def test_null_is_the_zero_value() -> None:
 def test_raw_values_pass_through(backup: BackupInfo) -> None:
     obj = _full_obj(backup)
     obj["rpc_channel_info"] = {"name": "by-dev-replicate-msg", "position": {"msgID": "AQID", "timestamp": 1}}
-    obj["collection_backups"][0]["schema"]["struct_array_fields"] = [{"fieldID": 200, "name": "chunks"}]
     decoded = decode_backup(_full(obj))
     assert decoded.rbac_meta == backup.rbac_meta
     assert decoded.rpc_channel_info == obj["rpc_channel_info"]
-    assert decoded.collection_backups[0].schema.struct_array_fields == [{"fieldID": 200, "name": "chunks"}]
     assert _load(encode_backup(decoded)[FULL_META]) == obj
 
 
@@ -895,3 +901,55 @@ def test_names_and_paths_that_escape_are_rejected(mutate: Any, field: str) -> No
     with pytest.raises(ManifestError, match=re.escape(field)) as err:
         decode_backup({"full_meta.json": json.dumps(full).encode()})
     assert err.value.file == "full_meta.json"
+
+
+# --------------------------------------------------------------------------- struct array fields, databases
+
+# A schema as milvus-backup v0.5.9+ writes it (core/backup/coll_ddl_task.go convStructArrayFields, Go's
+# encoding/json on backuppb.StructArrayFieldSchema): the struct field's ID, then its sub-fields, each an
+# Array or ArrayOfVector FieldSchema with its own ID, keys in proto order, zero values omitted.
+GO_STRUCT_SCHEMA = (
+    b'{"name":"docs","fields":[{"fieldID":100,"name":"pk","is_primary_key":true,"data_type":5},'
+    b'{"fieldID":101,"name":"vec","data_type":101,"type_params":[{"key":"dim","value":"4"}]}],'
+    b'"enable_dynamic_field":true,"struct_array_fields":[{"fieldID":103,"name":"chunks",'
+    b'"description":"paragraphs","fields":[{"fieldID":104,"name":"text","data_type":22,'
+    b'"type_params":[{"key":"max_length","value":"64"},{"key":"max_capacity","value":"8"}],'
+    b'"element_type":21},{"fieldID":105,"name":"emb","data_type":106,"type_params":'
+    b'[{"key":"dim","value":"4"},{"key":"max_capacity","value":"8"}],"element_type":101}]}]}'
+)
+
+
+def test_struct_array_fields_are_typed_and_round_trip_byte_for_byte() -> None:
+    schema = decode_file(CollectionSchema, GO_STRUCT_SCHEMA, "collection_meta.json")
+    [struct] = schema.struct_array_fields
+    assert (struct.field_id, struct.name, struct.description) == (103, "chunks", "paragraphs")
+    assert [(f.field_id, f.type_name) for f in struct.fields] == [
+        (104, "Array<VarChar>"),
+        (105, "ArrayOfVector<FloatVector>"),
+    ]
+    assert struct.fields[0].type_param("max_capacity") == "8"
+    # the sub-fields have binlogs of their own: they count among the stored fields
+    assert [f.field_id for f in schema.stored_fields] == [100, 101, 104, 105]
+    assert dumps(to_json_obj(schema)) == GO_STRUCT_SCHEMA
+    shown = CollectionBackupInfo(collection_name="docs", schema=schema).table()
+    assert "chunks.emb" in shown and "ArrayOfVector<FloatVector>" in shown
+
+
+def test_a_struct_array_field_of_the_wrong_shape_names_its_path() -> None:
+    obj = json.loads(GO_STRUCT_SCHEMA)
+    obj["struct_array_fields"][0]["fields"] = {"fieldID": 104}
+    with pytest.raises(ManifestError, match=r"struct_array_fields\[0\]\.fields"):
+        from_json_obj(CollectionSchema, obj, file="full_meta.json")
+
+
+def test_database_properties_and_ezk_round_trip_and_the_key_is_never_shown() -> None:
+    data = (
+        b'{"db_name":"secure","db_id":458000000000000007,"properties":[{"key":"cipher.enabled","value":"true"},'
+        b'{"key":"database.replica.number","value":"2"}],"ezk":"ZXprLXNlY3JldA=="}'
+    )
+    db = decode_file(DatabaseBackupInfo, data, "full_meta.json")
+    assert db.db_id == 458000000000000007 and db.property("database.replica.number") == "2"
+    assert db.ezk == "ZXprLXNlY3JldA=="
+    assert dumps(to_json_obj(db)) == data
+    for shown in (repr(db), repr(BackupInfo(database_backups=(db,)))):
+        assert "ZXprLXNlY3JldA" not in shown

@@ -21,28 +21,9 @@ class RecordingMilvus(InMemoryMilvus):
 
     def __init__(self, version: str, **kwargs: Any) -> None:
         super().__init__(version, **kwargs)
-        self.import_requests: list[tuple[str, tuple[str, ...], dict[str, str]]] = []
         self.describe_calls = 0
         #: False: answer as a server without the segment-describe API (HTTP 404).
         self.describe = True
-
-    def start_import(
-        self, db: str, name: str, partition: str, files: Sequence[str], options: Sequence[tuple[str, str]]
-    ) -> list[int]:
-        self.import_requests.append((partition, tuple(files), dict(options)))
-        return super().start_import(db, name, partition, files, options)
-
-    def start_batch_import(
-        self,
-        db: str,
-        name: str,
-        partition: str,
-        files: Sequence[Sequence[str]],
-        options: Sequence[tuple[str, str]],
-    ) -> list[int]:
-        # one entry per segment group of the multi-segment job (2.4+)
-        self.import_requests.extend((partition, tuple(group), dict(options)) for group in files)
-        return super().start_batch_import(db, name, partition, files, options)
 
     def segment_binlogs(
         self, db: str, collection_id: int, segment_ids: Sequence[int]
@@ -116,11 +97,11 @@ def test_v2_column_groups_with_several_files_are_backed_up_and_imported(describe
     target = RecordingMilvus("2.6.11")
     client(target, bk.backup_storage).restore("v2")
     assert target.rows(DB, "c") == source.rows(DB, "c")
-    data_imports = [r for r in target.import_requests if r[2].get("backup") == "true"]
-    assert data_imports and all(r[2].get("storage_version") == "2" for r in data_imports)
+    data_imports = [r for r in target.import_requests if r[4].get("backup") == "true"]
+    assert data_imports and all(r[4].get("storage_version") == "2" for r in data_imports)
     coll_id = info.collection_backups[0].collection_id
     groups = set()
-    for _, files, _ in data_imports:
+    for *_, files, _ in data_imports:
         for path in filter(None, files):  # "" stands for "no delta logs"
             m = re.search(rf"binlogs/(insert|delta)_log/{coll_id}/(\d+)/(\d+)/?$", path)
             assert m, path

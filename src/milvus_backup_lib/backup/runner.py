@@ -175,7 +175,8 @@ class BackupRunner:
                         collection_backups=snap.collections,
                         size=sum(c.size for c in snap.collections),
                         milvus_version=snap.milvus_version,
-                        database_backups=tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
+                        database_backups=snap.database_backups
+                        or tuple(DatabaseBackupInfo(db_name=db) for db in snap.databases),
                         rbac_meta=rbac_meta,
                     )
                     files = list(binlog_files(info))

@@ -27,6 +27,7 @@ from milvus_backup_lib.errors import (
 )
 from milvus_backup_lib.manifest.model import (
     CollectionBackupInfo,
+    DatabaseBackupInfo,
     PartitionBackupInfo,
     SegmentBackupInfo,
 )
@@ -47,6 +48,9 @@ class ClusterSnapshot:
     milvus_version: str
     databases: tuple[str, ...]
     collections: tuple[CollectionBackupInfo, ...]
+    #: The databases as ``DescribeDatabase`` reports them (ID, properties, encryption-zone key), in the
+    #: order of :attr:`databases`; empty from a snapshotter that does not describe them.
+    database_backups: tuple[DatabaseBackupInfo, ...] = ()
 
 
 class MetadataSnapshotter(Protocol):
@@ -112,7 +116,10 @@ class ListingSnapshotter:
             progress.collection_started(str(name))
             collections.append(self.snapshot_collection(milvus, name, strategy, progress))
             progress.collection_done(str(name))
-        return ClusterSnapshot(version, databases, tuple(collections))
+        # As milvus-backup's core/backup/database_task.go: db_id and properties, and the key of an
+        # encrypted database (2.3.5 has no DescribeDatabase: then only the name is recorded).
+        described = tuple(milvus.describe_database(db) for db in databases)
+        return ClusterSnapshot(version, databases, tuple(collections), described)
 
     def snapshot_collection(
         self,

@@ -75,7 +75,8 @@ def to_jsonable(value: Any) -> Any:
         if isinstance(kind, str):
             out["kind"] = kind
         for field in attrs.fields(type(value)):
-            if not field.name.startswith("_"):
+            # repr=False marks a secret (an encryption-zone key): never printed
+            if not field.name.startswith("_") and field.repr is not False:
                 out[field.name] = to_jsonable(getattr(value, field.name))
         return out
     if isinstance(value, Mapping):
@@ -97,7 +98,11 @@ _GO_HTML_ESCAPES = str.maketrans(
 def go_json(info: BackupInfo) -> str:
     """``info`` as the Go tool's ``get -d`` prints it: encoding/json's ``MarshalIndent(info, "", "    ")``
     of its BackupInfo (snake_case keys, zero values left out, ``<``, ``>``, ``&`` escaped); the keys and
-    values are those of the backup's ``full_meta.json``."""
+    values are those of the backup's ``full_meta.json``, except that an encryption-zone key (``ezk``) is
+    shown as ``***``: it is a secret."""
+    if any(db.ezk for db in info.database_backups):
+        hidden = tuple(attrs.evolve(db, ezk="***" if db.ezk else "") for db in info.database_backups)
+        info = attrs.evolve(info, database_backups=hidden)
     return json.dumps(to_json_obj(info), indent=4, ensure_ascii=False).translate(_GO_HTML_ESCAPES)
 
 

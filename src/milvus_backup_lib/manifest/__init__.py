@@ -33,6 +33,7 @@ from milvus_backup_lib.manifest.model import (
     KeyValue,
     PartitionBackupInfo,
     SegmentBackupInfo,
+    StructArrayFieldSchema,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "PartitionLevelBackupInfo",
     "SegmentBackupInfo",
     "SegmentLevelBackupInfo",
+    "StructArrayFieldSchema",
     "decode_backup",
     "decode_file",
     "dumps",

@@ -69,6 +69,18 @@ def _collection_sections(coll: CollectionBackupInfo) -> list[_Section]:
         )
         for f in coll.schema.fields
     ]
+    for struct in coll.schema.struct_array_fields:  # the struct, then its sub-fields as struct.sub
+        fields.append((struct.name, str(struct.field_id), "ArrayOfStruct", "", ""))
+        fields.extend(
+            (
+                f"{struct.name}.{f.name}",
+                str(f.field_id),
+                f.type_name,
+                ", ".join(f"{kv.key}={kv.value}" for kv in f.type_params),
+                ", ".join(f.flags),
+            )
+            for f in struct.fields
+        )
     partitions = [
         (
             p.partition_name,

@@ -203,6 +203,7 @@ _MODEL_CLASSES: tuple[type, ...] = (
     model.CollectionBackupInfo,
     model.CollectionSchema,
     model.FieldSchema,
+    model.StructArrayFieldSchema,
     model.FunctionSchema,
     model.KeyValue,
     model.IndexInfo,

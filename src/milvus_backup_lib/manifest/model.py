@@ -4,8 +4,8 @@ Attribute order is the proto field order (the JSON codec writes keys in that ord
 Each attribute's metadata tells the codec its JSON key (``json``), whether a zero value is still
 written (``always``, the fields that milvus-backup's generator strips ``omitempty`` from) and, for
 nested records, their type (``of``). Fields that the upstream format carries but this library does
-not interpret (RBAC, CDC positions, struct array fields, snapshot info) are kept as raw JSON values
-so that a backup read and written again loses nothing.
+not interpret (RBAC, CDC positions, snapshot info) are kept as raw JSON values so that a backup read
+and written again loses nothing.
 """
 
 # ruff: noqa: RUF009  (_f builds attrs fields; RUF009 takes it for a shared mutable default)
@@ -13,12 +13,12 @@ so that a backup read and written again loses nothing.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from milvus_backup_lib.manifest import _display
+from milvus_backup_lib.manifest._types import ConsistencyLevel, DataType
 
 __all__ = [
     "BackupInfo",
@@ -35,6 +35,7 @@ __all__ = [
     "KeyValue",
     "PartitionBackupInfo",
     "SegmentBackupInfo",
+    "StructArrayFieldSchema",
 ]
 
 
@@ -46,82 +47,13 @@ def _f(
     of: Any = None,
     factory: Any = None,
     raw: bool = False,
+    secret: bool = False,
 ) -> Any:
     meta: dict[str, Any] = {"json": json, "always": always, "of": of, "raw": raw}
     if factory is not None:
         return attrs.field(factory=factory, metadata=meta)
-    return attrs.field(default=default, metadata=meta)
-
-
-class DataType:
-    """Milvus ``schemapb.DataType`` numbers, as stored in ``data_type`` and ``element_type``."""
-
-    NONE = 0
-    BOOL = 1
-    INT8 = 2
-    INT16 = 3
-    INT32 = 4
-    INT64 = 5
-    FLOAT = 10
-    DOUBLE = 11
-    STRING = 20
-    VARCHAR = 21
-    ARRAY = 22
-    JSON = 23
-    GEOMETRY = 24
-    TEXT = 25
-    TIMESTAMPTZ = 26
-    BINARY_VECTOR = 100
-    FLOAT_VECTOR = 101
-    FLOAT16_VECTOR = 102
-    BFLOAT16_VECTOR = 103
-    SPARSE_FLOAT_VECTOR = 104
-    INT8_VECTOR = 105
-
-    VECTORS = frozenset({100, 101, 102, 103, 104, 105})
-
-    #: The ``schemapb.DataType`` enum names.
-    NAMES: Mapping[int, str] = {
-        NONE: "None",
-        BOOL: "Bool",
-        INT8: "Int8",
-        INT16: "Int16",
-        INT32: "Int32",
-        INT64: "Int64",
-        FLOAT: "Float",
-        DOUBLE: "Double",
-        STRING: "String",
-        VARCHAR: "VarChar",
-        ARRAY: "Array",
-        JSON: "JSON",
-        GEOMETRY: "Geometry",
-        TEXT: "Text",
-        TIMESTAMPTZ: "Timestamptz",
-        BINARY_VECTOR: "BinaryVector",
-        FLOAT_VECTOR: "FloatVector",
-        FLOAT16_VECTOR: "Float16Vector",
-        BFLOAT16_VECTOR: "BFloat16Vector",
-        SPARSE_FLOAT_VECTOR: "SparseFloatVector",
-        INT8_VECTOR: "Int8Vector",
-    }
-
-    @classmethod
-    def name_of(cls, data_type: int, element_type: int = 0) -> str:
-        """``VarChar``, ``FloatVector``, ``Array<Int64>`` (with the element type); ``DataType(99)`` if unknown."""
-        name = cls.NAMES.get(data_type, f"DataType({data_type})")
-        if data_type == cls.ARRAY and element_type:
-            return f"{name}<{cls.name_of(element_type)}>"
-        return name
-
-
-class ConsistencyLevel:
-    """Milvus consistency levels, as stored in ``consistency_level``."""
-
-    STRONG = 0
-    SESSION = 1
-    BOUNDED = 2
-    EVENTUALLY = 3
-    CUSTOMIZED = 4
+    # A secret (the encryption-zone key) is written to the manifest, as the Go tool does, but never shown.
+    return attrs.field(default=default, metadata=meta, repr=not secret)
 
 
 @attrs.frozen(kw_only=True)
@@ -278,6 +210,21 @@ class FunctionSchema:
 
 
 @attrs.frozen(kw_only=True)
+class StructArrayFieldSchema:
+    """A struct array field (Milvus 2.6+, milvus-backup v0.5.9+): an array of structs whose members are
+    stored as fields of their own (``Array`` or ``ArrayOfVector`` sub-fields), each with its field ID.
+
+    Milvus numbers a struct field and then its sub-fields right after the collection's other fields
+    (``internal/rootcoord/create_collection_task.go`` ``assignFieldAndFunctionID``).
+    """
+
+    field_id: int = _f(0, json="fieldID")
+    name: str = _f("")
+    description: str = _f("")
+    fields: tuple[FieldSchema, ...] = _f(factory=tuple, of=FieldSchema)
+
+
+@attrs.frozen(kw_only=True)
 class CollectionSchema:
     """A collection schema."""
 
@@ -288,7 +235,12 @@ class CollectionSchema:
     enable_dynamic_field: bool = _f(False)
     properties: tuple[KeyValue, ...] = _f(factory=tuple, of=KeyValue)
     functions: tuple[FunctionSchema, ...] = _f(factory=tuple, of=FunctionSchema)
-    struct_array_fields: Any = _f(None, raw=True)
+    struct_array_fields: tuple[StructArrayFieldSchema, ...] = _f(factory=tuple, of=StructArrayFieldSchema)
+
+    @property
+    def stored_fields(self) -> tuple[FieldSchema, ...]:
+        """The fields that have binlogs of their own: the fields, then each struct array field's sub-fields."""
+        return self.fields + tuple(sub for struct in self.struct_array_fields for sub in struct.fields)
 
     @property
     def primary_field(self) -> FieldSchema:
@@ -378,7 +330,16 @@ class DatabaseBackupInfo:
     db_name: str = _f("")
     db_id: int = _f(0)
     properties: tuple[KeyValue, ...] = _f(factory=tuple, of=KeyValue)
-    ezk: str = _f("")
+    #: The encryption-zone key of an encrypted database (Milvus's management API
+    #: ``/management/rootcoord/ez/backup``), sent with its imports as the ``ezk`` option. Never shown.
+    ezk: str = _f("", secret=True)
+
+    def property(self, key: str) -> str | None:
+        """A database property (``database.replica.number``, ...), or None."""
+        for kv in self.properties:
+            if kv.key == key:
+                return kv.value
+        return None
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ boundary sees a protobuf message. Default values cross as the base64 of the seri
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,27 +21,34 @@ from milvus_backup_lib.manifest.model import (
     FunctionSchema,
     IndexInfo,
     KeyValue,
+    StructArrayFieldSchema,
 )
 from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
     CollectionDescription,
     FlushResult,
     GrantInfo,
+    ImportState,
     SegmentInfo,
 )
 
 __all__ = [
     "checkpoint_from_proto",
     "description_from_proto",
+    "field_from_proto",
+    "field_to_proto",
     "flush_from_proto",
     "grant_from_proto",
     "grant_to_proto",
+    "import_state",
     "index_from_proto",
+    "key_value_records",
     "key_values",
     "load_state_name",
     "schema_from_proto",
     "schema_to_proto",
     "segment_from_proto",
+    "version_tuple",
 ]
 
 _LOAD_STATES = {
@@ -53,6 +61,11 @@ _LOAD_STATES = {
 
 def _kvs(pairs: Iterable[Any]) -> tuple[KeyValue, ...]:
     return tuple(KeyValue(key=kv.key, value=kv.value) for kv in pairs)
+
+
+def key_value_records(pairs: Iterable[Any]) -> tuple[KeyValue, ...]:
+    """The records of ``KeyValuePair`` messages."""
+    return _kvs(pairs)
 
 
 def key_values(pairs: Iterable[tuple[str, str]]) -> list[common_pb2.KeyValuePair]:
@@ -68,32 +81,33 @@ def load_state_name(state: int) -> str:
 # -- schema ---------------------------------------------------------------------------------------
 
 
+def field_from_proto(f: schema_pb2.FieldSchema) -> FieldSchema:
+    """The manifest record of a ``schemapb.FieldSchema`` (its default value as base64 ``ValueField``)."""
+    default = ""
+    if f.HasField("default_value"):
+        default = base64.b64encode(f.default_value.SerializeToString()).decode()
+    return FieldSchema(
+        field_id=int(f.fieldID),
+        name=f.name,
+        is_primary_key=f.is_primary_key,
+        description=f.description,
+        data_type=int(f.data_type),
+        type_params=_kvs(f.type_params),
+        index_params=_kvs(f.index_params),
+        auto_id=f.autoID,
+        state=int(f.state),
+        element_type=int(f.element_type),
+        is_dynamic=f.is_dynamic,
+        is_partition_key=f.is_partition_key,
+        nullable=bool(getattr(f, "nullable", False)),
+        is_function_output=bool(getattr(f, "is_function_output", False)),
+        default_value_base64=default,
+    )
+
+
 def schema_from_proto(schema: schema_pb2.CollectionSchema) -> CollectionSchema:
-    """The manifest schema of a ``DescribeCollection`` schema."""
-    fields = []
-    for f in schema.fields:
-        default = ""
-        if f.HasField("default_value"):
-            default = base64.b64encode(f.default_value.SerializeToString()).decode()
-        fields.append(
-            FieldSchema(
-                field_id=int(f.fieldID),
-                name=f.name,
-                is_primary_key=f.is_primary_key,
-                description=f.description,
-                data_type=int(f.data_type),
-                type_params=_kvs(f.type_params),
-                index_params=_kvs(f.index_params),
-                auto_id=f.autoID,
-                state=int(f.state),
-                element_type=int(f.element_type),
-                is_dynamic=f.is_dynamic,
-                is_partition_key=f.is_partition_key,
-                nullable=bool(getattr(f, "nullable", False)),
-                is_function_output=bool(getattr(f, "is_function_output", False)),
-                default_value_base64=default,
-            )
-        )
+    """The manifest schema of a ``DescribeCollection`` schema, struct array fields included (as
+    milvus-backup's ``core/backup/coll_ddl_task.go`` ``convStructArrayFields`` records them)."""
     functions = tuple(
         FunctionSchema(
             name=fn.name,
@@ -108,55 +122,70 @@ def schema_from_proto(schema: schema_pb2.CollectionSchema) -> CollectionSchema:
         )
         for fn in getattr(schema, "functions", ())
     )
+    structs = tuple(
+        StructArrayFieldSchema(
+            field_id=int(s.fieldID),
+            name=s.name,
+            description=s.description,
+            fields=tuple(field_from_proto(f) for f in s.fields),
+        )
+        for s in getattr(schema, "struct_array_fields", ())
+    )
     return CollectionSchema(
         name=schema.name,
         description=schema.description,
         auto_id=schema.autoID,
-        fields=tuple(fields),
+        fields=tuple(field_from_proto(f) for f in schema.fields),
         enable_dynamic_field=schema.enable_dynamic_field,
         properties=_kvs(getattr(schema, "properties", ())),
         functions=functions,
+        struct_array_fields=structs,
     )
 
 
-def schema_to_proto(schema: CollectionSchema, name: str) -> schema_pb2.CollectionSchema:
-    """The ``CreateCollection`` schema for a backed-up schema (the hidden ``$meta`` field is left out).
+def field_to_proto(f: FieldSchema) -> schema_pb2.FieldSchema:
+    """The ``schemapb.FieldSchema`` of a backed-up field (for CreateCollection and AddCollectionField).
 
-    Raises :class:`ManifestError` when a default value cannot be decoded (a lossy v0.4
+    Raises :class:`ManifestError` when its default value cannot be decoded (a lossy v0.4
     ``default_value_proto``).
     """
-    fields = []
-    for f in schema.fields:
-        if f.is_dynamic:
-            continue  # enable_dynamic_field recreates it, with the next field ID
-        field = schema_pb2.FieldSchema(
-            fieldID=f.field_id,
-            name=f.name,
-            is_primary_key=f.is_primary_key,
-            description=f.description,
-            data_type=f.data_type,
-            type_params=key_values((kv.key, kv.value) for kv in f.type_params),
-            index_params=key_values((kv.key, kv.value) for kv in f.index_params),
-            autoID=f.auto_id,
-            element_type=f.element_type,
-            is_partition_key=f.is_partition_key,
-        )
-        if f.nullable and hasattr(field, "nullable"):
-            field.nullable = True
-        raw = f.default_value_bytes
-        if raw:
-            try:
-                field.default_value.ParseFromString(raw)
-            except Exception as exc:  # a lossy v0.4 default_value_proto
-                raise ManifestError(
-                    "full_meta.json", f"cannot decode the default value of {f.name!r}: {exc}"
-                ) from None
-        fields.append(field)
+    field = schema_pb2.FieldSchema(
+        fieldID=f.field_id,
+        name=f.name,
+        is_primary_key=f.is_primary_key,
+        description=f.description,
+        data_type=f.data_type,
+        type_params=key_values((kv.key, kv.value) for kv in f.type_params),
+        index_params=key_values((kv.key, kv.value) for kv in f.index_params),
+        autoID=f.auto_id,
+        element_type=f.element_type,
+        is_partition_key=f.is_partition_key,
+    )
+    if f.nullable and hasattr(field, "nullable"):
+        field.nullable = True
+    raw = f.default_value_bytes
+    if raw:
+        try:
+            field.default_value.ParseFromString(raw)
+        except Exception as exc:  # a lossy v0.4 default_value_proto
+            raise ManifestError(
+                "full_meta.json", f"cannot decode the default value of {f.name!r}: {exc}"
+            ) from None
+    return field
+
+
+def schema_to_proto(schema: CollectionSchema, name: str) -> schema_pb2.CollectionSchema:
+    """The ``CreateCollection`` schema for a backed-up schema (the hidden ``$meta`` field is left out),
+    with its struct array fields (milvus-backup ``core/restore/coll_ddl_task.go`` ``structArrayFields``).
+
+    Raises :class:`ManifestError` when a default value cannot be decoded.
+    """
     result = schema_pb2.CollectionSchema(
         name=name,
         description=schema.description,
         autoID=schema.auto_id,
-        fields=fields,
+        # enable_dynamic_field recreates $meta, with the next field ID
+        fields=[field_to_proto(f) for f in schema.fields if not f.is_dynamic],
         enable_dynamic_field=schema.enable_dynamic_field,
     )
     result.properties.extend(key_values((kv.key, kv.value) for kv in schema.properties))
@@ -172,6 +201,15 @@ def schema_to_proto(schema: CollectionSchema, name: str) -> schema_pb2.Collectio
                 output_field_names=list(fn.output_field_names),
                 output_field_ids=list(fn.output_field_ids),
                 params=key_values((kv.key, kv.value) for kv in fn.params),
+            )
+        )
+    for struct in schema.struct_array_fields:
+        result.struct_array_fields.append(
+            schema_pb2.StructArrayFieldSchema(
+                fieldID=struct.field_id,
+                name=struct.name,
+                description=struct.description,
+                fields=[field_to_proto(f) for f in struct.fields],
             )
         )
     return result
@@ -273,4 +311,26 @@ def grant_to_proto(grant: GrantInfo) -> milvus_pb2.GrantEntity:
         object_name=grant.object_name,
         db_name=grant.db_name,
         grantor=milvus_pb2.GrantorEntity(privilege=milvus_pb2.PrivilegeEntity(name=grant.privilege)),
+    )
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``(2, 4, 10)`` from a server version such as ``v2.4.10`` or ``v2.3.5-lite`` (``(0,)`` if none)."""
+    digits = re.findall(r"\d+", version.split("-", 1)[0])
+    return tuple(int(d) for d in digits[:3]) or (0,)
+
+
+def import_state(task_id: int, resp: Any) -> ImportState:
+    """An :class:`ImportState` from a ``GetImportStateResponse`` (infos: ``files``, ``partition``,
+    ``failed_reason``, as Milvus 2.3's rootcoord import manager fills them)."""
+    infos = {kv.key: kv.value for kv in resp.infos}
+    return ImportState(
+        task_id=task_id,
+        state=common_pb2.ImportState.Name(resp.state).removeprefix("Import"),
+        row_count=int(resp.row_count),
+        reason=infos.get("failed_reason", ""),
+        segment_ids=tuple(resp.segment_ids),
+        files=tuple(f for f in infos.get("files", "").split(",") if f),
+        partition=infos.get("partition", ""),
+        created=float(getattr(resp, "create_ts", 0) or 0),
     )

@@ -21,11 +21,9 @@ records in :mod:`milvus_backup_lib.milvus.convert`.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
@@ -35,9 +33,10 @@ from milvus_backup_lib.errors import (
     FlushTimeoutError,
     MilvusOperationError,
 )
-from milvus_backup_lib.manifest.model import CollectionSchema, IndexInfo
+from milvus_backup_lib.manifest.model import CollectionSchema, DatabaseBackupInfo, FieldSchema, IndexInfo
 from milvus_backup_lib.milvus import convert
 from milvus_backup_lib.milvus._grpc_channel import management_url
+from milvus_backup_lib.milvus.ez import fetch_ezk, is_encrypted
 from milvus_backup_lib.milvus.grpc_errors import failed
 from milvus_backup_lib.milvus.grpc_rbac import GrpcRbac
 from milvus_backup_lib.milvus.records import (
@@ -100,15 +99,30 @@ class GrpcMilvus(GrpcRbac):
         self._ok("ListDatabases", resp.status)
         return list(resp.db_names)
 
-    def create_database(self, db: str) -> None:
-        """Create a database."""
+    def create_database(self, db: str, properties: Sequence[tuple[str, str]] = ()) -> None:
+        """Create a database (with its properties)."""
         resp = self._call(
             "CreateDatabase",
             self._stub.CreateDatabase,
-            milvus_pb2.CreateDatabaseRequest(db_name=db),
+            milvus_pb2.CreateDatabaseRequest(db_name=db, properties=convert.key_values(properties)),
             idempotent=False,
         )
         self._ok("CreateDatabase", resp, db=db)
+
+    def describe_database(self, db: str) -> DatabaseBackupInfo:
+        """``DescribeDatabase`` (2.4.3+; 2.3.5 answers UNIMPLEMENTED: then only the name), and the
+        encryption-zone key of an encrypted database from the management port, as milvus-backup reads
+        them (``core/backup/database_task.go``)."""
+        req = milvus_pb2.DescribeDatabaseRequest(db_name=db)
+        resp = self._call_optional("DescribeDatabase", self._stub.DescribeDatabase, req, db)
+        if resp is None:
+            return DatabaseBackupInfo(db_name=db)
+        self._ok("DescribeDatabase", resp.status, db=db)
+        properties = tuple(convert.key_value_records(resp.properties))
+        ezk = ""
+        if is_encrypted(properties):
+            ezk = fetch_ezk(management_url(self.connection), db, self.connection.timeout)
+        return DatabaseBackupInfo(db_name=db, db_id=int(resp.dbID), properties=properties, ezk=ezk)
 
     def list_collections(self, db: str) -> list[str]:
         """Collection names in ``db``."""
@@ -260,6 +274,22 @@ class GrpcMilvus(GrpcRbac):
         resp = self._call("CreateCollection", self._stub.CreateCollection, req, db, idempotent=False)
         self._ok("CreateCollection", resp, db=db, coll=name)
 
+    def add_collection_field(self, db: str, name: str, field: FieldSchema) -> None:
+        """``AddCollectionField`` (Milvus 2.6+): the server numbers the field after the existing ones."""
+        req = milvus_pb2.AddCollectionFieldRequest(
+            db_name=db, collection_name=name, schema=convert.field_to_proto(field).SerializeToString()
+        )
+        resp = self._try_call(
+            "AddCollectionField", self._stub.AddCollectionField, req, db, None, False, optional=True
+        )
+        if resp is None:
+            raise MilvusOperationError(
+                "AddCollectionField",
+                f"the server (Milvus {self.server_version()}) cannot add field {field.name!r} to {db}.{name}: "
+                "adding fields to a collection needs Milvus 2.6 or newer; restore into such a server",
+            )
+        self._ok("AddCollectionField", resp, db=db, coll=name)
+
     def drop_collection(self, db: str, name: str) -> None:
         """Drop a collection."""
         req = milvus_pb2.DropCollectionRequest(db_name=db, collection_name=name)
@@ -334,7 +364,7 @@ class GrpcMilvus(GrpcRbac):
 
     def batch_imports(self) -> bool:
         """Milvus 2.4+ takes jobs of several segment groups (``ImportV2``, over REST)."""
-        return _version_tuple(self.server_version()) >= (2, 4)
+        return convert.version_tuple(self.server_version()) >= (2, 4)
 
     def start_batch_import(
         self,
@@ -363,14 +393,14 @@ class GrpcMilvus(GrpcRbac):
         req = milvus_pb2.GetImportStateRequest(task=task_id)
         resp = self._call("GetImportState", self._stub.GetImportState, req, db)
         self._ok("GetImportState", resp.status, db=db)
-        return _import_state(task_id, resp)
+        return convert.import_state(task_id, resp)
 
     def list_import_tasks(self, db: str, name: str) -> list[ImportState]:
         """``ListImportTasks`` of the collection, newest included, with their files where the server says."""
         req = milvus_pb2.ListImportTasksRequest(collection_name=name, db_name=db, limit=0)
         resp = self._call("ListImportTasks", self._stub.ListImportTasks, req, db)
         self._ok("ListImportTasks", resp.status, db=db, coll=name)
-        return [_import_state(int(t.id), t) for t in resp.tasks]
+        return [convert.import_state(int(t.id), t) for t in resp.tasks]
 
     def statistics_row_count(self, db: str, name: str) -> int:
         """``GetCollectionStatistics`` row count: the rows in the collection's persisted segments."""
@@ -407,24 +437,3 @@ def open_milvus(connection: MilvusConnection) -> Iterator[GrpcMilvus]:
         yield milvus
     finally:
         milvus.close()
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    digits = re.findall(r"\d+", version.split("-", 1)[0])
-    return tuple(int(d) for d in digits[:3]) or (0,)
-
-
-def _import_state(task_id: int, resp: Any) -> ImportState:
-    """An :class:`ImportState` from a ``GetImportStateResponse`` (infos: ``files``, ``partition``,
-    ``failed_reason``, as Milvus 2.3's rootcoord import manager fills them)."""
-    infos = {kv.key: kv.value for kv in resp.infos}
-    return ImportState(
-        task_id=task_id,
-        state=common_pb2.ImportState.Name(resp.state).removeprefix("Import"),
-        row_count=int(resp.row_count),
-        reason=infos.get("failed_reason", ""),
-        segment_ids=tuple(resp.segment_ids),
-        files=tuple(f for f in infos.get("files", "").split(",") if f),
-        partition=infos.get("partition", ""),
-        created=float(getattr(resp, "create_ts", 0) or 0),
-    )

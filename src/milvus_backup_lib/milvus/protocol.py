@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeAlias
 
-from milvus_backup_lib.manifest.model import CollectionSchema, IndexInfo
+from milvus_backup_lib.manifest.model import CollectionSchema, DatabaseBackupInfo, FieldSchema, IndexInfo
 from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
     CollectionDescription,
@@ -46,7 +46,14 @@ class MilvusCluster(Protocol):
         """Database names (``["default"]`` on servers without databases)."""
         ...
 
-    def create_database(self, db: str) -> None: ...
+    def create_database(self, db: str, properties: Sequence[tuple[str, str]] = ()) -> None:
+        """Create a database with ``properties`` (``database.replica.number``, ...)."""
+        ...
+
+    def describe_database(self, db: str) -> DatabaseBackupInfo:
+        """The database's ID, properties and, for an encrypted database, its encryption-zone key (``ezk``).
+        Servers without ``DescribeDatabase`` (before 2.4.3) give only the name."""
+        ...
 
     def list_collections(self, db: str) -> list[str]: ...
 
@@ -124,6 +131,11 @@ class MilvusCluster(Protocol):
     ) -> None:
         """Create a collection with the fields of ``schema`` in order (the ``$meta`` field is left out:
         ``enable_dynamic_field`` recreates it)."""
+        ...
+
+    def add_collection_field(self, db: str, name: str, field: FieldSchema) -> None:
+        """Add a (nullable) field to an existing collection; Milvus gives it the next field ID
+        (``AddCollectionField``, Milvus 2.6+)."""
         ...
 
     def drop_collection(self, db: str, name: str) -> None: ...

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from typing import TypeVar
+
+import attrs
 
 from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.errors import (
@@ -35,13 +36,16 @@ from milvus_backup_lib.errors import (
     RestorePlanError,
 )
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
+from milvus_backup_lib.milvus.convert import version_tuple
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.restore.fields import field_ids, schema_problems
 from milvus_backup_lib.restore.jobs import DEFAULT_SEGMENTS_PER_JOB, ImportJob, batch_jobs, send_import
 from milvus_backup_lib.restore.journal import JournalKeeper, RestoreJournal
 from milvus_backup_lib.restore.parallel import SerializedProgress, Workers
 from milvus_backup_lib.restore.plan import (
+    AddField,
     CreateAlias,
     CreateCollection,
     CreateDatabase,
@@ -72,11 +76,6 @@ _TYPE_NAMES = {
 }
 # Seen on the embedded 2.3.5: "Import util: unsupported data type" for a Float16Vector binlog import.
 _NOT_IMPORTABLE_BEFORE_2_4 = frozenset(_TYPE_NAMES)
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    digits = re.findall(r"\d+", version.split("-", 1)[0])
-    return tuple(int(d) for d in digits[:3]) or (0,)
 
 
 class RestoreExecutor:
@@ -129,7 +128,7 @@ class RestoreExecutor:
         version = self.milvus.server_version()
         problems = []
         for coll in plan.collections:
-            if not coll.imports or _version_tuple(version) >= (2, 4):
+            if not coll.imports or version_tuple(version) >= (2, 4):
                 continue
             source = backup.collection(coll.source.database, coll.source.collection)
             for field in source.schema.fields:
@@ -139,6 +138,7 @@ class RestoreExecutor:
                         f"{field.name!r} (its binlog importer answers 'unsupported data type'); restore into Milvus "
                         "2.4 or newer, or restore with meta_only"
                     )
+        problems.extend(schema_problems(plan, version, version_tuple(version)))
         for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
                 try:
@@ -160,7 +160,7 @@ class RestoreExecutor:
             if isinstance(step, CreateDatabase):
                 progress.phase("create_database", step.database)
                 if step.database not in self.milvus.list_databases():
-                    self.milvus.create_database(step.database)
+                    self.milvus.create_database(step.database, [(kv.key, kv.value) for kv in step.properties])
         stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
         self._keeper = JournalKeeper(self.journal, plan.backup_name)
         try:
@@ -276,6 +276,12 @@ class RestoreExecutor:
                 with self._state_lock:
                     self._created[target] = False
                 self._keeper.created(target, self.milvus.describe_collection(db, name).collection_id)
+            elif isinstance(step, AddField):
+                self.milvus.add_collection_field(db, name, step.field)
+                if expected_schema is not None:
+                    expected_schema = attrs.evolve(
+                        expected_schema, fields=(*expected_schema.fields, step.field)
+                    )
             elif isinstance(step, CreatePartition):
                 existing = {p.name for p in self.milvus.show_partitions(db, name)}
                 if step.partition not in existing:
@@ -339,8 +345,7 @@ class RestoreExecutor:
             except KeyError:
                 raise CollectionNotFoundError(source.database, source.collection, "in the backup") from None
         desc = self.milvus.describe_collection(target.database, target.collection)
-        have = {f.name: (f.field_id, f.data_type) for f in desc.schema.fields if not f.is_dynamic}
-        want = {f.name: (f.field_id, f.data_type) for f in expected.fields if not f.is_dynamic}
+        have, want = field_ids(desc.schema), field_ids(expected)  # struct array sub-fields included
         if have != want:
             diffs = sorted(
                 f"{n}: backup {want.get(n)}, target {have.get(n)}"
@@ -382,6 +387,8 @@ class RestoreExecutor:
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]
         if step.storage_version > 0:
             options.append(("storage_version", str(step.storage_version)))
+        if step.ezk:  # an encrypted database's key, as milvus-backup sends it; never logged
+            options.append(("ezk", step.ezk))
         db = step.target.database
         shown = tuple(f for files in groups for f in files if f)
         self._progress.import_started(str(step.target), step.partition, shown)

@@ -12,11 +12,12 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from milvus_backup_lib.manifest.model import CollectionSchema, KeyValue
+from milvus_backup_lib.manifest.model import CollectionSchema, FieldSchema, KeyValue
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.restore.options import RestoreOptions
 
 __all__ = [
+    "AddField",
     "CollectionPlan",
     "CreateAlias",
     "CreateCollection",
@@ -77,6 +78,9 @@ class CreateDatabase:
 
     kind: ClassVar[str] = "create_database"
     database: str
+    #: The backed-up database's properties (``database.replica.number``, ``cipher.enabled``...), without the
+    #: ones the server assigns (``cipher.ezID``).
+    properties: tuple[KeyValue, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -85,12 +89,14 @@ class CreateDatabase:
 
     @property
     def detail(self) -> str:
-        """The step's parameters in a few words."""
-        return ""
+        """The step's parameters in a few words (the keys of ``cipher.*`` properties, not their values)."""
+        return ", ".join(
+            kv.key if kv.key.startswith("cipher.") else f"{kv.key}={kv.value}" for kv in self.properties
+        )
 
     def describe(self) -> str:
         """One line for humans."""
-        return f"create database {self.database}"
+        return f"create database {self.database}" + (f" ({self.detail})" if self.properties else "")
 
 
 @attrs.frozen(kw_only=True)
@@ -144,6 +150,11 @@ class CreateCollection:
         parts = [
             f"from {self.source}",
             f"{len(self.schema.fields)} fields",
+            *(
+                [f"{len(self.schema.struct_array_fields)} struct array fields"]
+                if self.schema.struct_array_fields
+                else []
+            ),
             f"shards={self.shards_num}",
             f"consistency={self.consistency_level}",
         ]
@@ -157,6 +168,31 @@ class CreateCollection:
     def describe(self) -> str:
         """One line for humans."""
         return f"create collection {self.target} ({self.detail})"
+
+
+@attrs.frozen(kw_only=True)
+class AddField:
+    """Add a field that the backed-up collection got after its creation (``AddCollectionField``, Milvus
+    2.6+); Milvus numbers it after the existing fields, so done in order the IDs line up again."""
+
+    kind: ClassVar[str] = "add_field"
+    target: QualifiedName
+    #: The backed-up field, with its backed-up field ID (the one Milvus is expected to give it).
+    field: FieldSchema
+
+    @property
+    def subject(self) -> str:
+        """What the step acts on, for tables."""
+        return str(self.target)
+
+    @property
+    def detail(self) -> str:
+        """The step's parameters in a few words."""
+        return f"{self.field.name} ({self.field.type_name}, field ID {self.field.field_id})"
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return f"add field {self.detail} to {self.target}"
 
 
 @attrs.frozen(kw_only=True)
@@ -207,6 +243,9 @@ class ImportData:
     #: The vchannel the segments were written to ("" when unknown or mixed): 2.4+ import jobs batch
     #: segment groups of one vchannel and storage version, as milvus-backup's v2 restore does.
     channel: str = ""
+    #: The encryption-zone key of the source database (encrypted databases only), sent as the ``ezk``
+    #: option as milvus-backup does (``internal/client/milvus/grpc.go`` ``GrpcBulkInsertInput``). Never shown.
+    ezk: str = attrs.field(default="", repr=False)
 
     @property
     def subject(self) -> str:
@@ -304,6 +343,7 @@ Step: TypeAlias = (
     CreateDatabase
     | DropCollection
     | CreateCollection
+    | AddField
     | CreatePartition
     | ImportData
     | CreateIndex
@@ -345,11 +385,16 @@ class RestorePlan:
     #: ``(what, why)`` for what is deliberately not restored (loads, aliases).
     skipped: tuple[tuple[str, str], ...] = ()
     options: RestoreOptions = attrs.field(factory=RestoreOptions)
+    #: ``(database, properties)`` for the databases in :attr:`create_databases` that get properties.
+    database_properties: tuple[tuple[str, tuple[KeyValue, ...]], ...] = ()
 
     @property
     def steps(self) -> tuple[Step, ...]:
         """All steps in execution order: databases, then each collection's steps."""
-        databases: tuple[Step, ...] = tuple(CreateDatabase(database=db) for db in self.create_databases)
+        props = dict(self.database_properties)
+        databases: tuple[Step, ...] = tuple(
+            CreateDatabase(database=db, properties=props.get(db, ())) for db in self.create_databases
+        )
         return databases + tuple(step for coll in self.collections for step in coll.steps)
 
     def _rows(self) -> list[tuple[str, str, str, str]]:

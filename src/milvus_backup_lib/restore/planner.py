@@ -17,19 +17,23 @@ from milvus_backup_lib.manifest.model import (
     BackupInfo,
     CollectionBackupInfo,
     CollectionSchema,
+    DatabaseBackupInfo,
     DataType,
     IndexInfo,
     KeyValue,
 )
+from milvus_backup_lib.milvus.ez import CIPHER_EZ_ID
 from milvus_backup_lib.options import (
     DEFAULT_DATABASE,
     QualifiedName,
     validate_collection_name,
     validate_database_name,
 )
+from milvus_backup_lib.restore.fields import field_layout, without_max_field_id
 from milvus_backup_lib.restore.imports import import_steps
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
+    AddField,
     CollectionPlan,
     CreateAlias,
     CreateCollection,
@@ -44,8 +48,6 @@ from milvus_backup_lib.restore.plan import (
 
 __all__ = ["DefaultRestorePlanner", "RestorePlanner", "index_create_params"]
 
-#: Milvus numbers user fields from here, in schema order, at create time.
-FIRST_USER_FIELD_ID = 100
 DEFAULT_PARTITION = "_default"
 _LOADED_STATES = frozenset({"Loaded", "Loading"})
 # DescribeIndex reports build progress next to the params in some versions; they are not index params.
@@ -94,33 +96,17 @@ def _listing(names: Iterable[object]) -> str:
     return ", ".join(str(n) for n in names)
 
 
-def _field_id_problem(schema: CollectionSchema) -> str | None:
-    """Why Milvus would give the new collection other field IDs than the backup's binlog dirs use."""
-    user = [f for f in schema.fields if not f.is_dynamic]
-    wrong = [
-        f"{f.name}: {f.field_id} (Milvus assigns {expected})"
-        for expected, f in enumerate(user, start=FIRST_USER_FIELD_ID)
-        if f.field_id != expected
-    ]
-    dynamic_id = FIRST_USER_FIELD_ID + len(user)
-    wrong.extend(
-        f"{f.name}: {f.field_id} (Milvus assigns {dynamic_id})"
-        for f in schema.fields
-        if f.is_dynamic and f.field_id != dynamic_id
-    )
-    return "; ".join(wrong) or None
-
-
-def _creation_schema(schema: CollectionSchema, name: str) -> CollectionSchema:
-    # Milvus adds the hidden dynamic field itself and refuses a schema that names one
-    # ("cannot explicitly set a field as a dynamic field"); it then takes the next field ID.
-    return attrs.evolve(schema, name=name, fields=tuple(f for f in schema.fields if not f.is_dynamic))
-
-
 def _collection_properties(coll: CollectionBackupInfo) -> tuple[KeyValue, ...]:
     # v0.5.7..v0.5.9 keep them on the collection, v0.5.10+ also in the schema: take both, collection first.
     seen = {kv.key for kv in coll.properties}
-    return coll.properties + tuple(kv for kv in coll.schema.properties if kv.key not in seen)
+    both = coll.properties + tuple(kv for kv in coll.schema.properties if kv.key not in seen)
+    return without_max_field_id(both)
+
+
+def _database_properties(db: DatabaseBackupInfo) -> tuple[KeyValue, ...]:
+    # cipher.ezID names the source cluster's encryption zone (milvus internal/util/hookutil/cipher.go),
+    # not one of the target; the zone's key travels with the imports instead (ezk).
+    return tuple(kv for kv in db.properties if kv.key != CIPHER_EZ_ID)
 
 
 @attrs.frozen
@@ -135,7 +121,8 @@ class DefaultRestorePlanner:
     """The standard planner. Per selected collection, in this order:
 
     drop (``drop_existing``, aliases first), create (unless ``skip_create``; partition-key collections get
-    ``num_partitions``), the non-default partitions, one import per segment group (a v0.4 partition without
+    ``num_partitions``; struct array fields with it) and re-add the fields added after creation, in order
+    (:mod:`milvus_backup_lib.restore.fields`), the non-default partitions, one import per segment group (a v0.4 partition without
     groups is one import of the partition directory), then the L0 deletes (partition-level, then
     collection-level), the backed-up indexes (``rebuild_indexes``), a load (``load``, or the backup's load
     state, only when every vector field will have an index) and the backed-up aliases (``restore_aliases``).
@@ -157,6 +144,7 @@ class DefaultRestorePlanner:
             conflicts.append("drop_existing and skip_create cannot be used together")
 
         selection = self._select(backup, options, target, conflicts)
+        databases = {db.db_name or DEFAULT_DATABASE: db for db in backup.database_backups}
         dropped = {s.target for s in selection if s.exists and options.drop_existing}
         # Aliases of dropped collections go with them; what remains can block a new alias or name.
         live_aliases = {
@@ -188,18 +176,21 @@ class DefaultRestorePlanner:
                     )
             if drop:
                 steps.append(DropCollection(target=sel.target, aliases=target.aliases_of(sel.target)))
+            layout = field_layout(sel.info.schema, sel.target.collection)
             if create:
-                steps.append(self._create_collection(sel))
+                steps.append(self._create_collection(sel, layout.create))
+                steps.extend(AddField(target=sel.target, field=f) for f in layout.added)
             steps.extend(self._partitions(sel))
             if not options.meta_only:
                 imports = import_steps(sel.source, sel.target, sel.info, conflicts)
-                problem = _field_id_problem(sel.info.schema) if imports and create else None
-                if problem:
+                if imports and create and layout.problems:
                     conflicts.append(
                         f"field IDs of {sel.source} do not line up with the IDs Milvus gives a new "
-                        f"collection {sel.target}, so its binlogs cannot be imported: {problem}"
+                        f"collection {sel.target}, so its binlogs cannot be imported: "
+                        + "; ".join(layout.problems)
                     )
-                steps.extend(imports)
+                ezk = databases[sel.source.database].ezk if sel.source.database in databases else ""
+                steps.extend(attrs.evolve(step, ezk=ezk) for step in imports)
             indexes = self._indexes(sel, conflicts) if options.rebuild_indexes else []
             steps.extend(indexes)
             steps.extend(self._load(sel, options, target, drop, indexes, skipped))
@@ -223,9 +214,19 @@ class DefaultRestorePlanner:
             raise RestorePlanError(conflicts)
         known_databases = target.databases | {DEFAULT_DATABASE}
         create_databases = tuple(sorted({p.target.database for p in plans} - known_databases))
+        # A new database gets the properties of the first backed-up database restored into it.
+        sources = {}
+        for p in reversed(plans):
+            sources[p.target.database] = p.source.database
+        database_properties = tuple(
+            (db, props)
+            for db in create_databases
+            if sources[db] in databases and (props := _database_properties(databases[sources[db]]))
+        )
         return RestorePlan(
             backup_name=backup.name,
             create_databases=create_databases,
+            database_properties=database_properties,
             collections=tuple(plans),
             skipped=tuple(skipped),
             options=options,
@@ -282,13 +283,13 @@ class DefaultRestorePlanner:
 
     # -- per collection ---------------------------------------------------------------------------
 
-    def _create_collection(self, sel: _Selection) -> CreateCollection:
+    def _create_collection(self, sel: _Selection, schema: CollectionSchema) -> CreateCollection:
         info = sel.info
         partition_key = info.schema.partition_key_field is not None
         return CreateCollection(
             target=sel.target,
             source=sel.source,
-            schema=_creation_schema(info.schema, sel.target.collection),
+            schema=schema,
             shards_num=info.shards_num,
             consistency_level=info.consistency_level,
             properties=_collection_properties(info),

@@ -81,6 +81,13 @@ class DataPlane:
                     continue
                 raise MilvusOperationError("Insert", f"the field {spec.name!r} is missing from a row")
             out[spec.field_id] = self._value(spec, extra.pop(spec.name))
+        for struct in coll.schema.struct_array_fields:
+            # An array of structs is stored as one array per sub-field, each under its own field ID.
+            elements = extra.pop(struct.name, None)
+            if not isinstance(elements, list):
+                raise MilvusOperationError("Insert", f"the struct array field {struct.name!r} needs a list")
+            for sub in struct.fields:
+                out[sub.field_id] = self._value(sub, [element[sub.name] for element in elements])
         dynamic = coll.dynamic_field
         if extra and dynamic is None:
             raise MilvusOperationError("Insert", f"unknown fields {sorted(extra)} and no dynamic field")
@@ -174,6 +181,10 @@ class DataPlane:
                 result[spec.name] = json.loads(value)
             else:
                 result[spec.name] = value
+        for struct in coll.schema.struct_array_fields:
+            columns = [(sub.name, row.get(sub.field_id) or []) for sub in struct.fields]
+            count = len(columns[0][1]) if columns else 0
+            result[struct.name] = [{name: values[i] for name, values in columns} for i in range(count)]
         return result
 
     # -- flush, compaction, GC ----------------------------------------------------------------------
@@ -298,7 +309,7 @@ class DataPlane:
     def write_rows(self, coll: Collection, seg: Segment) -> None:
         """The insert files of a segment: per chunk of :attr:`rows_per_file` rows, one binlog per field
         (v1) or one file per column group (v2), each with its own log ID."""
-        fields = [*system_fields(), *coll.schema.fields]
+        fields = [*system_fields(), *coll.schema.stored_fields]
         prefix = f"insert_log/{coll.collection_id}/{seg.partition_id}/{seg.segment_id}"
         step = self.rows_per_file or max(len(seg.rows), 1)
         for start in range(0, len(seg.rows), step):

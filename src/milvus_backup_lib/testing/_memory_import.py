@@ -140,7 +140,7 @@ def _files_below(plane: DataPlane, path: str) -> list[str]:
 def _read_segment(
     plane: DataPlane, coll: Collection, seg_dir: str, storage_version: int
 ) -> list[dict[int, Any]]:
-    fields = {f.field_id: f for f in (*system_fields(), *coll.schema.fields)}
+    fields = {f.field_id: f for f in (*system_fields(), *coll.schema.stored_fields)}
     by_dir: dict[int, list[str]] = defaultdict(list)
     for path in _files_below(plane, seg_dir):
         name = posixpath.basename(posixpath.dirname(path))
@@ -163,6 +163,8 @@ def _read_segment(
         else:
             _verify_v1(coll, by_dir)
             for field_id, spec in fields.items():
+                if field_id not in by_dir:
+                    continue  # an optional field (_verify_v1): its rows read null
                 columns[field_id] = []
                 for path in by_dir[field_id]:
                     columns[field_id].extend(codec.read_insert_binlog(plane.storage.read_bytes(path), spec))
@@ -178,9 +180,17 @@ def _read_segment(
 
 
 def _verify_v1(coll: Collection, by_dir: Mapping[int, list[str]]) -> None:
+    """As milvus ``internal/util/importutilv2/binlog/util.go`` ``verify`` (storage v1): a nullable field
+    (one added after the backed-up segment was written, say) or the dynamic field may lack binlogs and
+    reads null; every other field and every struct array sub-field must have them. (A field with a default
+    value may lack them too in Milvus, which fills the default; defaults are not modelled here.)"""
     for spec in coll.schema.fields:
-        if spec.field_id not in by_dir:
+        if spec.field_id not in by_dir and not (spec.nullable or spec.is_dynamic):
             raise ImportFailure(f"no binlog for field:{spec.name}")
+    for struct in coll.schema.struct_array_fields:
+        for sub in struct.fields:
+            if sub.field_id not in by_dir:
+                raise ImportFailure(f"no binlog for struct field:{sub.name}")
     if ROW_ID_FIELD not in by_dir:
         raise ImportFailure("no binlog for RowID field")
     if TIMESTAMP_FIELD not in by_dir:
@@ -193,8 +203,11 @@ def _verify_v1(coll: Collection, by_dir: Mapping[int, list[str]]) -> None:
 
 
 def _check_fields(coll: Collection, columns: Mapping[int, list[Any]]) -> None:
+    # Storage v2 (same ``verify``): only the system fields and the vector fields must be there.
     missing: list[FieldSchema] = [
-        f for f in (*system_fields(), *coll.schema.fields) if f.field_id not in columns
+        f
+        for f in (*system_fields(), *coll.schema.stored_fields)
+        if f.field_id not in columns and (f.field_id < 100 or f.data_type in DataType.VECTORS)
     ]
     if missing:
         raise ImportFailure(f"no binlog for field:{missing[0].name}")

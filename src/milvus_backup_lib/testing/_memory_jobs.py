@@ -20,6 +20,8 @@ class ImportJobs:
     """Mixin: the import RPCs, over the cluster's collections and data plane."""
 
     line: VersionLine
+    #: Every import request, one entry per segment group: (db, collection, partition, files, options).
+    import_requests: list[tuple[str, str, str, tuple[str, ...], dict[str, str]]]
     _lock: threading.RLock
     _clock: Clock
     _data: DataPlane
@@ -79,6 +81,7 @@ class ImportJobs:
                 raise MilvusOperationError("Import", "partition not specified")
             else:
                 partition_id = self._partition_id(coll, partition, "Import")
+            self.import_requests.extend((db, name, partition, tuple(g), opts) for g in groups)
             task_id = self._clock.next_id()
             asked_files = tuple(f for g in groups for f in g if f)
             rows, segments = 0, list[int]()

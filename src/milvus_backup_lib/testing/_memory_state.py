@@ -28,6 +28,7 @@ __all__ = [
     "VersionLine",
     "assign_field_ids",
     "field",
+    "max_field_id",
     "system_fields",
 ]
 
@@ -210,10 +211,12 @@ class Collection:
         )
 
 
-def assign_field_ids(schema: CollectionSchema, line: VersionLine) -> tuple[FieldSchema, ...]:
-    """The fields of a new collection with the IDs Milvus gives them: 100, 101... in schema order, then
-    the hidden ``$meta`` field when ``enable_dynamic_field`` (what milvus-backup relies on:
-    ``core/restore/funcs/funcs.go`` ``GuessDynFieldID``, the ID after the last user field)."""
+def assign_field_ids(schema: CollectionSchema, line: VersionLine) -> CollectionSchema:
+    """``schema`` with the field IDs Milvus gives a new collection: 100, 101... in schema order, then the
+    hidden ``$meta`` field when ``enable_dynamic_field`` (what milvus-backup relies on:
+    ``core/restore/funcs/funcs.go`` ``GuessDynFieldID``, the ID after the last user field), then each
+    struct array field followed by its sub-fields (milvus ``internal/rootcoord/create_collection_task.go``
+    ``assignFieldAndFunctionID``: struct array fields are numbered after ``Fields``, ``$meta`` included)."""
     if any(f.is_dynamic for f in schema.fields):
         raise MilvusOperationError("CreateCollection", "cannot explicitly set a field as a dynamic field")
     if sum(f.is_primary_key for f in schema.fields) != 1:
@@ -221,11 +224,32 @@ def assign_field_ids(schema: CollectionSchema, line: VersionLine) -> tuple[Field
     vectors = [f for f in schema.fields if f.data_type in DataType.VECTORS]
     if len(vectors) > 1 and not line.has_l0:  # one vector field per collection on 2.3 (test-rig.md)
         raise MilvusOperationError("CreateCollection", "maximum vector field's number should be limited to 1")
+    if schema.struct_array_fields and line.version < (2, 6):  # StructArrayFieldSchema came with 2.6
+        raise MilvusOperationError("CreateCollection", "struct array fields are not supported")
     fields = [attrs.evolve(f, field_id=FIRST_USER_FIELD_ID + i) for i, f in enumerate(schema.fields)]
     if schema.enable_dynamic_field:
         next_id = FIRST_USER_FIELD_ID + len(fields)
         fields.append(FieldSchema(field_id=next_id, name="$meta", data_type=DataType.JSON, is_dynamic=True))
-    return tuple(fields)
+    ids = itertools.count(FIRST_USER_FIELD_ID + len(fields))
+    structs = tuple(
+        attrs.evolve(
+            struct,
+            field_id=next(ids),
+            fields=tuple(attrs.evolve(sub, field_id=next(ids)) for sub in struct.fields),
+        )
+        for struct in schema.struct_array_fields
+    )
+    return attrs.evolve(schema, fields=tuple(fields), struct_array_fields=structs)
+
+
+def max_field_id(schema: CollectionSchema, properties: Sequence[KeyValue] = ()) -> int:
+    """The highest field ID in use: fields (``$meta`` included), struct array fields and their sub-fields,
+    and the ``max_field_id`` property newer Milvus keeps so that a dropped field's ID is never reused
+    (milvus ``internal/rootcoord/ddl_callbacks_alter_collection_add_field.go``: a new field gets
+    ``maxAssignedFieldIDFromSchema(schema) + 1``)."""
+    ids = [f.field_id for f in schema.stored_fields] + [s.field_id for s in schema.struct_array_fields]
+    ids.extend(int(kv.value) for kv in properties if kv.key == "max_field_id" and kv.value.isdigit())
+    return max(ids, default=FIRST_USER_FIELD_ID - 1)
 
 
 def system_fields() -> tuple[FieldSchema, FieldSchema]:

@@ -14,7 +14,8 @@ imitates one Milvus version line, chosen by ``version``:
   are bare Parquet; importing storage v2 files needs the ``storage_version=2`` option.
 - ``2.5.8`` and later: ``segment_binlogs`` lists each segment's committed binlogs (:mod:`._memory_segments`);
   before, it answers None (the REST API is absent). ``rows_per_file`` splits big segments into several
-  files per field or column group.
+  files per field or column group. Struct array
+  fields and ``AddCollectionField`` (see :mod:`._memory_schema`).
 
 Sources are cited in :mod:`._memory_binlog`, :mod:`._memory_data` and :mod:`._memory_import`. Pass
 ``cluster.factory`` as ``BackupClient(milvus_factory=...)``; its storage is ``cluster.storage``. A data
@@ -37,7 +38,7 @@ import attrs
 from pymilvus.grpc_gen import msg_pb2
 
 from milvus_backup_lib.errors import CollectionNotFoundError, DatabaseNotFoundError, MilvusOperationError
-from milvus_backup_lib.manifest.model import CollectionSchema, DataType, IndexInfo, KeyValue
+from milvus_backup_lib.manifest.model import DataType, IndexInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster, MilvusFactory
 from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
@@ -51,23 +52,16 @@ from milvus_backup_lib.storage.location import StorageLocation
 from milvus_backup_lib.testing._memory_admin import AdminState
 from milvus_backup_lib.testing._memory_data import DataPlane
 from milvus_backup_lib.testing._memory_jobs import ImportJobs
+from milvus_backup_lib.testing._memory_schema import DEFAULT_PARTITION, SchemaState
 from milvus_backup_lib.testing._memory_segments import SegmentMeta
-from milvus_backup_lib.testing._memory_state import (
-    Clock,
-    Collection,
-    Partition,
-    VersionLine,
-    assign_field_ids,
-    field,
-)
+from milvus_backup_lib.testing._memory_state import Clock, Collection, Partition, VersionLine, field
 
 __all__ = ["InMemoryMilvus", "field"]
 
-DEFAULT_PARTITION = "_default"
 _instances = itertools.count(1)
 
 
-class InMemoryMilvus(ImportJobs, AdminState, SegmentMeta):
+class InMemoryMilvus(ImportJobs, AdminState, SchemaState, SegmentMeta):
     """A Milvus cluster held in memory (see the module docstring). Thread-safe."""
 
     def __init__(
@@ -87,7 +81,10 @@ class InMemoryMilvus(ImportJobs, AdminState, SegmentMeta):
         self._init_imports()
         #: The connections :attr:`factory` was opened with.
         self.connections: list[MilvusConnection] = []
+        #: Every import request: ``(db, collection, partition, files, options)``.
+        self.import_requests: list[tuple[str, str, str, tuple[str, ...], dict[str, str]]] = []
         self._init_admin()
+        self._init_schema()
 
     def __repr__(self) -> str:
         return f"InMemoryMilvus({self.line.text!r}, storage={self.storage.url!r})"
@@ -136,13 +133,6 @@ class InMemoryMilvus(ImportJobs, AdminState, SegmentMeta):
     def list_databases(self) -> list[str]:
         with self._lock:
             return list(self._dbs)
-
-    def create_database(self, db: str) -> None:
-        with self._lock:
-            if db in self._dbs:
-                raise MilvusOperationError("CreateDatabase", f"database already exist: {db}")
-            self._dbs[db] = {}
-            self._db_ids[db] = self._clock.next_id()
 
     def list_collections(self, db: str) -> list[str]:
         with self._lock:
@@ -262,41 +252,6 @@ class InMemoryMilvus(ImportJobs, AdminState, SegmentMeta):
             return removed
 
     # -- collections (restore side, and the data API) ---------------------------------------------------
-
-    def create_collection(
-        self,
-        db: str,
-        name: str,
-        schema: CollectionSchema,
-        *,
-        shards_num: int = 1,
-        consistency_level: int = 0,
-        properties: Sequence[tuple[str, str]] = (),
-        num_partitions: int = 0,
-    ) -> None:
-        """Create a collection; field IDs are assigned as Milvus does: 100, 101... in schema order, then
-        the hidden ``$meta`` field when ``enable_dynamic_field``."""
-        with self._lock:
-            colls = self._db(db)
-            if name in colls or (db, name) in self._aliases:
-                raise MilvusOperationError("CreateCollection", f"collection name already exists: {name}")
-            fields = assign_field_ids(schema, self.line)
-            coll = Collection(
-                collection_id=self._clock.next_id(),
-                db=db,
-                name=name,
-                schema=attrs.evolve(schema, name=name, fields=fields),
-                shards_num=max(1, shards_num),
-                consistency_level=consistency_level,
-                properties=tuple(KeyValue(key=k, value=v) for k, v in properties),
-                created_ts=self._clock.now(),
-            )
-            if schema.partition_key_field is not None:
-                names = [f"{DEFAULT_PARTITION}_{i}" for i in range(num_partitions or 16)]
-            else:
-                names = [DEFAULT_PARTITION]
-            coll.partitions = [Partition(n, self._clock.next_id()) for n in names]
-            colls[name] = coll
 
     def drop_collection(self, db: str, name: str) -> None:
         """Drop a collection (idempotent); its files stay until :meth:`run_gc`."""
