@@ -83,6 +83,10 @@ class RestoreRunner:
         """
         started = time.monotonic()
         progress.phase("plan", name)
+        # The binlogs are in the directory the caller named, whatever name the manifest records (a backup
+        # copied or moved under another name): milvus-backup too reads the requested name's directory
+        # (core/restore/task.go, mpath.BackupDir(backupRoot, backupName)).
+        backup = attrs.evolve(backup, name=name)
         plan = self.plan(backup, options)
         if options.dry_run:
             return RestoreReport(
