@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from memory_data import DB, client, populate
 
 from manifests import backup, collection, field, partition, pk_field, schema, segment, vector_field
+from milvus_backup_lib.errors import RestorePlanError
 from milvus_backup_lib.manifest.model import BackupInfo, DataType, FunctionSchema
 from milvus_backup_lib.milvus.capabilities import (
     _TABLE,
@@ -18,6 +22,7 @@ from milvus_backup_lib.restore.capability_check import capability_problems
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import RestorePlan, TargetState
 from milvus_backup_lib.restore.planner import DefaultRestorePlanner
+from milvus_backup_lib.testing.memory import InMemoryMilvus
 
 FRESH = TargetState(frozenset({"default"}), frozenset())
 P = 448_001
@@ -176,3 +181,62 @@ def test_milvus_lite_refuses_data_and_takes_meta_only() -> None:
     assert problem.startswith("default.c: its data: Milvus Lite (milvus_lite-3.2.2) has no bulk import")
     assert problem.endswith("; restore with meta_only")
     assert capability_problems(_plan(info, meta_only=True), info, "milvus_lite-3.2.2") == []
+
+
+# -- wired into the restore: refused before anything changes ------------------------------------------
+
+
+def test_a_storage_v2_backup_is_refused_by_a_2_5_target_before_any_change() -> None:
+    source = InMemoryMilvus("2.6.11")
+    populate(source)
+    bk = client(source)
+    bk.create_backup("v2", "c")
+    target = InMemoryMilvus("2.5.3")
+    with pytest.raises(RestorePlanError, match=r"storage v2 segments .*Milvus 2\.6\.0 or newer has"):
+        client(target, bk.backup_storage).restore("v2")
+    assert target.list_collections(DB) == [] and target.import_tasks == {}
+    # the schema alone goes in
+    client(target, bk.backup_storage).restore("v2", meta_only=True)
+    assert target.list_collections(DB) == ["c"]
+
+
+_DOC_ROWS = {
+    "bulk import of backed-up binlogs (`backup=true`)": [Capability.BINLOG_IMPORT],
+    "several segments in one import job (ImportV2)": [Capability.MULTI_SEGMENT_IMPORT],
+    "import of L0 delete segments (`l0_import=true`)": [Capability.L0_IMPORT],
+    "several L0 segments in one import job": [Capability.MULTI_L0_IMPORT],
+    "storage v2 segments (`storage_version=2`)": [Capability.STORAGE_V2],
+    "bulk import of Float16Vector / BFloat16Vector / SparseFloatVector binlogs": [
+        Capability.FLOAT16_VECTOR,
+        Capability.BFLOAT16_VECTOR,
+        Capability.SPARSE_VECTOR,
+    ],
+    "bulk import of Int8Vector binlogs": [Capability.INT8_VECTOR],
+    "default values on scalar fields": [Capability.DEFAULT_VALUE],
+    "nullable fields": [Capability.NULLABLE],
+    "schema functions (BM25) and analyzers": [Capability.FUNCTIONS],
+    "fields added after creation (`AddCollectionField`)": [Capability.ADD_FIELD],
+    "struct array fields": [Capability.STRUCT_ARRAY],
+    "cluster-wide GC pause (management API)": [Capability.GC_PAUSE],
+    "per-collection GC pause": [Capability.COLLECTION_GC_PAUSE],
+    "exact per-segment binlog lists over REST": [Capability.SEGMENT_DESCRIBE_REST],
+    "`DescribeDatabase`": [Capability.DESCRIBE_DATABASE],
+    "`BackupRBAC` / `RestoreRBAC`": [Capability.RBAC_META_API],
+    "privilege groups": [Capability.PRIVILEGE_GROUPS],
+    "`FlushAll`": [Capability.FLUSH_ALL],
+}
+
+
+def test_the_table_in_format_md_is_the_code_s() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "format.md").read_text()
+    section = text.split("## What each Milvus version can take", 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in _DOC_ROWS:
+            rows[cells[0]] = cells[1:]
+    assert set(rows) == set(_DOC_ROWS)
+    assert {c for caps in _DOC_ROWS.values() for c in caps} == set(Capability)
+    for label, caps in _DOC_ROWS.items():
+        for cap in caps:
+            assert rows[label] == [VERSION_LINES[line][cap] for line in VERSION_LINES], label

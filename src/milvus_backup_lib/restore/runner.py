@@ -13,12 +13,13 @@ import time
 import attrs
 
 from milvus_backup_lib.backup.copier import SegmentCopier
-from milvus_backup_lib.errors import BackupCorruptError
+from milvus_backup_lib.errors import BackupCorruptError, RestorePlanError
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.repository.verify import verify_backup
+from milvus_backup_lib.restore.capability_check import capability_problems
 from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import RestorePlan
@@ -71,7 +72,11 @@ class RestoreRunner:
     def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:
         """The plan of restoring ``backup`` with ``options``, checked against the target; changes nothing."""
         plan = self.planner.plan(backup, options, read_target_state(self.cluster, backup, options))
-        self._executor(options).preflight(plan, backup)  # what this server cannot do is refused now
+        # What this server's version cannot take (milvus/capabilities.py) is refused now, all at once.
+        problems = capability_problems(plan, backup, self.cluster.server_version())
+        if problems:
+            raise RestorePlanError(problems)
+        self._executor(options).preflight(plan, backup)
         return plan
 
     def run(
