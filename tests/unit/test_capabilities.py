@@ -111,7 +111,7 @@ def test_a_float16_import_into_2_3_is_refused_with_what_to_do() -> None:
     info = _one(field(101, "half", DataType.FLOAT16_VECTOR, params={"dim": 8}))
     [problem] = capability_problems(_plan(info), info, "v2.3.5")
     assert problem == (
-        "default.c: field 'half': Milvus v2.3.5 has no bulk import of Float16Vector binlogs (Milvus 2.4.0 or "
+        "default.c: Float16Vector field 'half': Milvus v2.3.5 has no bulk import of Float16Vector binlogs (Milvus 2.4.0 or "
         "newer has); restore into a newer Milvus, or restore with meta_only"
     )
     assert capability_problems(_plan(info), info, "v2.4.0") == []

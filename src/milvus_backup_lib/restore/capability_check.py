@@ -7,7 +7,7 @@ from :mod:`milvus_backup_lib.milvus.capabilities`. An empty list means nothing i
 
 from __future__ import annotations
 
-from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema
+from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
 from milvus_backup_lib.milvus.capabilities import (
     Capability,
     ServerCapabilities,
@@ -40,7 +40,7 @@ def _import_needs(coll: CollectionPlan, schema: CollectionSchema) -> list[tuple[
     for field in schema.fields:
         capability = vector_capability(field.data_type)
         if capability is not None:
-            needs.append((capability, f"field {field.name!r}"))
+            needs.append((capability, f"{DataType.NAMES[field.data_type]} field {field.name!r}"))
     if any(step.l0 for step in coll.imports):
         needs.append((Capability.L0_IMPORT, "its L0 delete segments"))
     versions = sorted({step.storage_version for step in coll.imports if step.storage_version >= 2})
