@@ -6,8 +6,9 @@ analyzer params, sparse vectors, the dynamic field and partitions, none of which
 reports every field, partition and collection ID as 0 and answers ShowPartitions without IDs. The
 test starts its gRPC server in this process (``milvus_lite.adapter.grpc.server.start_server_in_thread``,
 what ``MilvusClient("./x.db")`` does underneath), backs a collection up with ``meta_only``, restores it
-under another name with ``meta_only`` and compares the recreated schema field for field, as Milvus Lite
-itself describes both.
+under another name with ``meta_only`` and compares the recreated schema field for field, its indexes
+(BM25 sparse inverted index, HNSW) and load state, as Milvus Lite itself describes both. (Milvus Lite's
+DescribeIndex reports no build params such as ``M``, so only index type and metric are compared.)
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def _create_source(uri: str, name: str) -> None:
                 output_field_names=["sparse"],
             )
         )
-        c.create_collection(name, schema=s)
+        ip = c.prepare_index_params()
+        ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        ip.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 8, "efConstruction": 64})
+        c.create_collection(name, schema=s, index_params=ip)  # indexed, hence loaded
         c.create_partition(name, "p1")
         c.create_partition(name, "p2")
     finally:
@@ -73,7 +77,15 @@ def _create_source(uri: str, name: str) -> None:
 def _describe(uri: str, name: str) -> dict[str, Any]:
     c = MilvusClient(uri)
     try:
-        return dict(c.describe_collection(name)) | {"partitions": sorted(c.list_partitions(name))}
+        indexes = {}
+        for index in sorted(c.list_indexes(name)):
+            described = c.describe_index(name, index)
+            indexes[index] = {k: described[k] for k in ("field_name", "index_type", "metric_type")}
+        return dict(c.describe_collection(name)) | {
+            "partitions": sorted(c.list_partitions(name)),
+            "indexes": indexes,
+            "load_state": str(c.get_load_state(name)["state"]),
+        }
     finally:
         c.close()
 
@@ -112,6 +124,10 @@ def test_a_bm25_nullable_default_schema_round_trips_meta_only(lite_uri: str, tmp
 
     source, restored = _describe(lite_uri, "lite_src"), _describe(lite_uri, "lite_dst")
     assert restored["collection_name"] == "lite_dst"
+    assert source["indexes"] == {
+        "sparse": {"field_name": "sparse", "index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25"},
+        "vec": {"field_name": "vec", "index_type": "HNSW", "metric_type": "COSINE"},
+    }
     for key in (
         "auto_id",
         "description",
@@ -119,6 +135,8 @@ def test_a_bm25_nullable_default_schema_round_trips_meta_only(lite_uri: str, tmp
         "num_shards",
         "consistency_level",
         "partitions",
+        "indexes",
+        "load_state",
     ):
         assert restored[key] == source[key], key
     assert [_field_view(f) for f in restored["fields"]] == [_field_view(f) for f in source["fields"]]
