@@ -56,6 +56,10 @@ __all__ = ["GrpcMilvus", "management_url", "open_milvus"]
 
 log = logging.getLogger(__name__)
 
+#: ``merr.ErrIndexNotFound`` (milvus pkg/util/merr/errors.go): the status code Milvus 2.3+ and Milvus
+#: Lite answer DescribeIndex with when a collection has no index ("no index on collection ...").
+_INDEX_NOT_FOUND = 700
+
 
 class GrpcMilvus(GrpcRbac):
     """A :class:`~milvus_backup_lib.milvus.protocol.MilvusCluster` over gRPC: one Milvus server.
@@ -153,6 +157,7 @@ class GrpcMilvus(GrpcRbac):
         resp = self._call("DescribeIndex", self._stub.DescribeIndex, req, db)
         if (
             resp.status.error_code == common_pb2.IndexNotExist
+            or resp.status.code == _INDEX_NOT_FOUND
             or "index not found" in resp.status.reason.lower()
         ):
             return []
@@ -164,7 +169,9 @@ class GrpcMilvus(GrpcRbac):
         req = milvus_pb2.ShowPartitionsRequest(db_name=db, collection_name=name)
         resp = self._call("ShowPartitions", self._stub.ShowPartitions, req, db)
         self._ok("ShowPartitions", resp.status, db=db, coll=name)
-        return [PartitionInfo(n, i) for n, i in zip(resp.partition_names, resp.partitionIDs, strict=True)]
+        # Milvus Lite (3.2.2) answers names without IDs: a partition ID is then 0, as its field IDs are.
+        ids = list(resp.partitionIDs) or [0] * len(resp.partition_names)
+        return [PartitionInfo(n, i) for n, i in zip(resp.partition_names, ids, strict=True)]
 
     def load_state(self, db: str, name: str, partitions: Sequence[str] = ()) -> str:
         """``NotLoad``, ``Loading`` or ``Loaded``."""

@@ -35,12 +35,12 @@ from milvus_backup_lib.errors import (
     ImportFailedError,
     RestorePlanError,
 )
-from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema, DataType
-from milvus_backup_lib.milvus.convert import version_tuple
+from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.restore.fields import field_ids, schema_problems
+from milvus_backup_lib.restore.capability_check import capability_problems
+from milvus_backup_lib.restore.fields import field_ids
 from milvus_backup_lib.restore.jobs import DEFAULT_SEGMENTS_PER_JOB, ImportJob, batch_jobs, send_import
 from milvus_backup_lib.restore.journal import JournalKeeper, RestoreJournal
 from milvus_backup_lib.restore.parallel import SerializedProgress, Workers
@@ -66,16 +66,6 @@ __all__ = ["CollectionRestoreReport", "ImportOutcome", "RestoreExecutor", "Resto
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-
-_TYPE_NAMES = {
-    DataType.FLOAT16_VECTOR: "Float16Vector",
-    DataType.BFLOAT16_VECTOR: "BFloat16Vector",
-    DataType.SPARSE_FLOAT_VECTOR: "SparseFloatVector",
-    DataType.INT8_VECTOR: "Int8Vector",
-}
-# Seen on the embedded 2.3.5: "Import util: unsupported data type" for a Float16Vector binlog import.
-_NOT_IMPORTABLE_BEFORE_2_4 = frozenset(_TYPE_NAMES)
 
 
 class RestoreExecutor:
@@ -125,20 +115,8 @@ class RestoreExecutor:
 
     def preflight(self, plan: RestorePlan, backup: BackupInfo) -> None:
         """Refuse, before any change, what the target server is known not to be able to import."""
-        version = self.milvus.server_version()
-        problems = []
-        for coll in plan.collections:
-            if not coll.imports or version_tuple(version) >= (2, 4):
-                continue
-            source = backup.collection(coll.source.database, coll.source.collection)
-            for field in source.schema.fields:
-                if field.data_type in _NOT_IMPORTABLE_BEFORE_2_4:
-                    problems.append(
-                        f"{coll.target}: Milvus {version} cannot bulk-import {_TYPE_NAMES[field.data_type]} field "
-                        f"{field.name!r} (its binlog importer answers 'unsupported data type'); restore into Milvus "
-                        "2.4 or newer, or restore with meta_only"
-                    )
-        problems.extend(schema_problems(plan, version, version_tuple(version)))
+        # What this server's version cannot take (milvus/capabilities.py), all at once.
+        problems = capability_problems(plan, backup, self.milvus.server_version())
         for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
                 try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import attrs
 
 from milvus_backup_lib.manifest.model import CollectionSchema, DataType, FieldSchema, KeyValue
-from milvus_backup_lib.restore.plan import AddField, CreateCollection, RestorePlan
 
 __all__ = [
     "FIRST_USER_FIELD_ID",
@@ -30,7 +29,6 @@ __all__ = [
     "FieldLayout",
     "field_ids",
     "field_layout",
-    "schema_problems",
     "without_max_field_id",
 ]
 
@@ -111,31 +109,3 @@ def field_ids(schema: CollectionSchema) -> dict[str, tuple[int, int]]:
         ids[struct.name] = (struct.field_id, DataType.ARRAY_OF_STRUCT)
         ids.update({f"{struct.name}.{sub.name}": (sub.field_id, sub.data_type) for sub in struct.fields})
     return ids
-
-
-def schema_problems(plan: RestorePlan, version: str, parsed: tuple[int, ...]) -> list[str]:
-    """Why a server of ``version`` (``parsed``: its numbers) cannot take the plan's schemas: fields to add
-    after creation and struct array fields need Milvus 2.6+ (``AddCollectionField`` and
-    ``StructArrayFieldSchema`` came with it; 2.3.5 answers UNIMPLEMENTED)."""
-    if parsed >= (2, 6):
-        return []
-    problems = []
-    for coll in plan.collections:
-        adds = [step.field.name for step in coll.steps if isinstance(step, AddField)]
-        structs = [
-            s.name
-            for step in coll.steps
-            if isinstance(step, CreateCollection)
-            for s in step.schema.struct_array_fields
-        ]
-        if adds:
-            problems.append(
-                f"{coll.target}: field(s) {', '.join(adds)} were added to {coll.source} after its creation; "
-                f"Milvus {version} cannot add fields (2.6+ can): restore into Milvus 2.6 or newer"
-            )
-        if structs:
-            problems.append(
-                f"{coll.target}: Milvus {version} has no struct array fields ({', '.join(structs)} of "
-                f"{coll.source}): restore into Milvus 2.6 or newer"
-            )
-    return problems

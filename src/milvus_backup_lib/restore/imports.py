@@ -5,6 +5,12 @@ segment each) with ``backup=true``, a v0.4 partition without groups as one impor
 directory, and then the L0 delete logs with ``l0_import=true``: partition-level first, then the
 collection-level ones (partition -1, imported into every partition). One import never mixes storage
 formats (the ``storage_version`` option applies to the whole job).
+
+Each :class:`ImportData` is one directory, listed once: a group directory that v0.4.0-v0.4.3 shared
+between several segments (size-based groups 1, 2, ...) is one step carrying all its segment IDs, so a
+scheduler that batches steps into multi-file jobs must keep a step whole and never send its prefix
+twice (milvus-backup HEAD builds one directory per segment from ``group_id``, which repeats a shared
+group's directory in a batch: core/restore/coll_task.go ``notL0SegBatchesWithGroupID``).
 """
 
 from __future__ import annotations

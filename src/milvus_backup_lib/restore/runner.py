@@ -75,7 +75,9 @@ class RestoreRunner:
     def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:
         """The plan of restoring ``backup`` with ``options``, checked against the target; changes nothing."""
         plan = self.planner.plan(backup, options, read_target_state(self.cluster, backup, options))
-        self._executor(options).preflight(plan, backup)  # what this server cannot do is refused now
+        # What this server cannot take (its version's capabilities, a skip_create target that does not
+        # line up) is refused now, all at once.
+        self._executor(options).preflight(plan, backup)
         return plan
 
     def run(
@@ -87,6 +89,10 @@ class RestoreRunner:
         """
         started = time.monotonic()
         progress.phase("plan", name)
+        # The binlogs are in the directory the caller named, whatever name the manifest records (a backup
+        # copied or moved under another name): milvus-backup too reads the requested name's directory
+        # (core/restore/task.go, mpath.BackupDir(backupRoot, backupName)).
+        backup = attrs.evolve(backup, name=name)
         executor = self._executor(options)
         if not options.dry_run:
             executor.journal.recover(self.cluster, name)  # what a killed run of this restore left

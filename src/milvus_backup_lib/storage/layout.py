@@ -20,7 +20,7 @@ import attrs
 from milvus_backup_lib.errors import InvalidNameError
 
 if TYPE_CHECKING:
-    from milvus_backup_lib.manifest.model import BackupInfo, CollectionBackupInfo, SegmentBackupInfo
+    from milvus_backup_lib.manifest.model import BackupInfo, Binlog, CollectionBackupInfo, SegmentBackupInfo
 
 __all__ = [
     "BACKUP_NAME_RE",
@@ -31,6 +31,7 @@ __all__ = [
     "backup_insert_log_dir",
     "backup_insert_log_key",
     "binlog_files",
+    "log_id_of",
     "milvus_delta_log_prefix",
     "milvus_insert_log_prefix",
     "validate_backup_name",
@@ -117,6 +118,15 @@ def segments_of(collection: CollectionBackupInfo) -> Iterator[SegmentBackupInfo]
     yield from collection.l0_segments
 
 
+def log_id_of(binlog: Binlog) -> int:
+    """The binlog's log ID: ``log_id``, or for milvus-backup before v0.5.4 (which did not record it) the
+    last element of ``log_path``, the file's name in both Milvus's storage and the backup."""
+    if binlog.log_id:
+        return binlog.log_id
+    tail = binlog.log_path.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def binlog_files(info: BackupInfo | CollectionBackupInfo) -> Iterator[BinlogFile]:
     """Every binlog (insert and delta logs) of a manifest or of one of its collections, in order.
 
@@ -129,9 +139,10 @@ def binlog_files(info: BackupInfo | CollectionBackupInfo) -> Iterator[BinlogFile
             insert_prefix = milvus_insert_log_prefix(c, p, s)
             for fb in seg.binlogs:
                 for b in fb.binlogs:
+                    log_id = log_id_of(b)
                     yield BinlogFile(
-                        source=f"{insert_prefix}/{fb.field_id}/{b.log_id}",
-                        key=backup_insert_log_key(c, p, g, s, fb.field_id, b.log_id),
+                        source=f"{insert_prefix}/{fb.field_id}/{log_id}",
+                        key=backup_insert_log_key(c, p, g, s, fb.field_id, log_id),
                         size=b.log_size,
                         segment_id=s,
                         is_delta=False,
@@ -139,9 +150,10 @@ def binlog_files(info: BackupInfo | CollectionBackupInfo) -> Iterator[BinlogFile
             delta_prefix = milvus_delta_log_prefix(c, p, s)
             for fb in seg.deltalogs:
                 for b in fb.binlogs:
+                    log_id = log_id_of(b)
                     yield BinlogFile(
-                        source=f"{delta_prefix}/{b.log_id}",
-                        key=backup_delta_log_key(c, p, g, s, b.log_id),
+                        source=f"{delta_prefix}/{log_id}",
+                        key=backup_delta_log_key(c, p, g, s, log_id),
                         size=b.log_size,
                         segment_id=s,
                         is_delta=True,
