@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import attrs
 import pytest
 from memory_data import DB, client, populate, rows
 
@@ -19,6 +20,7 @@ from milvus_backup_lib.errors import (
     MilvusConnectionError,
     RestorePlanError,
 )
+from milvus_backup_lib.milvus.records import ImportState
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.restore.jobs import batch_jobs
 from milvus_backup_lib.restore.journal import JOURNAL_DIR, RestoreJournal
@@ -386,3 +388,21 @@ def test_a_complete_restore_leaves_no_journal_entry() -> None:
     client(target, bk.backup_storage).restore("b")
     assert RestoreJournal(target.storage).entries() == []
     assert not target.storage.has_anything(target.storage.join(JOURNAL_DIR))
+
+
+class ListsJobsWithoutFiles(LosesTheFirstReply):
+    """As a server whose job list does not name each job's files (the reply of the first is lost)."""
+
+    def list_import_tasks(self, db: str, name: str) -> list[ImportState]:
+        return [attrs.evolve(t, files=()) for t in super().list_import_tasks(db, name)]
+
+
+def test_a_lost_reply_that_cannot_be_matched_is_never_sent_again() -> None:
+    source = InMemoryMilvus("2.3.5")
+    populate(source)
+    bk = client(source)
+    bk.create_backup("b")
+    target = ListsJobsWithoutFiles("2.3.5")
+    with pytest.raises(ImportFailedError, match="does not say which files"):
+        client(target, bk.backup_storage).restore("b", parallel_imports=1)
+    assert len(target.import_tasks) == 1  # the lost one only: nothing was sent twice

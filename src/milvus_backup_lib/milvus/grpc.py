@@ -387,11 +387,7 @@ class GrpcMilvus(GrpcRbac):
         return [job]
 
     def _rest_imports(self) -> RestImports:
-        scheme = "https" if self.secure else "http"
-        bearer = self.connection.token or (
-            f"{self.connection.user}:{self.connection.password or ''}" if self.connection.user else None
-        )
-        return RestImports(f"{scheme}://{self.target}", bearer, timeout=self.connection.timeout)
+        return RestImports.for_connection(self.connection)
 
     def import_state(self, db: str, task_id: int) -> ImportState:
         """The state of an import task (or of a REST import job this client started)."""

@@ -15,6 +15,7 @@ Only the in-memory cluster exercises this path here: no Milvus 2.4+ server insta
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 
 from milvus_backup_lib.errors import MilvusConnectionError, MilvusOperationError
 from milvus_backup_lib.milvus.records import ImportState
+from milvus_backup_lib.milvus.rest import rest_url
+from milvus_backup_lib.options import MilvusConnection
 
 __all__ = ["RestImports"]
 
@@ -31,10 +34,27 @@ _PREFIX = "/v2/vectordb/jobs/import/"
 class RestImports:
     """Import jobs through ``{base_url}/v2/vectordb/jobs/import/*``."""
 
-    def __init__(self, base_url: str, bearer: str | None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str, bearer: str | None, timeout: float = 60.0, *, cafile: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._bearer = bearer
         self.timeout = timeout
+        self._context = ssl.create_default_context(cafile=cafile) if cafile else None
+
+    @classmethod
+    def for_connection(cls, connection: MilvusConnection) -> RestImports:
+        """The import API of the server a :class:`MilvusConnection` names, with its credentials and CA
+        (the same endpoint and bearer as :class:`~milvus_backup_lib.milvus.rest.RestSegmentDescriber`)."""
+        bearer = connection.token
+        if not bearer and (connection.user or connection.password):
+            bearer = f"{connection.user or ''}:{connection.password or ''}"
+        return cls(
+            rest_url(connection),
+            bearer,
+            timeout=max(connection.timeout, 1.0),
+            cafile=connection.ca_cert_path or None,
+        )
 
     def __repr__(self) -> str:
         return f"RestImports({self.base_url!r})"  # never the bearer token
@@ -81,7 +101,7 @@ class RestImports:
         request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
         operation = f"import {action} (REST)"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as resp:
                 answer = json.loads(resp.read(1 << 20) or b"{}")
         except urllib.error.HTTPError as exc:
             raise MilvusOperationError(operation, f"HTTP {exc.code} from {url}") from None

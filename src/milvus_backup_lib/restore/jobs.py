@@ -173,12 +173,21 @@ def _find_job(
             f"import jobs cannot be listed to find out ({exc}); check the collection's row count and "
             "its import jobs before restoring again"
         ) from exc
-    return [t.task_id for t in tasks if _matches(t, partition, wanted, since)]
+    recent = [t for t in tasks if _recent(t, partition, since)]
+    if any(not t.files for t in recent):
+        # The server lists a job started since our request without saying which files it reads: it
+        # may be ours. Sending again could import the rows twice, adopting it could adopt another's.
+        raise ImportFailedError(
+            f"the import into {db}.{name} may have been started (its reply was lost) and the server's list "
+            f"of import jobs does not say which files job {recent[0].task_id} reads; check the collection's "
+            "import jobs and row count before restoring again"
+        )
+    return [t.task_id for t in recent if _fingerprint([t.files]) == wanted]
 
 
-def _matches(task: ImportState, partition: str, wanted: frozenset[str], since: float) -> bool:
+def _recent(task: ImportState, partition: str, since: float) -> bool:
+    """Whether ``task`` may have been started by our request: created since it, in the same partition
+    (either unknown counts as possible)."""
     if task.created and task.created < since:
         return False
-    if task.partition and partition and task.partition != partition:
-        return False
-    return bool(task.files) and _fingerprint([task.files]) == wanted
+    return not (task.partition and partition and task.partition != partition)
