@@ -286,21 +286,12 @@ def _tls_cut_short(exc: BaseException, depth: int = 0) -> bool:
         return False
     if getattr(exc, "reason", None) in _TLS_EOF_REASONS:
         return True
-    try:
-        text = str(exc)
-    except Exception:  # a broken __str__ decides nothing
-        text = ""
-    if any(eof in text for eof in _TLS_EOF_TEXTS):
+    if any(eof in str(exc) for eof in _TLS_EOF_TEXTS):
         return True
     # botocore keeps the wrapped error in kwargs["error"] (raised without "from"), aiohttp in os_error.
     kwargs = getattr(exc, "kwargs", None)
-    inner = [
-        kwargs.get("error") if isinstance(kwargs, dict) else None,
-        getattr(exc, "os_error", None),
-        exc.__cause__,
-        exc.__context__,
-        *exc.args,
-    ]
+    inner = [kwargs.get("error") if isinstance(kwargs, dict) else None, getattr(exc, "os_error", None)]
+    inner += [exc.__cause__, exc.__context__, *exc.args]
     return any(isinstance(e, BaseException) and _tls_cut_short(e, depth + 1) for e in inner)
 
 
