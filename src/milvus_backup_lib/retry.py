@@ -115,8 +115,8 @@ class AttemptTimeoutError(TimeoutError):
 
     def __init__(self, operation: str, seconds: float) -> None:
         super().__init__(
-            f"{operation} took longer than {seconds:.0f} s (the limit of one attempt); it is retried "
-            "while the retry budget lasts"
+            f"{operation} took longer than {seconds:.0f} s, the limit of one attempt (60 s plus the "
+            "file at 1 MiB/s by default): the connection to the store is stalled or very slow"
         )
         self.operation = operation
         self.seconds = seconds
