@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from milvus_backup_lib.backup.runner import default_backup_name
 from milvus_backup_lib.errors import InvalidOptionError, InvalidOptionTypeError, UsageError
+from milvus_backup_lib.milvus.gc import AUTO, PauseGc
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.storage.layout import validate_backup_name
@@ -152,6 +153,16 @@ def check_bool(argument: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidOptionTypeError(argument, value, (True, False))
     return value
+
+
+def check_pause_gc(value: object) -> PauseGc:
+    """``value`` if it is ``"auto"``, True or False."""
+    if value == AUTO or isinstance(value, bool):
+        return AUTO if value == AUTO else bool(value)
+    choices = (AUTO, True, False)
+    if isinstance(value, str):
+        raise InvalidOptionError("pause_gc", value, choices)
+    raise InvalidOptionTypeError("pause_gc", value, choices)
 
 
 def check_seconds(argument: str, value: object, *, whole: bool = False) -> float:

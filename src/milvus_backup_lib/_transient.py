@@ -21,7 +21,12 @@ Transient:
   ``ENETUNREACH``/``EHOSTUNREACH``/``ENETDOWN``/..., DNS ``EAI_AGAIN``, botocore
   ``EndpointConnectionError``/``ConnectionClosedError``/``HTTPClientError``, aiohttp
   ``ClientConnectionError``/``ClientPayloadError``, Azure ``ServiceRequestError``/``ServiceResponseError``,
-  google-auth ``TransportError``, truncated bodies, gcsfs ``ChecksumError``;
+  google-auth ``TransportError``, truncated bodies, gcsfs ``ChecksumError``, aiohttp
+  ``ServerDisconnectedError``;
+- a TLS connection cut short: ``ssl.SSLEOFError`` ("EOF occurred in violation of protocol",
+  ``UNEXPECTED_EOF_WHILE_READING``) and ``ssl.SSLZeroReturnError``, also when botocore's,
+  requests', urllib3's or aiohttp's SSL error wraps one (a load balancer or proxy closing an idle or
+  long connection says this, not a certificate problem);
 - server errors: HTTP 5xx except 501 and 505 (botocore ``ClientError``, gcsfs ``HttpError``, Azure
   ``HttpResponseError``, aiohttp ``ClientResponseError``, google-api-core errors); gRPC ``UNAVAILABLE``;
 - errors that say so: ``.retryable`` (our ``MilvusConnectionError``, ``FlushTimeoutError``;
@@ -29,7 +34,7 @@ Transient:
 
 Permanent: everything else, in particular not found (``FileNotFoundError``, HTTP 404, ``NoSuchKey``,
 ``NoSuchBucket``, Azure ``ResourceNotFoundError``), access denied (``PermissionError``, 401, 403,
-``AccessDenied``), bad requests (400 and the other 4xx), other gRPC codes, TLS certificate and SSL
+``AccessDenied``), bad requests (400 and the other 4xx), other gRPC codes, TLS certificate and other SSL
 set-up errors, DNS names that do not resolve, ``ValueError``, ``TypeError``, ``LookupError``,
 ``AttributeError``, ``NotImplementedError``, every ``MilvusBackupError`` without ``retryable`` (the
 wrappers ``StorageError`` and ``MilvusOperationError``, the base class and the groups ``MilvusError``,
@@ -144,6 +149,19 @@ _PERMANENT_NAMES = frozenset(
     }
 )
 
+#: SSL errors of the HTTP stacks: permanent unless what they wrap is a TLS connection cut short.
+_TLS_WRAPPER_NAMES = frozenset(
+    {
+        "aiohttp.client_exceptions.ClientSSLError",
+        "botocore.exceptions.SSLError",
+        "requests.exceptions.SSLError",
+        "urllib3.exceptions.SSLError",
+    }
+)
+#: OpenSSL's reason, and Python's text, for a peer that closed the connection without a TLS goodbye.
+_TLS_EOF_REASONS = frozenset({"UNEXPECTED_EOF_WHILE_READING", "EOF"})
+_TLS_EOF_TEXTS = ("EOF occurred in violation of protocol", "UNEXPECTED_EOF_WHILE_READING")
+
 _TRANSIENT_NAMES = frozenset(
     {
         "botocore.exceptions.HTTPClientError",
@@ -246,6 +264,8 @@ def _verdict(exc: BaseException) -> _Verdict | None:
         if getattr(exc, attribute, None) is True:
             return _Verdict(True, "retryable")
     names = _names(exc)
+    if _tls_cut_short(exc):
+        return _Verdict(True, "TLS EOF")
     if isinstance(exc, ssl.SSLCertVerificationError) or names & _PERMANENT_NAMES:
         return _Verdict(False, "TLS or authentication")
     verdict = _status_verdict(exc, names)
@@ -254,6 +274,25 @@ def _verdict(exc: BaseException) -> _Verdict | None:
     if names & _TRANSIENT_NAMES:
         return _Verdict(True, "connection")
     return _builtin_verdict(exc)
+
+
+def _tls_cut_short(exc: BaseException, depth: int = 0) -> bool:
+    """Whether ``exc`` is (or is an SSL error of an HTTP stack wrapping) a TLS connection cut short."""
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return True
+    if depth > 4 or isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    if not (isinstance(exc, ssl.SSLError) or _names(exc) & _TLS_WRAPPER_NAMES):
+        return False
+    if getattr(exc, "reason", None) in _TLS_EOF_REASONS:
+        return True
+    if any(eof in str(exc) for eof in _TLS_EOF_TEXTS):
+        return True
+    # botocore keeps the wrapped error in kwargs["error"] (raised without "from"), aiohttp in os_error.
+    kwargs = getattr(exc, "kwargs", None)
+    inner = [kwargs.get("error") if isinstance(kwargs, dict) else None, getattr(exc, "os_error", None)]
+    inner += [exc.__cause__, exc.__context__, *exc.args]
+    return any(isinstance(e, BaseException) and _tls_cut_short(e, depth + 1) for e in inner)
 
 
 def _our_verdict(exc: MilvusBackupError) -> _Verdict | None:

@@ -15,6 +15,7 @@ from milvus_backup_lib.backup.plan import BackupPlan
 from milvus_backup_lib.backup.runner import BackupReport, BackupRunner, default_backup_name
 from milvus_backup_lib.backup.snapshot import ListingSnapshotter, MetadataSnapshotter
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.milvus.gc import PauseGc
 from milvus_backup_lib.milvus.grpc import open_milvus
 from milvus_backup_lib.milvus.protocol import MilvusCluster, MilvusFactory
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
@@ -70,7 +71,7 @@ class BackupClient(facade.Closable):
         copier: SegmentCopier | None = None,
         planner: RestorePlanner | None = None,
         milvus_factory: MilvusFactory | None = None,
-        pause_gc: bool = True,
+        pause_gc: PauseGc = "auto",
         gc_pause_seconds: int = 3600,
         flush_timeout: float = 600.0,
         lock_stale_after: float = DEFAULT_STALE_AFTER,
@@ -78,7 +79,7 @@ class BackupClient(facade.Closable):
         self.milvus = facade.milvus_connection(milvus, uri, token, user, password, management_url, timeout)
         self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage)
         self.backup_storage = facade.storage_location("backup_storage", backup_storage)
-        self.pause_gc = facade.check_bool("pause_gc", pause_gc)
+        self.pause_gc = facade.check_pause_gc(pause_gc)
         self.gc_pause_seconds = int(facade.check_seconds("gc_pause_seconds", gc_pause_seconds, whole=True))
         self.lock_stale_after = facade.check_seconds("lock_stale_after", lock_stale_after)
         self.snapshotter: MetadataSnapshotter = snapshotter or ListingSnapshotter(

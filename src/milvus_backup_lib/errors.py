@@ -24,7 +24,7 @@ they were raised from (permanent without one).
      |    +-- DatabaseNotFoundError (LookupError)          no     a database named by a filter is missing
      |    +-- CollectionNotFoundError (LookupError)        no     a collection named by a filter is missing
      |    +-- FlushTimeoutError (TimeoutError)             yes    a flush did not finish in time
-     |    +-- GcPauseError (RuntimeError)                  yes    pausing GC failed on a server that has it
+     |    +-- GcPauseError (RuntimeError)                  yes    pausing GC failed (pause_gc=True only)
      |    +-- InconsistentSegmentError (RuntimeError)      no     a segment's binlogs disagree or are missing
      |         +-- UnsupportedSegmentFormatError          no     ... or are in a format it cannot back up
      +-- StorageError (OSError)                            cause  an fsspec storage call failed
@@ -230,11 +230,15 @@ class FlushTimeoutError(MilvusError, TimeoutError):
 class GcPauseError(MilvusError, RuntimeError):
     """Pausing Milvus garbage collection failed on a server that has GC control (or may have it).
 
-    Copying without the pause risks losing segments that compaction and GC remove meanwhile; pass
-    ``pause_gc=False`` to :class:`BackupClient` to back up anyway.
+    Raised only with ``pause_gc=True``; the default ``pause_gc="auto"`` warns, records the failure
+    and goes on. ``problem`` is what went wrong without the advice (what ``"auto"`` records).
     """
 
     retryable = True
+
+    def __init__(self, message: str, *, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 # --------------------------------------------------------------------------- storage errors

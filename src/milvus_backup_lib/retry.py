@@ -6,6 +6,14 @@ only delay the error the user has to act on. Retries back off exponentially with
 (stamina's ``min(wait_max, wait_initial * 2 ** (n - 1) + random(0, wait_jitter))``), stop after
 ``attempts`` tries or ``timeout`` seconds, and re-raise the last error unchanged.
 
+A call that moves a file gets a policy sized for it from :meth:`RetryPolicy.budget_for` (or the
+module's :func:`budget_for`): each attempt may run for ``attempt_overhead + size / min_throughput``
+seconds and is cut (:class:`AttemptTimeoutError`, transient) when it runs longer, and the whole series
+may run for ``timeout + 2 x`` that, so that a stream that fails after 90 s of a large file is
+tried again instead of being past a budget that counted from its first byte. A synchronous attempt
+with a time limit runs in a helper thread; when it is cut, the thread is left to end by itself (its
+result is dropped), as a hung socket read cannot be interrupted from outside.
+
 Which errors are transient (throttling, timeouts, connection failures, server errors, and errors
 marked ``retryable``) and which are permanent is decided by :func:`is_transient`; the full table is in
 :mod:`milvus_backup_lib._transient`, which holds the classifier. ``ConnectionRefusedError`` is
@@ -30,9 +38,12 @@ Tests call :func:`set_testing` so retries happen without sleeping.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import logging
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -45,8 +56,10 @@ from milvus_backup_lib._transient import describe, endpoint_of, is_transient
 
 __all__ = [
     "DEFAULT_POLICY",
+    "AttemptTimeoutError",
     "RetryPolicy",
     "acall_with_retries",
+    "budget_for",
     "call_with_retries",
     "is_transient",
     "retrying",
@@ -97,13 +110,34 @@ def _install_stamina_filter() -> None:
 _install_stamina_filter()
 
 
+class AttemptTimeoutError(TimeoutError):
+    """One attempt ran past its time limit (``RetryPolicy.attempt_timeout``): transient, so retried."""
+
+    def __init__(self, operation: str, seconds: float) -> None:
+        super().__init__(
+            f"{operation} took longer than {seconds:.0f} s, the limit of one attempt (60 s plus the "
+            "file at 1 MiB/s by default): the connection to the store is stalled or very slow"
+        )
+        self.operation = operation
+        self.seconds = seconds
+
+
+#: The minimum throughput expected of a transfer (bytes per second): below it an attempt counts as hung.
+DEFAULT_MIN_THROUGHPUT = float(2**20)
+#: Seconds an attempt may take beyond moving its bytes at the minimum throughput.
+DEFAULT_ATTEMPT_OVERHEAD = 60.0
+
+
 @attrs.frozen
 class RetryPolicy:
     """How often and how long to retry transient errors; see the module docstring for the backoff.
 
     ``timeout`` (seconds, None for no limit) bounds the whole series of attempts, measured from the
-    first; it does not interrupt an attempt that is running. ``endpoint`` (``host:port``, a URL
-    without credentials) names where the calls go, for the log lines; empty when unknown.
+    first: no new attempt starts after it. ``attempt_timeout`` (seconds, None for no limit) cuts one
+    attempt that runs longer, with :class:`AttemptTimeoutError` (transient). :meth:`budget_for` sizes
+    both for a file (``attempt_overhead`` seconds plus the file at ``min_throughput`` bytes per second).
+    ``endpoint`` (``host:port``, a URL without credentials) names where the calls go, for the log
+    lines; empty when unknown.
     """
 
     attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
@@ -112,11 +146,35 @@ class RetryPolicy:
     wait_max: float = attrs.field(default=5.0, validator=attrs.validators.ge(0.0))
     wait_jitter: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
     endpoint: str = attrs.field(default="", kw_only=True)
+    attempt_timeout: float | None = attrs.field(default=None, kw_only=True)
+    attempt_overhead: float = attrs.field(
+        default=DEFAULT_ATTEMPT_OVERHEAD, kw_only=True, validator=attrs.validators.gt(0.0)
+    )
+    min_throughput: float = attrs.field(
+        default=DEFAULT_MIN_THROUGHPUT, kw_only=True, validator=attrs.validators.gt(0.0)
+    )
 
     @timeout.validator
     def _check_timeout(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
         if value is not None and not value > 0:
             raise ValueError(f"timeout must be None or more than 0 seconds, not {value!r}")
+
+    @attempt_timeout.validator
+    def _check_attempt_timeout(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+        if value is not None and not value > 0:
+            raise ValueError(f"attempt_timeout must be None or more than 0 seconds, not {value!r}")
+
+    def budget_for(self, size: int) -> RetryPolicy:
+        """This policy sized for moving ``size`` bytes: the time limits grow with the file.
+
+        One attempt may take ``attempt_overhead + size / min_throughput`` seconds; the series may
+        start attempts for ``timeout`` plus two such attempts (room for one that fails late, or is
+        cut, and a whole retry); a ``timeout`` of None stays unlimited. Sizing is from this policy's
+        own ``timeout``: call it on a base policy, not on one it returned.
+        """
+        per_attempt = self.attempt_overhead + max(0, size) / self.min_throughput
+        total = None if self.timeout is None else self.timeout + 2 * per_attempt
+        return attrs.evolve(self, timeout=total, attempt_timeout=per_attempt)
 
     def _attempts(self) -> Any:
         return stamina.retry_context(
@@ -141,7 +199,7 @@ class RetryPolicy:
                 with attempt:
                     tracker.starting(attempt.num)
                     try:
-                        return fn(*args, **kwargs)
+                        return _run_limited(operation, self.attempt_timeout, fn, *args, **kwargs)
                     except Exception as exc:
                         tracker.failed(exc)
                         raise
@@ -162,7 +220,9 @@ class RetryPolicy:
                 with attempt:
                     tracker.starting(attempt.num)
                     try:
-                        return await fn(*args, **kwargs)
+                        if self.attempt_timeout is None:
+                            return await fn(*args, **kwargs)
+                        return await _await_limited(operation, self.attempt_timeout, fn(*args, **kwargs))
                     except Exception as exc:
                         tracker.failed(exc)
                         raise
@@ -172,6 +232,45 @@ class RetryPolicy:
             raise AssertionError("stamina ended without a result")
         tracker.giving_up(error)
         raise error
+
+
+def _run_limited(
+    operation: str, limit: float | None, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+) -> _T:
+    """``fn(*args, **kwargs)``; with a ``limit``, in a helper thread, cut after ``limit`` seconds."""
+    if limit is None:
+        return fn(*args, **kwargs)
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def attempt() -> None:
+        try:
+            outcome.append((True, context.run(fn, *args, **kwargs)))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, name="retry-attempt", daemon=True).start()
+    if not done.wait(limit):
+        raise AttemptTimeoutError(operation, limit)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: _T = value
+    return result
+
+
+async def _await_limited(operation: str, limit: float, awaitable: Awaitable[_T]) -> _T:
+    """``await awaitable``, cancelled after ``limit`` seconds (then :class:`AttemptTimeoutError`)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=limit)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)  # let it clean up, without waiting for a hung one
+        raise AttemptTimeoutError(operation, limit)
+    return task.result()
 
 
 class _Tracker:
@@ -216,6 +315,14 @@ class _Tracker:
 
 #: Five attempts within 60 s, waits from 0.1 s (plus up to 1 s of jitter) growing to at most 5 s.
 DEFAULT_POLICY = RetryPolicy()
+
+
+def budget_for(size: int) -> RetryPolicy:
+    """:data:`DEFAULT_POLICY` sized for a file of ``size`` bytes; see :meth:`RetryPolicy.budget_for`.
+
+    ``budget_for(job.size).call("stream x", fn, ...)`` is the sized form of ``call_with_retries``.
+    """
+    return DEFAULT_POLICY.budget_for(size)
 
 
 def call_with_retries(operation: str, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:

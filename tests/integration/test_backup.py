@@ -529,27 +529,52 @@ def test_orphan_binlog_fails_naming_the_segment(milvus_server: Any, unique_name:
         c.close()
 
 
-def test_gc_pause_failure_fails_the_backup_unless_opted_out(
-    milvus_server: Any, matrix: Matrix, tmp_path: Path
+def test_gc_pause_auto_by_default_true_fails_closed_false_never_tries(
+    milvus_server: Any, matrix: Matrix, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An unreachable management endpoint may hide a server with GC control: fail, unless told not to pause."""
+    """2.3.5 answers 404 to the GC endpoints; a management port that does not answer may hide a server
+    with GC control: the default ("auto") warns, records it and goes on; True fails; False never tries."""
     from milvus_backup_lib import GcPauseError
 
-    def with_gc(pause_gc: bool) -> BackupClient:
+    selection = [f"{matrix.db_b}.other"]
+
+    def with_gc(management_url: str, **kwargs: Any) -> BackupClient:
         return BackupClient(
-            milvus=MilvusConnection(uri=milvus_server.uri, management_url="http://127.0.0.1:1"),
+            milvus=MilvusConnection(uri=milvus_server.uri, management_url=management_url),
             milvus_storage=StorageLocation(milvus_server.storage_url),
             backup_storage=StorageLocation(f"file://{tmp_path}"),
-            pause_gc=pause_gc,
+            **kwargs,
         )
 
-    with pytest.raises(GcPauseError, match=r"127\.0\.0\.1:1.*pause_gc=False"):
-        with_gc(True).create_backup("gc_required", collections=[f"{matrix.db_b}.other"])
-    assert with_gc(True).list_backups() == [] and not (tmp_path / "gc_required").exists()
-    report = with_gc(False).create_backup("gc_opt_out", collections=[f"{matrix.db_b}.other"])
-    assert not report.gc.paused and report.gc.note == "not requested"
-    own = json.loads((tmp_path / "gc_opt_out" / "meta" / "milvus_backup_lib.json").read_bytes())
-    assert own["gc_paused"] is False and own["gc_note"] == "not requested"
+    def own(name: str) -> Any:
+        return json.loads((tmp_path / name / "meta" / "milvus_backup_lib.json").read_bytes())
+
+    # The real server's management port, which has no GC control on 2.3.5: the default goes on.
+    with caplog.at_level("WARNING", logger="milvus_backup_lib.milvus.gc"):
+        report = with_gc(milvus_server.management_url).create_backup("gc_default", collections=selection)
+    assert not report.gc.paused and "HTTP 404" in report.gc.note
+    assert any("GC not paused" in r.getMessage() and "404" in r.getMessage() for r in caplog.records)
+    assert own("gc_default")["gc_paused"] is False and "HTTP 404" in own("gc_default")["gc_note"]
+    assert with_gc(milvus_server.management_url).verify_backup("gc_default", level="checksum").ok
+
+    # A management port that does not answer (only 19530 forwarded): "auto" records it and goes on...
+    unreachable = "http://127.0.0.1:1"
+    report = with_gc(unreachable).create_backup("gc_unreachable", collections=selection)
+    assert not report.gc.paused and "127.0.0.1:1 did not answer" in report.gc.note
+    assert own("gc_unreachable")["gc_paused"] is False
+    assert "did not answer" in own("gc_unreachable")["gc_note"]
+
+    # ...True fails closed, writing nothing...
+    with pytest.raises(GcPauseError, match=r"127\.0\.0\.1:1 did not answer.*pause_gc=\"auto\""):
+        with_gc(unreachable, pause_gc=True).create_backup("gc_required", collections=selection)
+    assert not (tmp_path / "gc_required").exists()
+
+    # ...and False never tries.
+    report = with_gc(unreachable, pause_gc=False).create_backup("gc_opt_out", collections=selection)
+    assert not report.gc.paused and report.gc.note == "not requested (pause_gc=False)"
+    assert own("gc_opt_out")["gc_paused"] is False and own("gc_opt_out")["gc_note"] == report.gc.note
+    names = [b.name for b in with_gc(unreachable).list_backups()]
+    assert sorted(names) == ["gc_default", "gc_opt_out", "gc_unreachable"]
 
 
 def test_without_the_segment_describe_api_the_storage_listing_is_used(

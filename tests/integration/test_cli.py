@@ -232,6 +232,28 @@ def test_create_list_get(env: CliEnv, base_backup: str) -> None:
     assert f"default.{env.coll}" in text
 
 
+def test_pause_gc_flag_and_an_unreachable_management_port(env: CliEnv) -> None:
+    """By default an unreachable management port is recorded and the backup goes on (as the Go tool);
+    ``--pause_gc true`` fails, and the message speaks flags and config keys."""
+    unreachable = ("--set", "milvus.management.endpoint=http://127.0.0.1:1")
+    selection = ("--filter", f"default.{env.coll}", "--strategy", "skip_flush")
+    strict = run(env, "create", "-n", "gc_strict", *selection, "--pause_gc", "true", *unreachable)
+    assert strict.returncode == 1, strict
+    assert "127.0.0.1:1 did not answer" in strict.stderr
+    assert "--set backup.gcPause.address=http://HOST:9091" in strict.stderr
+    assert "--pause_gc auto" in strict.stderr and "pause_gc=" not in strict.stderr
+    assert not (env.backup_root / "gc_strict").exists()
+
+    data = run_json(env, "create", "-n", "gc_auto", *selection, *unreachable)
+    assert data["gc"]["paused"] is False and "127.0.0.1:1 did not answer" in data["gc"]["note"]
+    own = json.loads((env.backup_root / "gc_auto" / "meta" / "milvus_backup_lib.json").read_bytes())
+    assert own["gc_paused"] is False and "did not answer" in own["gc_note"]
+    off = run_json(env, "create", "-n", "gc_off", *selection, "--pause_gc", "false", *unreachable)
+    assert off["gc"]["note"] == "not requested (pause_gc=False)"
+    for name in ("gc_auto", "gc_off"):
+        ok(env, "delete", "-n", name)
+
+
 def test_create_meta_only_without_a_name_then_delete(env: CliEnv) -> None:
     report = run_json(env, "create", "--filter", env.coll, "--strategy", "meta_only")
     name = report["name"]

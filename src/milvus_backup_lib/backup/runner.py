@@ -2,7 +2,9 @@
 
 1. take the write lock on the backup name (a second writer gets :class:`BackupLockedError`);
 2. refuse a name already taken (or unfinished, unless resuming);
-3. pause garbage collection (unless ``meta_only`` or asked not to);
+3. check that the named collections exist, then pause garbage collection (unless ``meta_only`` or
+   ``pause_gc=False``; with the default ``"auto"`` a server that cannot pause it is recorded and
+   the backup goes on);
 4. snapshot the selected collections (flushing them with ``serial_flush``);
 5. copy every binlog the snapshot lists (with ``resume``: only those not already stored whole);
 6. record each copy's checksum;
@@ -34,10 +36,10 @@ from milvus_backup_lib._html import (
 )
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
 from milvus_backup_lib.backup.plan import BackupPlan, plan_from_snapshot
-from milvus_backup_lib.backup.snapshot import MetadataSnapshotter
-from milvus_backup_lib.errors import BackupExistsError
+from milvus_backup_lib.backup.snapshot import MetadataSnapshotter, resolve_collections
+from milvus_backup_lib.errors import BackupExistsError, StorageError
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
-from milvus_backup_lib.milvus.gc import GcPause, GcPauseOutcome
+from milvus_backup_lib.milvus.gc import AUTO, GcPause, GcPauseOutcome, PauseGc
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
@@ -135,7 +137,7 @@ class BackupRunner:
     copier: SegmentCopier
     milvus_storage: StorageLocation
     repository: BackupRepository
-    pause_gc: bool = True
+    pause_gc: PauseGc = AUTO
     gc_pause_seconds: int = 3600
     lock_stale_after: float = DEFAULT_STALE_AFTER
 
@@ -161,7 +163,7 @@ class BackupRunner:
             self._check_name_free(name, resume)
             written = False
             try:
-                with self._gc_pause(strategy) as gc:
+                with self._gc_pause(strategy, selection) as gc:
                     progress.phase(
                         "snapshot",
                         "reading collections"
@@ -181,7 +183,7 @@ class BackupRunner:
                     )
                     files = list(binlog_files(info))
                     written = bool(files)
-                    copied = self._copy(name, files, resume, progress)
+                    copied = self._copy(name, files, resume, progress, gc.outcome)
                 outcome = gc.outcome
                 library_meta = LibraryMeta(
                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -247,14 +249,29 @@ class BackupRunner:
                 "resume=True to finish it, or delete_backup() to remove it",
             )
 
-    def _gc_pause(self, strategy: BackupStrategy) -> AbstractContextManager[GcPause | _NoPause]:
-        if not self.pause_gc or strategy is BackupStrategy.META_ONLY:
-            why = "not requested" if not self.pause_gc else "no data copied"
+    def _gc_pause(
+        self, strategy: BackupStrategy, selection: CollectionFilter
+    ) -> AbstractContextManager[GcPause | _NoPause]:
+        """The GC pause for this run; a named collection or database that does not exist is refused
+        first (:class:`CollectionNotFoundError`), before GC is touched."""
+        if self.pause_gc is False or strategy is BackupStrategy.META_ONLY:
+            why = "not requested (pause_gc=False)" if self.pause_gc is False else "no data copied"
             return nullcontext(_NoPause(GcPauseOutcome(False, why)))
-        return GcPause(self.cluster, self.gc_pause_seconds)
+        resolve_collections(self.cluster, selection)
+        return GcPause(self.cluster, self.gc_pause_seconds, mode=self.pause_gc)
 
-    def _copy(self, name: str, files: Sequence[BinlogFile], resume: bool, progress: Progress) -> _Copied:
-        """Copy ``files`` into backup ``name`` and record their checksums (by backup-relative key)."""
+    def _copy(
+        self,
+        name: str,
+        files: Sequence[BinlogFile],
+        resume: bool,
+        progress: Progress,
+        gc: GcPauseOutcome | None = None,
+    ) -> _Copied:
+        """Copy ``files`` into backup ``name`` and record their checksums (by backup-relative key).
+
+        A source file that vanished while copying fails with a :class:`StorageError` saying whether
+        GC was paused (``gc``) and how to pause it."""
         jobs = {
             f.key: CopyJob(
                 source=self.milvus_storage.join(f.source),
@@ -270,7 +287,12 @@ class BackupRunner:
             resumed = self._already_stored(name, jobs)
         todo = [job for key, job in jobs.items() if key not in resumed]
         copy_started = time.monotonic()
-        result = self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+        try:
+            result = self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+        except StorageError as exc:
+            if gc is None or not _source_vanished(exc):
+                raise
+            raise StorageError(f"{exc}; {_vanished_advice(gc)}") from exc
         copy_seconds = time.monotonic() - copy_started
         # Checksums of what was written: streamed copies brought theirs; the rest come from the
         # store's own MD5 where it keeps one, else from reading the copy.
@@ -311,6 +333,34 @@ class BackupRunner:
 
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="resume") as pool:
             return {key: digest for key, digest in pool.map(same, candidates) if digest is not None}
+
+
+def _source_vanished(exc: BaseException) -> bool:
+    """Whether a copy failed because a source file is gone (a ``FileNotFoundError`` in its causes)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, FileNotFoundError):
+            return True
+        link = link.__cause__
+    return False
+
+
+def _vanished_advice(gc: GcPauseOutcome) -> str:
+    """What to say about GC when a source file vanished during the copy."""
+    if gc.paused:
+        return (
+            "garbage collection was paused, so the file was removed by something else (the collection "
+            "dropped, or its data deleted, while the backup ran?); back up again"
+        )
+    return (
+        f"garbage collection was not paused ({gc.note}), so compaction and GC may have removed a "
+        "segment after it was listed; back up again (resume=True keeps what was copied) with GC "
+        "paused: give the management URL of Milvus (its HTTP port, 9091: "
+        'management_url="http://HOST:9091") '
+        "so the pause reaches it, and pause_gc=True so that a backup never runs without it"
+    )
 
 
 @attrs.frozen

@@ -96,6 +96,7 @@ from milvus_backup_lib.backup_yaml.schema import check_set_keys, unknown_file_ke
 from milvus_backup_lib.backup_yaml.settings import LogSettings, Tuning, read_log_settings, read_tuning
 from milvus_backup_lib.backup_yaml.sources import _bool, _Field, _flatten, _Sources, _yaml_error_message
 from milvus_backup_lib.errors import InvalidConfigError
+from milvus_backup_lib.milvus.gc import PauseGc
 from milvus_backup_lib.options import MilvusConnection
 from milvus_backup_lib.storage.location import StorageLocation
 
@@ -125,8 +126,10 @@ class ToolConfig:
     #: process reaches (``milvus_storage``): the path the Milvus process itself sees, e.g. inside its
     #: container. Import paths handed to Milvus must be below it. ``None`` when both are the same.
     milvus_local_path: str | None = None
-    #: v1 ``backup.gcPause.enable`` / v2 ``backup.pauseGC`` (default true): pause Milvus GC while copying.
-    pause_gc: bool = True
+    #: v1 ``backup.gcPause.enable`` / v2 ``backup.pauseGC``: pause Milvus GC while copying. ``true`` (the
+    #: Go tool's default) is ``"auto"``: like the Go tool, a pause that fails is only a warning
+    #: (``core/backup/gc_controller.go``); ``false`` never pauses. ``--pause_gc true`` fails closed.
+    pause_gc: PauseGc = "auto"
     #: ``log.level``, ``log.console``, ``log.file.*``: where log records go.
     log: LogSettings = attrs.field(factory=LogSettings)
     #: The copy and restore knobs (concurrency, streaming, temporary files, GC pause length).
@@ -204,7 +207,7 @@ def from_milvus_backup_config(
         milvus_storage=milvus_storage,
         backup_storage=_location(backup_side),
         milvus_local_path=local_path or None,
-        pause_gc=_bool(pause_hit) if pause_hit is not None else True,
+        pause_gc="auto" if pause_hit is None or _bool(pause_hit) else False,
         log=read_log_settings(src, version),
         tuning=read_tuning(src, version),
         unused_keys=_unused_keys(version, [key for key, _ in flat.values()], overrides),

@@ -20,7 +20,7 @@ from milvus_backup_lib.backup.copier import FsspecCopier
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.cli import legacy
 from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
-from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings
+from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings, pause_gc_choice
 from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
 from milvus_backup_lib.cli.restore_extras import AutoIndexPlanner, open_cli_milvus
 from milvus_backup_lib.client import BackupClient
@@ -156,6 +156,7 @@ def cmd_create(ctx: Context) -> int:
     strategy = legacy.create_strategy(args, ctx.note)
     tool = ctx.config()
     client = _client(tool)
+    client.pause_gc = pause_gc_choice(args.pause_gc, client.pause_gc)
     if args.dry_run:
         return _create_dry_run(ctx, client, selection, strategy)
     _create_local_root(tool.backup_storage)

@@ -13,6 +13,7 @@ import attrs
 
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.cli.output import EXIT_USAGE
+from milvus_backup_lib.milvus.gc import PauseGc
 from milvus_backup_lib.options import BackupStrategy
 
 __all__ = ["DEFAULT_CONFIG", "GO_ONLY_STRATEGIES", "PROG", "Settings", "build_parser", "settings_from"]
@@ -74,6 +75,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     )
 
 
+def pause_gc_choice(flag: str | None, configured: PauseGc) -> PauseGc:
+    """``--pause_gc``'s value (``auto``, ``true``, ``false``) as ``pause_gc``; ``configured`` without it."""
+    choices: dict[str, PauseGc] = {"auto": "auto", "true": True, "false": False}
+    return configured if flag is None else choices[flag]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``milvus-backup-lib`` command."""
     parser = _Parser(
@@ -121,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--rbac", action="store_true", help="also back up users (without passwords), roles and grants"
+    )
+    create.add_argument(
+        "--pause_gc",
+        "--pause-gc",
+        dest="pause_gc",
+        choices=("auto", "true", "false"),
+        default=None,
+        help="pause Milvus's garbage collection while copying: auto (default; a server that cannot"
+        " pause it is a warning, recorded in the backup), true (fail instead), false (never pause);"
+        " the management URL is backup.gcPause.address in the config file",
     )
     create.add_argument(
         "--resume",

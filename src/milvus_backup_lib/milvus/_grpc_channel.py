@@ -28,12 +28,19 @@ _MAX_MESSAGE = 2**31 - 1
 
 
 def management_url(connection: MilvusConnection) -> str:
-    """Milvus's HTTP management endpoint: ``connection.management_url``, else port 9091 of the URI's host."""
+    """Milvus's HTTP management endpoint: ``connection.management_url``, else ``http://`` port 9091 of the
+    URI's host.
+
+    Plain ``http://`` even for an ``https://`` Milvus URI: TLS (``common.security.tlsMode``) covers the
+    gRPC/REST port only; the management port is served by ``server.ListenAndServe()`` without TLS
+    (milvus ``internal/http/server.go``, ``ServeHTTP``), so ``https://HOST:9091`` fails the handshake on
+    a stock deployment. A proxy that terminates TLS in front of it is given as ``management_url``.
+    """
     if connection.management_url:
         return connection.management_url
     parsed = urlparse(connection.uri if "://" in connection.uri else f"http://{connection.uri}")
-    scheme = "https" if parsed.scheme == "https" else "http"
-    return f"{scheme}://{parsed.hostname or '127.0.0.1'}:9091"
+    host = parsed.hostname or "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:9091"
 
 
 class GrpcChannel:

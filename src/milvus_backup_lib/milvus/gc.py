@@ -3,10 +3,19 @@
 Compaction drops old segments and GC then deletes their files; a backup that lists a segment and
 copies it a few minutes later could lose the race. Milvus exposes
 ``GET {management}/management/datacoord/garbage_collection/pause?pause_seconds=N`` and ``.../resume``
-on its HTTP management port (9091). Milvus 2.3.5 has no such control and answers 404: then we warn,
-go on, and record that GC was not paused (its GC interval there is an hour, so short backups are safe).
-Any other failure (the endpoint unreachable, an error status) means the server may have GC control
-that we could not use: then the backup fails with :class:`GcPauseError` unless the caller opted out.
+on its HTTP management port (9091). What happens when the pause cannot be had depends on ``pause_gc``:
+
+- ``"auto"`` (the default, what the Go tool does): a server without GC control (Milvus 2.3.5 answers
+  404) or a management port that does not answer (the common setup that forwards only 19530) is
+  logged as a warning and recorded (``GC not paused: ...`` in the report and in
+  ``meta/milvus_backup_lib.json``), and the backup goes on;
+- ``True``: a server without GC control is recorded as in ``"auto"`` (there is nothing to pause), but
+  any other failure raises :class:`GcPauseError` (fail closed);
+- ``False``: GC is never touched.
+
+Without the pause a short backup is usually safe (GC runs once an hour by default and keeps dropped
+segments' files for ``dataCoord.gc.dropTolerance``, a day); a source file that vanishes anyway fails
+the backup, saying that GC was not paused and how to pause it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import threading
 import urllib.error
 import urllib.request
 from types import TracebackType
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlparse
 
 import attrs
@@ -24,9 +33,13 @@ import attrs
 from milvus_backup_lib.errors import GcPauseError
 from milvus_backup_lib.milvus.records import GcAnswer
 
-__all__ = ["GcControl", "GcPause", "GcPauseOutcome", "HttpGcControl"]
+__all__ = ["AUTO", "GcControl", "GcPause", "GcPauseOutcome", "HttpGcControl", "PauseGc"]
 
 log = logging.getLogger(__name__)
+
+#: ``pause_gc``: ``"auto"`` (try, warn and record on failure), True (fail closed) or False (never try).
+PauseGc = bool | Literal["auto"]
+AUTO: Literal["auto"] = "auto"
 
 
 @attrs.frozen
@@ -66,10 +79,15 @@ class HttpGcControl:
             return GcAnswer(
                 paused=False, supported=False, note=f"the server at {host} has no GC control (HTTP 404)"
             )
-        reason = f"HTTP {status}" if status else body
+        if status:
+            problem = f"the management port at {self.base} answered HTTP {status} to the GC pause"
+        else:
+            problem = f"the management port at {self.base} did not answer ({body})"
         raise GcPauseError(
-            f"cannot pause garbage collection at {self.base} ({reason}); check the management URL "
-            "(Milvus's HTTP port, 9091 by default) or pass pause_gc=False to back up without the pause"
+            f"cannot pause garbage collection: {problem}; check the management URL (Milvus's HTTP "
+            'port, 9091 by default: management_url="http://HOST:9091") or pass pause_gc="auto" to '
+            "back up without the pause, with a warning",
+            problem=problem,
         )
 
     def resume(self) -> bool:
@@ -82,24 +100,35 @@ class GcPause:
     """Context manager: pause GC on ``cluster`` on enter, renew every ``pause_seconds / 3``, resume on exit.
 
     ``cluster`` is any :class:`~milvus_backup_lib.milvus.protocol.MilvusCluster` (only its
-    ``pause_gc``/``resume_gc`` are used). A server without GC control is recorded, not an error.
+    ``pause_gc``/``resume_gc`` are used). A server without GC control is recorded, not an error; a
+    pause that fails otherwise raises :class:`GcPauseError` with ``mode=True`` and is recorded, with a
+    warning, with ``mode="auto"``.
     """
 
-    def __init__(self, cluster: GcControl, pause_seconds: int = 3600) -> None:
+    def __init__(self, cluster: GcControl, pause_seconds: int = 3600, *, mode: PauseGc = True) -> None:
         self.cluster = cluster
         self.pause_seconds = pause_seconds
+        self.mode = mode
         self.outcome = GcPauseOutcome(False, "not attempted")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> GcPause:
-        answer = self.cluster.pause_gc(self.pause_seconds)
+        try:
+            answer = self.cluster.pause_gc(self.pause_seconds)
+        except GcPauseError as exc:
+            if self.mode is not AUTO:
+                raise
+            answer = GcAnswer(paused=False, supported=True, note=exc.problem)
         self.outcome = GcPauseOutcome(answer.paused, answer.note)
         if answer.paused:
             self._thread = threading.Thread(target=self._renew, name="gc-pause-renew", daemon=True)
             self._thread.start()
         else:
-            log.warning("GC not paused: %s; going on", answer.note)
+            log.warning(
+                "GC not paused: %s; going on (a segment compacted away meanwhile fails the backup)",
+                answer.note,
+            )
         return self
 
     def _renew(self) -> None:
