@@ -34,11 +34,17 @@ def _md5_once(location: StorageLocation, path: str, chunk_size: int) -> str:
 
 
 def md5_of(location: StorageLocation, path: str, chunk_size: int = _CHUNK) -> str:
-    """``md5:<hex>`` of a file, read in bounded chunks (a transient failure rereads it)."""
+    """``md5:<hex>`` of a file, read in bounded chunks (a transient failure rereads it).
+
+    Raises :class:`StorageError` naming the file, also when it does not exist (its ``__cause__`` is
+    then the ``FileNotFoundError``)."""
     try:
         return call_with_retries(f"checksum {path}", _md5_once, location, path, chunk_size)
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as exc:
+        raise StorageError(
+            f"{path} in {location.url} vanished while its checksum was computed (deleted meanwhile, by "
+            "Milvus's compaction and GC or another process); run the operation again"
+        ) from exc
     except Exception as exc:
         raise StorageError(
             f"cannot read {path} to checksum it: {type(exc).__name__}: {scrub(str(exc), location)}"
@@ -90,7 +96,7 @@ def compute_checksums(
             try:
                 checksum = store_md5(location.fs.info(path))
             except FileNotFoundError:
-                raise
+                checksum = None  # md5_of says which file vanished
             except Exception:
                 checksum = None
         if checksum is None:
