@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fsspec.asyn import sync
+
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.retry import call_with_retries
 
@@ -63,12 +65,9 @@ def bulk_delete_s3(location: StorageLocation, path: str) -> None:
     failed: list[str] = []
     for start in range(0, len(keys), 1000):
         batch = [{"Key": key.split("/", 1)[1]} for key in keys[start : start + 1000]]
+        delete = {"Objects": batch, "Quiet": True}
         out = call_with_retries(
-            f"remove {path}",
-            fs.call_s3,
-            "delete_objects",
-            Bucket=bucket,
-            Delete={"Objects": batch, "Quiet": True},
+            f"remove {path}", sync, fs.loop, fs._call_s3, "delete_objects", Bucket=bucket, Delete=delete
         )
         failed += [f"{e.get('Key')} ({e.get('Code', '?')})" for e in out.get("Errors") or ()]
     fs.invalidate_cache(path)
