@@ -215,3 +215,22 @@ def test_a_self_referencing_yaml_config_is_a_config_error(tmp_path: Path) -> Non
     looped["minio"] = looped
     with pytest.raises(InvalidConfigError, match="^minio: the mapping contains itself"):
         from_milvus_backup_config(looped)
+
+
+def test_an_os_error_escaping_a_public_call_becomes_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The net behind the translations: whatever a third-party filesystem lets escape."""
+    from milvus_backup_lib import BackupClient
+
+    client = BackupClient(milvus_storage=str(tmp_path), backup_storage=str(tmp_path))
+
+    def vanished(self: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", f"{tmp_path}/nightly/meta/{SECRET}")
+
+    monkeypatch.setattr(BackupRepository, "summaries", vanished)
+    with pytest.raises(
+        StorageError, match=r"list_backups failed on storage: FileNotFoundError .*nightly/meta"
+    ):
+        client.list_backups()
+    assert client.list_backups.__name__ == "list_backups"  # the wrapper keeps the method's face
