@@ -31,6 +31,7 @@ from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META,
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.retry import call_with_retries
+from milvus_backup_lib.storage import diagnose
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -189,7 +190,7 @@ class BackupRepository:
         except FileNotFoundError:
             return []
         except Exception as exc:
-            raise StorageError(
+            raise diagnose.classify(location, "list backups in", location.root, exc) or StorageError(
                 f"cannot list backups in {location.url}: {type(exc).__name__}: {scrub(str(exc), location)}"
             ) from exc
         result = []
