@@ -234,3 +234,40 @@ def test_an_os_error_escaping_a_public_call_becomes_a_storage_error(
     ):
         client.list_backups()
     assert client.list_backups.__name__ == "list_backups"  # the wrapper keeps the method's face
+
+
+def test_gcs_refusing_the_token_is_a_credentials_error_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fake-gcs-server accepts any token, so a tiny local server answers every request as GCS does a
+    bad token (401 "Invalid Credentials"). gcsfs retries that six times (over 30 s); the probe asks once."""
+    import http.server
+    import threading
+    import time
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"error": {"code": 401, "message": "Invalid Credentials"}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    monkeypatch.setenv("FETCH_RAW_TOKEN_EXPIRY", "false")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        location = StorageLocation(
+            "gs://bkt/backups", {"endpoint_url": endpoint, "token": SECRET, "project": "p"}
+        )
+        started = time.monotonic()
+        with pytest.raises(StorageCredentialsError) as info:
+            location.check_root()
+        assert time.monotonic() - started < 10
+        assert endpoint in str(info.value) and SECRET not in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()

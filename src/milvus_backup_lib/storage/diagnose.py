@@ -16,6 +16,7 @@ Endpoint URLs are not secrets and are shown; credentials never are (:func:`~.loc
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.request
@@ -29,6 +30,7 @@ from milvus_backup_lib.errors import (
     StorageRootNotFoundError,
     StorageUnreachableError,
 )
+from milvus_backup_lib.retry import call_with_retries
 
 if TYPE_CHECKING:
     from milvus_backup_lib.storage.location import StorageLocation
@@ -279,6 +281,30 @@ def _scrubbed(location: StorageLocation, exc: BaseException) -> str:
     return location.scrubbed(str(exc))
 
 
+def _gcs_list_once(fs: Any, bucket: str, prefix: str) -> Any:
+    """One GCS listing request for the probe. gcsfs retries a 401 six times (over 30 s: it takes one
+    for an expired token), so the probe calls its request without that retry wrapper where it can
+    (``_request.__wrapped__``); transient errors are still retried, by the library's own layer."""
+    raw = getattr(type(fs)._request, "__wrapped__", None)
+    if raw is None:
+        return fs.call("GET", "b/{}/o", bucket, prefix=prefix, maxResults=1, json_out=True)
+    from fsspec.asyn import sync
+
+    answer = call_with_retries(
+        f"list gs://{bucket}/{prefix}",
+        sync,
+        fs.loop,
+        raw,
+        fs,
+        "GET",
+        "b/{}/o",
+        bucket,
+        prefix=prefix,
+        maxResults=1,
+    )
+    return json.loads(answer[3])
+
+
 def _probe(location: StorageLocation, bucket: str, prefix: str) -> bool:
     """Whether any key starts with ``prefix`` in ``bucket``; raises what the store answered."""
     fs: Any = location.fs
@@ -294,7 +320,7 @@ def _probe(location: StorageLocation, bucket: str, prefix: str) -> bool:
         return bool(out.get("KeyCount") or out.get("Contents") or out.get("CommonPrefixes"))
     if protocol in _GCS and hasattr(fs, "call"):
         try:
-            out = fs.call("GET", "b/{}/o", bucket, prefix=prefix, maxResults=1, json_out=True)
+            out = _gcs_list_once(fs, bucket, prefix)
         except FileNotFoundError:
             raise bucket_error(location, "404") from None
         return bool(out.get("items") or out.get("prefixes"))
