@@ -9,19 +9,27 @@ password, a storage URL) are shown by their type only.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from milvus_backup_lib.backup.runner import default_backup_name
-from milvus_backup_lib.errors import InvalidOptionError, InvalidOptionTypeError, UsageError
+from milvus_backup_lib.errors import (
+    InvalidOptionError,
+    InvalidOptionTypeError,
+    MilvusBackupError,
+    StorageError,
+    UsageError,
+)
 from milvus_backup_lib.milvus.gc import AUTO, PauseGc
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.storage.layout import validate_backup_name
-from milvus_backup_lib.storage.location import StorageLocation
+from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -33,6 +41,7 @@ __all__ = [
     "check_seconds",
     "collection_filter",
     "milvus_connection",
+    "only_library_errors",
     "progress_of",
     "storage_location",
     "strategy_of",
@@ -101,6 +110,44 @@ def storage_location(argument: str, value: object) -> StorageLocation:
             return StorageLocation(url)
         raise InvalidOptionError(argument, value, _STORAGE, hide_value=True)
     raise InvalidOptionTypeError(argument, value, _STORAGE)
+
+
+_C = TypeVar("_C", bound=type)
+
+
+def only_library_errors(cls: _C) -> _C:
+    """Class decorator: every public method of ``cls`` raises only errors of the library's tree.
+
+    The library translates storage and server errors where it calls them; this is the net behind
+    that: an ``OSError`` that still escapes (a file vanishing between two calls of a third-party
+    filesystem, a local disk error) becomes a :class:`StorageError` naming the file, with the
+    credentials of the object's ``milvus_storage`` and ``backup_storage`` scrubbed from its message.
+    """
+    for name, method in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(method):
+            continue
+        setattr(cls, name, _translating(method))
+    return cls
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MilvusBackupError:
+            raise
+        except OSError as exc:
+            locations = [
+                loc
+                for loc in (getattr(self, "milvus_storage", None), getattr(self, "backup_storage", None))
+                if isinstance(loc, StorageLocation)
+            ]
+            where = f" {exc.filename}" if exc.filename else ""
+            detail = scrub(f"{type(exc).__name__}{where}: {exc.strerror or exc}", *locations)
+            raise StorageError(f"{method.__name__} failed on storage: {detail}") from exc
+
+    return call
 
 
 class Closable:

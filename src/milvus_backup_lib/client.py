@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["BackupClient", "BackupReport", "default_backup_name"]
 
 
+@facade.only_library_errors
 class BackupClient(facade.Closable):
     """Back up and restore Milvus collections to and from any fsspec storage.
 

@@ -28,7 +28,10 @@ they were raised from (permanent without one).
      |    +-- InconsistentSegmentError (RuntimeError)      no     a segment's binlogs disagree or are missing
      |         +-- UnsupportedSegmentFormatError          no     ... or are in a format it cannot back up
      +-- StorageError (OSError)                            cause  an fsspec storage call failed
-     |    +-- StorageRootNotFoundError (OSError)           no     the root directory or bucket does not exist
+     |    +-- StorageCredentialsError (PermissionError)    no     the store refused the key, secret or token
+     |    +-- StorageUnreachableError (ConnectionError)    no     the storage endpoint does not answer
+     |    +-- StorageRootNotFoundError (OSError)           no     the root directory or prefix does not exist
+     |         +-- BucketNotFoundError (OSError)           no     the bucket (Azure: container) does not exist
      +-- BackupError                                       cause  a backup cannot be written or read as asked
      |    +-- BackupExistsError (FileExistsError)          no     a backup of that name already exists
      |    +-- BackupLockedError (FileExistsError)          yes    another writer holds the lock on that name
@@ -52,6 +55,7 @@ __all__ = [
     "BackupExistsError",
     "BackupLockedError",
     "BackupNotFoundError",
+    "BucketNotFoundError",
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
     "FlushTimeoutError",
@@ -72,8 +76,10 @@ __all__ = [
     "MilvusPermissionError",
     "RestoreError",
     "RestorePlanError",
+    "StorageCredentialsError",
     "StorageError",
     "StorageRootNotFoundError",
+    "StorageUnreachableError",
     "UnsupportedSegmentFormatError",
     "UsageError",
 ]
@@ -249,7 +255,26 @@ class StorageError(MilvusBackupError, OSError):
 
 
 class StorageRootNotFoundError(StorageError):
-    """The root of a storage location (a local directory, a bucket) does not exist."""
+    """The root of a storage location does not exist: a local directory that is absent, or a prefix
+    below the bucket that holds nothing. Its subclass :class:`BucketNotFoundError` is a missing bucket."""
+
+
+class BucketNotFoundError(StorageRootNotFoundError):
+    """The bucket (S3, GCS) or container (Azure) of a storage location does not exist."""
+
+
+class StorageCredentialsError(StorageError, PermissionError):
+    """The store refused the credentials: an unknown key, a wrong secret, an expired token, or a
+    key without the right to the bucket (S3 ``InvalidAccessKeyId``, ``SignatureDoesNotMatch``,
+    ``AccessDenied``; GCS 401/403; Azure ``AuthenticationFailed``)."""
+
+
+class StorageUnreachableError(StorageError, ConnectionError):
+    """The storage endpoint cannot be reached: the connection is refused, the name does not resolve,
+    or connecting times out. The message names the endpoint URL.
+
+    Not retryable: it is raised after the library already tried for a few seconds.
+    """
 
 
 # --------------------------------------------------------------------------- backup errors

@@ -11,8 +11,11 @@ passes on it.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import traceback
+import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +24,19 @@ import pytest
 
 from manifests import backup, collection, partition, pk_field, schema, segment, vector_field
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
-from milvus_backup_lib.errors import BackupNotFoundError, StorageError, StorageRootNotFoundError
+from milvus_backup_lib.errors import (
+    BackupNotFoundError,
+    BucketNotFoundError,
+    StorageCredentialsError,
+    StorageError,
+    StorageRootNotFoundError,
+    StorageUnreachableError,
+)
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.verify import verify_backup
 from milvus_backup_lib.storage.location import StorageLocation, scrub
+from milvus_backup_lib.testing._process import free_ports
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -512,3 +524,187 @@ def test_secrets_stay_out_of_errors_and_reprs(backend: Backend, other_store: Sto
 
     for text in texts:
         assert secret not in text
+
+
+# --------------------------------------------------------------------------- storage errors name the cause
+
+
+def test_listing_a_missing_root_or_bucket_fails(backend: Backend, store: StorageLocation) -> None:
+    """Never "0 backups" for a root that is not there (issue 10): a monitoring script must notice."""
+    missing = backend.missing()
+    if missing is None:  # the memory store: every root exists
+        assert BackupRepository(store).summaries() == []
+        return
+    location, name = missing
+    repository = BackupRepository(location)
+    expected = StorageRootNotFoundError if location.is_local else BucketNotFoundError
+    for call in (
+        repository.summaries,
+        lambda: repository.read("nightly"),
+        lambda: verify_backup(repository, "nightly"),
+    ):
+        with pytest.raises(expected) as info:
+            call()
+        assert name in str(info.value)
+
+    if store.is_local:  # a directory that exists is a root, empty or not
+        assert BackupRepository(store).summaries() == []
+        return
+    # An object-store prefix that holds nothing is a root that is not there (a typo in the path) ...
+    with pytest.raises(StorageRootNotFoundError) as info:
+        BackupRepository(store).summaries()
+    assert not isinstance(info.value, BucketNotFoundError)
+    assert "'backups'" in str(info.value) and "127.0.0.1:" in str(info.value)
+    # ... while one that holds anything lists, and so does an empty bucket root.
+    _write(store, {"unrelated/file": b"x"})
+    assert BackupRepository(store).summaries() == []
+    assert BackupRepository(backend.fresh("")).summaries() == []
+
+
+def test_remove_tree_confirms_the_prefix_is_empty(store: StorageLocation) -> None:
+    _write(store, {f"doomed/binlogs/{i}": b"x" for i in range(3)} | {"kept/file": b"y"})
+    store.remove_tree(store.join("doomed"))
+    assert store.list_files(store.join("doomed"), fresh=True) == {}
+    assert list(store.list_files(store.root, fresh=True)) == [store.join("kept/file")]
+
+
+def test_s3_bulk_delete_failures_are_raised(s3_server: MotoServer) -> None:
+    """s3fs's rm sends DeleteObjects with Quiet and ignores its Errors: a key the store refused to
+    delete was silently left behind. Moto refuses nothing, so one key's refusal is injected into
+    moto's real answer (the key is really kept)."""
+    location = s3_server.location(_unique(), "backups")
+    _write(location, {"old/binlogs/a": b"1", "old/binlogs/b": b"2"})
+    fs: Any = location.fs
+    real_call = fs._call_s3
+
+    async def refusing(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method != "delete_objects":
+            return await real_call(method, *args, **kwargs)
+        objects = kwargs["Delete"]["Objects"]
+        refused, rest = objects[0], objects[1:]
+        out = await real_call(method, *args, **{**kwargs, "Delete": {**kwargs["Delete"], "Objects": rest}})
+        out.setdefault("Errors", []).append({"Key": refused["Key"], "Code": "AccessDenied", "Message": "no"})
+        return out
+
+    fs._call_s3 = refusing
+    try:
+        with pytest.raises(StorageError, match=r"backups/old/binlogs/a \(AccessDenied\)"):
+            location.remove_tree(location.join("old"))
+    finally:
+        del fs._call_s3
+    assert list(location.list_files(location.join("old"), fresh=True)) == [location.join("old/binlogs/a")]
+
+
+@pytest.mark.parametrize("protocol", ["s3", "gs", "az"])
+def test_unreachable_endpoint_fails_fast_naming_it(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed port used to take 20-70 s to fail (botocore's, gcsfs's and our retries) and was even
+    reported as a missing bucket; now about 6 s, naming the endpoint."""
+    monkeypatch.setenv("FETCH_RAW_TOKEN_EXPIRY", "false")
+    [port] = free_ports(1, "127.0.0.1")  # nothing listens there
+    endpoint = f"http://127.0.0.1:{port}"
+    options: dict[str, Any] = {
+        "s3": {"key": "k", "secret": SECRET, "client_kwargs": {"endpoint_url": endpoint}},
+        "gs": {"endpoint_url": endpoint, "token": "anon", "project": "p"},
+        "az": {
+            "connection_string": f"DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={SECRET};"
+            f"BlobEndpoint={endpoint}/acct;"
+        },
+    }[protocol]
+    for call in ("check_root", "list"):
+        location = StorageLocation(f"{protocol}://bucket/backups", options)
+        started = time.monotonic()
+        with pytest.raises(StorageUnreachableError) as info:
+            location.check_root() if call == "check_root" else BackupRepository(location).summaries()
+        assert time.monotonic() - started < 15
+        assert endpoint in str(info.value) and SECRET not in str(info.value)
+
+
+def _moto_auth(endpoint: str, count: str) -> str:
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth",
+        data=count.encode(),
+        method="POST",
+        headers={"Content-Type": "application/octet-stream"},  # a form body would be parsed away
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(json.loads(answer.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"])
+
+
+def test_s3_wrong_credentials_missing_bucket_and_missing_root_are_told_apart(s3_server: MotoServer) -> None:
+    """Moto accepts any key unless IAM authentication is on (``/moto-api/reset-auth``): turned on here
+    for this test only, with a user made through moto's IAM. Wrong credentials used to be reported as
+    a missing bucket (s3fs's exists() answers False for a bucket it may not read)."""
+    import botocore.session
+
+    endpoint = s3_server.endpoint
+    bucket = _unique()
+    s3_server.create_bucket(bucket)
+    iam = botocore.session.get_session().create_client(
+        "iam",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
+    user = _unique("user")
+    iam.create_user(UserName=user)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName="everything", PolicyDocument=json.dumps(policy))
+    access = iam.create_access_key(UserName=user)["AccessKey"]
+    good = {
+        "key": access["AccessKeyId"],
+        "secret": access["SecretAccessKey"],
+        "client_kwargs": {"endpoint_url": endpoint},
+    }
+
+    def at(url: str, **changed: str) -> StorageLocation:
+        return StorageLocation(url, {**good, **changed})
+
+    previous = _moto_auth(endpoint, "0")
+    try:
+        cases: list[tuple[StorageLocation, type[StorageError], str]] = [
+            (
+                at(f"s3://{bucket}/backups", key="AKIAUNKNOWNKEY000000"),
+                StorageCredentialsError,
+                "InvalidAccessKeyId",
+            ),
+            (at(f"s3://{bucket}/backups", secret=SECRET), StorageCredentialsError, "SignatureDoesNotMatch"),
+            (at(f"s3://{_unique('missing')}/backups"), BucketNotFoundError, "NoSuchBucket"),
+            (at(f"s3://{bucket}/backups"), StorageRootNotFoundError, "nothing is stored under the root"),
+        ]
+        for location, expected, detail in cases:
+            for call in (location.check_listable, BackupRepository(location).summaries):
+                with pytest.raises(expected) as info:
+                    call()
+                assert type(info.value) is expected, str(info.value)
+                text = str(info.value)
+                assert detail in text and endpoint in text
+                assert SECRET not in text and access["SecretAccessKey"] not in text
+        # check_root asks only for the bucket: good credentials pass, wrong ones do not
+        at(f"s3://{bucket}/backups").check_root()
+        with pytest.raises(StorageCredentialsError):
+            at(f"s3://{bucket}/backups", secret=SECRET).check_root()
+    finally:
+        _moto_auth(endpoint, previous)
+
+
+def test_azure_wrong_account_key_is_a_credentials_error(azure_server: Azurite) -> None:
+    """Azurite checks the shared key; GCS is not tested here: fake-gcs-server accepts any token."""
+    location = azure_server.location(_unique(), "backups")
+    wrong_key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk="
+    connection_string = location.storage_options["connection_string"]
+    wrong = StorageLocation(
+        location.url,
+        {
+            "connection_string": connection_string.replace(
+                connection_string.split("AccountKey=")[1].split(";")[0], wrong_key
+            )
+        },
+    )
+    for call in (wrong.check_root, BackupRepository(wrong).summaries):
+        with pytest.raises(StorageCredentialsError) as info:
+            call()
+        assert "127.0.0.1:" in str(info.value) and wrong_key not in str(info.value)
+    missing = StorageLocation(f"az://{_unique('missing')}/backups", location.storage_options)
+    with pytest.raises(BucketNotFoundError, match="container"):
+        BackupRepository(missing).summaries()

@@ -274,6 +274,7 @@ def test_unknown_file_keys_are_warned_about_with_the_closest_key(caplog: pytest.
 
 def _write_v2(tmp_path: Path, extra: str = "") -> Path:
     (tmp_path / "milvus").mkdir(exist_ok=True)
+    (tmp_path / "backups").mkdir(exist_ok=True)  # list and get refuse a backup root that is absent
     config = tmp_path / "backup.yaml"
     config.write_text(
         "configVersion: v2\n"

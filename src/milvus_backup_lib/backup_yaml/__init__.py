@@ -257,6 +257,12 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InvalidConfigError(_yaml_error_message(name, exc)) from None
     if data is None:
         return {}
+    if isinstance(data, Mapping):
+        try:
+            _flatten("", data, {})
+        except InvalidConfigError as exc:
+            if "contains itself" in str(exc):
+                raise InvalidConfigError(f"{name}: {exc}") from None
     if not isinstance(data, Mapping):
         raise InvalidConfigError(
             f"{name}: the top level must be a mapping of keys, got {type(data).__name__}"

@@ -68,11 +68,25 @@ class _Sources:
         return None
 
 
-def _flatten(prefix: str, value: Mapping[Any, Any], out: dict[str, tuple[str, Any]]) -> None:
+#: Deeper nesting than any milvus-backup config has: a sign of a mapping that contains itself.
+_MAX_DEPTH = 32
+
+
+def _flatten(
+    prefix: str, value: Mapping[Any, Any], out: dict[str, tuple[str, Any]], _path: tuple[int, ...] = ()
+) -> None:
+    path = (*_path, id(value))
     for raw_key, child in value.items():
         key = f"{prefix}.{raw_key}" if prefix else str(raw_key)
         if isinstance(child, Mapping):
-            _flatten(key, child, out)
+            # A YAML alias inside its own anchor (``a: &x {b: *x}``) makes a mapping that contains
+            # itself: refuse it by name instead of recursing until Python's RecursionError.
+            if id(child) in path or len(path) >= _MAX_DEPTH:
+                raise InvalidConfigError(
+                    f"{key}: the mapping contains itself (a YAML alias inside its own anchor, or nesting "
+                    f"deeper than {_MAX_DEPTH} levels); write the keys out instead"
+                )
+            _flatten(key, child, out, path)
         elif child is not None:  # an empty YAML value (``rootPath:``) leaves the default, as in the Go tool
             lower = key.lower()
             if lower in out:

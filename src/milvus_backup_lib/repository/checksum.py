@@ -47,12 +47,16 @@ def md5_of(location: StorageLocation, path: str, chunk_size: int = _CHUNK, *, si
     """``md5:<hex>`` of a file, read in bounded chunks (a transient failure rereads it).
 
     ``size`` (bytes, when known) sizes the retry budget, so a read that fails late in a large file is
-    tried again (see :func:`milvus_backup_lib.retry.budget_for`)."""
+    tried again (see :func:`milvus_backup_lib.retry.budget_for`). Raises :class:`StorageError` naming
+    the file, also when it does not exist (its ``__cause__`` is then the ``FileNotFoundError``)."""
     policy = DEFAULT_POLICY if size is None else budget_for(size)
     try:
         return policy.call(f"checksum {path}", _md5_once, location, path, chunk_size)
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as exc:
+        raise StorageError(
+            f"{path} in {location.url} vanished while its checksum was computed (deleted meanwhile, by "
+            "Milvus's compaction and GC or another process); run the operation again"
+        ) from exc
     except Exception as exc:
         raise StorageError(
             f"cannot read {path} to checksum it: {type(exc).__name__}: {scrub(str(exc), location)}"
@@ -141,7 +145,7 @@ def compute_checksums(
             try:
                 checksum, size = store_checksum(location, path)
             except FileNotFoundError:
-                raise
+                checksum = None  # md5_of says which file vanished
             except Exception:
                 checksum = None  # the metadata request failed: reading the file decides
         if checksum is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
@@ -31,6 +31,7 @@ from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META,
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.retry import call_with_retries
+from milvus_backup_lib.storage import diagnose
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -182,14 +183,15 @@ class BackupRepository:
 
     def directory_names(self) -> list[str]:
         """The valid backup names among the directories of the root, sorted: complete or not."""
-        fs = self.location.fs
+        location = self.location
+        location.check_listable()  # a missing root, bucket, credentials or endpoint: never "0 backups"
         try:
-            entries = call_with_retries("list backups", fs.ls, self.location.root, detail=True)
+            entries = call_with_retries("list backups", location.fs.ls, location.root, detail=True)
         except FileNotFoundError:
             return []
         except Exception as exc:
-            raise StorageError(
-                f"cannot list backups in {self.location.url}: {type(exc).__name__}: {scrub(str(exc), self.location)}"
+            raise diagnose.classify(location, "list backups in", location.root, exc) or StorageError(
+                f"cannot list backups in {location.url}: {type(exc).__name__}: {scrub(str(exc), location)}"
             ) from exc
         result = []
         for entry in entries:
@@ -246,9 +248,13 @@ class BackupRepository:
         return None
 
     def read(self, name: str) -> BackupInfo:
-        """The full description of backup ``name``."""
+        """The full description of backup ``name``.
+
+        Raises :class:`BackupNotFoundError`, or, when the root itself is missing or cannot be read, the
+        :class:`StorageError` that says why (:meth:`StorageLocation.check_listable`).
+        """
         if not self.exists(name):
-            raise BackupNotFoundError(name, self.location.url)
+            self.not_found(name)
         files: dict[str, bytes] = {}
         # full_meta.json is authoritative; the level files are only needed for backups without it.
         for file in (FULL_META, BACKUP_META, *FILE_ORDER):
@@ -259,6 +265,12 @@ class BackupRepository:
             except FileNotFoundError:
                 continue
         return decode_backup(files)
+
+    def not_found(self, name: str) -> NoReturn:
+        """Raise why backup ``name`` is not there: the root's problem if it has one, else
+        :class:`BackupNotFoundError`."""
+        self.location.check_listable()
+        raise BackupNotFoundError(name, self.location.url)
 
     def read_library_meta(self, name: str) -> LibraryMeta | None:
         """Our own record of backup ``name``, or None for backups made by the Go tool."""
@@ -317,7 +329,7 @@ class BackupRepository:
         """
         with BackupLock(self.location, validate_backup_name(name), stale_after=stale_after):
             if not self.exists(name) and not self.has_objects(name):
-                raise BackupNotFoundError(name, self.location.url)
+                self.not_found(name)
             self.delete(name)
 
     def remove_all(self, name: str) -> None:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from milvus_backup_lib._html import html_table
-from milvus_backup_lib.errors import InvalidOptionError, InvalidOptionTypeError, ManifestError
+from milvus_backup_lib.errors import InvalidOptionError, InvalidOptionTypeError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import (
     BACKUP_META,
     COLLECTION_META,
@@ -122,9 +122,7 @@ def verify_backup(
         raise InvalidOptionError("level", level, LEVELS)
     location = repository.location
     if not repository.exists(name):
-        from milvus_backup_lib.errors import BackupNotFoundError
-
-        raise BackupNotFoundError(name, location.url)
+        repository.not_found(name)
     meta_problems = []
     missing_meta = []
     for file in _UPSTREAM_META:
@@ -179,15 +177,24 @@ def verify_backup(
                     corrupt.append((path, "none recorded", "-"))
             readable = [p for p in to_read if p in recorded]
 
-            def compute(path: str) -> tuple[str, str]:
+            def compute(path: str) -> tuple[str, str | None]:
                 # Always read: the recorded checksum is compared with the bytes, never with an MD5 the
                 # store reports (which is what the recording may have come from).
-                return path, md5_of(location, location.join(name, path), size=expected[path])
+                try:
+                    return path, md5_of(location, location.join(name, path), size=expected[path])
+                except StorageError as exc:
+                    if isinstance(exc.__cause__, FileNotFoundError):  # vanished since the listing
+                        return path, None
+                    raise
 
+            vanished = []
             with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="verify") as pool:
                 for path, found in pool.map(compute, readable):
-                    if found != recorded[path]:
+                    if found is None:
+                        vanished.append(path)
+                    elif found != recorded[path]:
                         corrupt.append((path, recorded[path], found))
+            missing = tuple(sorted({*missing, *vanished}))
     return VerifyReport(
         name=name,
         level=level,

@@ -11,8 +11,10 @@ import attrs
 import fsspec
 from fsspec.core import split_protocol
 
-from milvus_backup_lib.errors import StorageError, StorageRootNotFoundError
+from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.retry import call_with_retries
+from milvus_backup_lib.storage import diagnose
+from milvus_backup_lib.storage._io import bulk_delete_s3, with_default_timeouts, write_local_atomically
 
 __all__ = ["StorageLocation"]
 
@@ -85,7 +87,8 @@ class StorageLocation:
             fs = self._state.get("fs", self._filesystem)
             if fs is None:
                 try:
-                    fs = _filesystem_class(self.protocol, self.storage_options)(**dict(self.storage_options))
+                    options = with_default_timeouts(self.protocol, self.storage_options)
+                    fs = _filesystem_class(self.protocol, self.storage_options)(**options)
                 except (ImportError, ValueError) as exc:
                     raise StorageError(
                         f"cannot open storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
@@ -181,13 +184,27 @@ class StorageLocation:
     # path, with credentials scrubbed. A missing file is FileNotFoundError (or an empty answer where
     # the method says so), never a StorageError.
 
+    def scrubbed(self, text: str) -> str:
+        """``text`` without any credential of this location."""
+        return _scrub(text, self)
+
     def _failure(self, action: str, path: str, exc: Exception) -> StorageError:
+        if isinstance(exc, StorageError):
+            return exc
+        specific = diagnose.classify(self, action, path, exc)
+        if specific is not None:
+            return specific
         return StorageError(
             f"cannot {action} {path} in {self.url}: {type(exc).__name__}: {_scrub(str(exc), self)}"
         )
 
+    def _reach(self) -> None:
+        """Fail within seconds, naming the endpoint, when the store does not answer at all."""
+        diagnose.check_reachable(self)
+
     def read_bytes(self, path: str) -> bytes:
         """The whole content of a (small) file; raises ``FileNotFoundError`` when it does not exist."""
+        self._reach()
         try:
             return bytes(call_with_retries(f"read {path}", self.fs.cat_file, path))
         except FileNotFoundError:
@@ -196,16 +213,24 @@ class StorageLocation:
             raise self._failure("read", path, exc) from exc
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a (small) file whole, creating its directory on local disk."""
+        """Write a (small) file whole, creating its directory on local disk.
+
+        On local disk the write is crash-safe: the data goes to a temporary name in the same directory,
+        is fsynced, renamed over ``path``, and the directory is fsynced; a crash leaves the old file or
+        the new one, never a torn or empty one.
+        """
+        self._reach()
         try:
             if self.is_local:
-                self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-            call_with_retries(f"write {path}", self.fs.pipe_file, path, data)
+                write_local_atomically(path, data)
+            else:
+                call_with_retries(f"write {path}", self.fs.pipe_file, path, data)
         except Exception as exc:
             raise self._failure("write", path, exc) from exc
 
     def exists(self, path: str) -> bool:
         """Whether a file (or directory) exists at ``path``."""
+        self._reach()
         try:
             return bool(call_with_retries(f"look for {path}", self.fs.exists, path))
         except Exception as exc:
@@ -216,6 +241,7 @@ class StorageLocation:
 
         ``fresh`` drops the filesystem's listing cache first (s3fs, gcsfs and adlfs keep one).
         """
+        self._reach()
         try:
             if fresh:
                 self.fs.invalidate_cache(path)
@@ -228,6 +254,7 @@ class StorageLocation:
 
     def has_anything(self, path: str) -> bool:
         """Whether any object at all is stored at or below ``path``."""
+        self._reach()
         fs = self.fs
         try:
             if not fs.exists(path):
@@ -240,6 +267,7 @@ class StorageLocation:
 
     def remove_file(self, path: str) -> None:
         """Remove one file; a file that is already gone is fine."""
+        self._reach()
         try:
             call_with_retries(f"remove {path}", self.fs.rm_file, path)
         except FileNotFoundError:
@@ -248,42 +276,59 @@ class StorageLocation:
             raise self._failure("remove", path, exc) from exc
 
     def remove_tree(self, path: str) -> None:
-        """Remove everything at and below ``path``; nothing there is fine."""
+        """Remove everything at and below ``path``; nothing there is fine.
+
+        The removal is confirmed: on S3 each key the bulk delete reports as failed is named (s3fs's
+        ``rm`` ignores them), and on object stores the prefix is listed again afterwards; anything
+        left raises :class:`StorageError` naming it.
+        """
+        self._reach()
         fs = self.fs
         try:
-            if fs.exists(path):
+            if self.protocol in ("s3", "s3a") and hasattr(fs, "call_s3"):
+                bulk_delete_s3(self, path)
+            elif fs.exists(path):
                 call_with_retries(f"remove {path}", fs.rm, path, recursive=True)
+            left = [] if self.is_local and not fs.exists(path) else sorted(self.list_files(path, fresh=True))
         except FileNotFoundError:
-            pass
+            return
         except Exception as exc:
             raise self._failure("remove", path, exc) from exc
+        if left:
+            shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            raise StorageError(
+                f"could not remove everything under {path} in {self.url}: {len(left)} file(s) left "
+                f"({shown}); check the credentials' delete permission and any retention or legal hold "
+                "on the bucket, then delete again"
+            )
 
     def check_root(self) -> None:
         """Raise :class:`StorageRootNotFoundError` if the root (directory, bucket, container) does not exist.
 
         On object stores only the bucket (Azure: container) must exist: keys below it need no directory.
-        Raises :class:`StorageError` if the store cannot be reached.
+        Raises :class:`BucketNotFoundError` (a :class:`StorageRootNotFoundError`) for a missing bucket,
+        :class:`StorageCredentialsError` when the store refuses the credentials, and
+        :class:`StorageUnreachableError` (within seconds, naming the endpoint) when it does not answer.
         """
-        fs = self.fs
+        self._check(root_must_hold=False)
+
+    def check_listable(self) -> None:
+        """Like :meth:`check_root`, and on object stores the root prefix must hold something: a root
+        that is absent or holds nothing raises :class:`StorageRootNotFoundError` (listing it would
+        wrongly say "no backups"). A bucket root (``s3://bucket``) may be empty."""
+        self._check(root_must_hold=True)
+
+    def _check(self, *, root_must_hold: bool) -> None:
+        if not (self.is_local or self.protocol == "memory"):
+            self.fs.invalidate_cache(self.bucket)  # s3fs/gcsfs/adlfs cache listings: ask the store now
         try:
-            if self.is_local:
-                ok = bool(fs.isdir(self.root))
-            elif self.protocol == "memory":
-                ok = True
-            else:
-                fs.invalidate_cache(self.bucket)  # s3fs/gcsfs/adlfs cache listings: ask the store now
-                ok = bool(fs.exists(self.bucket))
+            diagnose.probe_root(self, root_must_hold=root_must_hold)
+        except StorageError:
+            raise
         except Exception as exc:
             raise StorageError(
                 f"cannot reach storage {self.url!r}: {type(exc).__name__}: {_scrub(str(exc), self)}"
             ) from None
-        if not ok:
-            if self.is_local:
-                what, name = "directory", self.root
-            else:
-                what = "container" if self.protocol in _AZURE_PROTOCOLS else "bucket"
-                name = self.bucket
-            raise StorageRootNotFoundError(f"storage root {what} {name!r} of {self.url!r} does not exist")
 
 
 def _filesystem_class(protocol: str, options: Mapping[str, Any]) -> type[fsspec.AbstractFileSystem]:
