@@ -35,6 +35,7 @@ from milvus_backup_lib.errors import (
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.verify import verify_backup
+from milvus_backup_lib.storage.layout import ROOT_MARKER
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 from milvus_backup_lib.testing._process import free_ports
 
@@ -471,7 +472,11 @@ def test_repository_round_trip_and_delete(store: StorageLocation) -> None:
     assert repository.names() == []
     assert not repository.exists("contract_backup")
     assert not repository.has_objects("contract_backup")
-    assert set(_listing(store)) == {"half_done/binlogs/x"}
+    # the root marker stays: a root whose last backup was deleted still lists as "no backups"
+    assert set(_listing(store)) == {"half_done/binlogs/x", ROOT_MARKER}
+    store.remove_tree(store.join("half_done"))
+    store.fs.invalidate_cache(store.root)
+    assert repository.summaries() == []
 
 
 # --------------------------------------------------------------------------- credentials stay secret

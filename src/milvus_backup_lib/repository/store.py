@@ -32,7 +32,7 @@ from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage import diagnose
-from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, validate_backup_name
+from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, ROOT_MARKER, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
@@ -312,6 +312,9 @@ class BackupRepository:
     def write_manifest(self, info: BackupInfo, library_meta: LibraryMeta) -> None:
         """Write our record and the upstream meta files, ``backup_meta.json`` last."""
         encoded = encode_backup(info)
+        marker = self.location.join(ROOT_MARKER)
+        if not self.location.exists(marker):
+            self.location.write_bytes(marker, b"backups of milvus_backup_lib and milvus-backup live here\n")
         self.location.write_bytes(self.meta_path(info.name, LIBRARY_META_FILE), library_meta.to_json())
         for file in FILE_ORDER:
             self.location.write_bytes(self.meta_path(info.name, file), encoded[file])

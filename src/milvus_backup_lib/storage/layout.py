@@ -42,6 +42,10 @@ MAX_BACKUP_NAME_LENGTH = 128
 META_DIR = "meta"
 #: Our own metadata file (library version, GC pause record, checksums); upstream ignores it.
 LIBRARY_META_FILE = "milvus_backup_lib.json"
+#: A file at the root, written with each backup and kept when backups are deleted, so that a root whose
+#: last backup was deleted still exists on object stores (where a prefix exists only while it holds
+#: objects) and lists as "no backups" rather than as a missing root. The Go tool lists only directories.
+ROOT_MARKER = "milvus_backup_lib.root"
 
 
 def validate_backup_name(name: object) -> str:
