@@ -245,13 +245,29 @@ class BackupLock:
 
         Raises :class:`LockLostError` if another writer holds it or the lease ran out.
         """
-        self.check()
         try:
-            self._refresh()
-        except Exception as exc:
-            why = scrub(f"{type(exc).__name__}: {exc}", self.location)
-            log.warning("refreshing the lock on %s before committing failed: %s", self.name, why)
-        self.check()
+            self.check()
+            try:
+                self._refresh()
+            except Exception as exc:
+                why = scrub(f"{type(exc).__name__}: {exc}", self.location)
+                log.warning("refreshing the lock on %s before committing failed: %s", self.name, why)
+            self.check()
+        except LockLostError as exc:
+            raise LockLostError(
+                self.name, self._holder_now(exc.holder), self._lost[1] if self._lost else ""
+            ) from None
+
+    def _holder_now(self, known: str) -> str:
+        """Who holds the lock now, read from the store (``known`` if it cannot be read)."""
+        try:
+            current = self._read_versioned()
+        except StorageError:
+            return known
+        if current is None:
+            return "nobody (the lock object is gone)"
+        record = _parse(current.data)
+        return known if record.get("owner") == self.owner else _holder(record)
 
     def release(self) -> None:
         """Stop refreshing and delete the lock if it is still ours (at the version we last wrote)."""
