@@ -334,5 +334,5 @@ def _age(current: Versioned, record: dict[str, Any]) -> float:
 def _holder(record: dict[str, Any]) -> str:
     host, pid = record.get("host", "?"), record.get("pid", "?")
     owner = record.get("owner")
-    token = f" (lock token {str(owner)[:8]})" if owner else ""
+    token = f", lock token {str(owner)[:8]}" if owner else ""
     return f"pid {pid} on {host}{token}" if record else "an unknown writer (the lock cannot be parsed)"
