@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import threading
 import time
@@ -92,6 +91,8 @@ class _Local(ConditionalBackend):
     @contextlib.contextmanager
     def _guard(self, path: str) -> Iterator[None]:
         """An exclusive ``flock`` on the lock's directory: one compare-and-swap at a time, across processes."""
+        import fcntl  # POSIX only: imported here so the package still imports elsewhere
+
         fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
