@@ -35,6 +35,7 @@ they were raised from (permanent without one).
      +-- BackupError                                       cause  a backup cannot be written or read as asked
      |    +-- BackupExistsError (FileExistsError)          no     a backup of that name already exists
      |    +-- BackupLockedError (FileExistsError)          yes    another writer holds the lock on that name
+     |    |    +-- LockLostError (FileExistsError)         no     our lock was taken over (or expired) mid-run
      |    +-- BackupNotFoundError (LookupError)            no     no backup of that name
      |    +-- ManifestError (ValueError)                   no     a manifest file is missing or malformed
      |    +-- BackupCorruptError (ValueError)              no     a backup's files are missing, short, corrupt
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidOptionError",
     "InvalidOptionTypeError",
+    "LockLostError",
     "ManifestError",
     "MilvusAuthenticationError",
     "MilvusBackupError",
@@ -299,6 +301,27 @@ class BackupLockedError(BackupError, FileExistsError):
         super().__init__(
             f"backup {name!r} is being written by {holder} (lock refreshed {age:.0f} s ago); "
             "wait for it to finish or pick another name"
+        )
+        self.name = name
+        self.holder = holder
+
+
+class LockLostError(BackupLockedError):
+    """The writer's own lock on the backup name was taken over, or could not be refreshed within its lease.
+
+    Raised by the writer that lost it, which then writes nothing more (no manifest): the other writer
+    (``holder``) owns the name now.
+    """
+
+    retryable = False
+
+    def __init__(self, name: str, holder: str, why: str) -> None:
+        BackupError.__init__(
+            self,
+            f"backup {name!r} was not finished: this writer lost its lock on the name ({why}); it is now "
+            f"held by {holder}. Nothing more was written (no manifest). Let that writer finish, then check "
+            "the backup with verify_backup(); if a run stalls for longer than lock_stale_after seconds "
+            "(a suspended machine, an overloaded host), raise lock_stale_after",
         )
         self.name = name
         self.holder = holder

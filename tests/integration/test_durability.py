@@ -192,8 +192,9 @@ _CRASH = textwrap.dedent(
                     die()
         LocalFileSystem.pipe_file = pipe_file
 
+    # A 2 s lease: the killed writer's lock is judged by its age alone (no host/pid shortcut).
     client = BackupClient(MilvusConnection(uri=uri, management_url=mgmt), StorageLocation(storage),
-                          StorageLocation(root), copier=None)
+                          StorageLocation(root), copier=None, lock_stale_after=2)
     client.create_backup("crashed", collections=[coll], progress=KillAt())
     print("survived")
     """
@@ -218,6 +219,8 @@ def test_kill_9_at_each_phase_then_resume(milvus_server: Any, small: Any, tmp_pa
     )
     assert proc.returncode == -9, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     assert (tmp_path / "crashed").exists()  # it did write something
+    assert (tmp_path / "crashed.lock").exists()  # SIGKILL: no release
+    time.sleep(3.5)  # past the dead writer's 2 s lease, on the store's clock (the file's mtime)
 
     bc = make_client(milvus_server, tmp_path)
     assert bc.list_backups() == []
@@ -226,7 +229,7 @@ def test_kill_9_at_each_phase_then_resume(milvus_server: Any, small: Any, tmp_pa
     with pytest.raises(BackupExistsError, match="resume=True"):
         bc.create_backup("crashed", collections=[coll])
 
-    report = bc.create_backup("crashed", collections=[coll], resume=True)  # the dead writer's lock is broken
+    report = bc.create_backup("crashed", collections=[coll], resume=True)  # its stale lock is taken over
     stored_before = report.resumed_files
     if phase in ("between", "meta"):
         assert report.resumed_files == len(_binlogs(tmp_path, "crashed")) and report.files == 0

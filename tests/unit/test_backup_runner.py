@@ -3,17 +3,21 @@ and segments whose files disagree."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 from memory_data import DB, client, expected_pks, populate
 
+from milvus_backup_lib.backup import runner as runner_module
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
 from milvus_backup_lib.errors import (
     BackupExistsError,
     BackupLockedError,
     InconsistentSegmentError,
+    LockLostError,
     StorageError,
 )
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
@@ -165,3 +169,77 @@ def test_a_segment_with_orphan_binlogs_is_refused() -> None:
         bk.create_backup("orphans")
     assert raised.value.segment_id == seg.segment_id
     assert bk.list_backups() == []
+
+
+class _AfterCopy:
+    """The real copier, then ``after`` once (the stalled writer's last moment before it commits)."""
+
+    def __init__(self, after: Callable[[], None]) -> None:
+        self.inner = FsspecCopier(concurrency=1)
+        self.after: Callable[[], None] | None = after
+
+    def copy(
+        self,
+        source: StorageLocation,
+        destination: StorageLocation,
+        jobs: Sequence[CopyJob],
+        progress: Progress = NULL_PROGRESS,
+    ) -> CopyResult:
+        result = self.inner.copy(source, destination, jobs, progress)
+        after, self.after = self.after, None
+        if after is not None:
+            after()
+        return result
+
+
+def test_a_stalled_writer_whose_lock_was_taken_over_never_commits(tmp_path: Path) -> None:
+    """Writer A stalls past its lease after copying; B takes the lock over, resumes (removing A's files
+    of segments compacted away meanwhile) and commits. A's commit is refused; B's backup is whole."""
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    storage = StorageLocation(str(tmp_path))
+    survivor: dict[str, object] = {}
+
+    def stall_then_b_takes_over() -> None:
+        cluster.compact(DB, "c")  # B's snapshot lists other segments than A's
+        # A stalls (a suspended VM): no refresh for far longer than its lease, on the store's clock.
+        then = time.time() - 1000
+        os.utime(tmp_path / "taken.lock", (then, then))
+        b = client(cluster, storage, lock_stale_after=30)
+        survivor["report"] = b.create_backup("taken", resume=True)
+
+    a = client(cluster, storage, copier=_AfterCopy(stall_then_b_takes_over), lock_stale_after=30)
+    with pytest.raises(LockLostError, match="'taken' was not finished") as err:
+        a.create_backup("taken")
+    assert "nobody (the lock object is gone)" in str(err.value)  # B finished and released it
+    assert "report" in survivor
+    b = client(cluster, storage)
+    assert [s.name for s in b.list_backups()] == ["taken"]
+    assert b.verify_backup("taken", level="checksum").ok  # the manifest is B's, and its files all there
+    target = InMemoryMilvus("2.4.10")
+    client(target, storage).restore("taken")
+    assert [r["pk"] for r in target.rows(DB, "c")] == expected_pks()
+    assert not (tmp_path / "taken.lock").exists()
+
+
+def test_the_copy_stops_at_the_next_batch_once_the_lock_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner_module, "COPY_BATCH_FILES", 2)
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    bk = client(cluster, lock_stale_after=1.5)  # refreshed every 0.5 s
+    batches: list[int] = []
+
+    def lose_it(source: StorageLocation, destination: StorageLocation, jobs: Sequence[CopyJob]) -> None:
+        batches.append(len(jobs))
+        if len(batches) == 2:  # another writer takes the lock over during the second batch
+            path = bk.backup_storage.join("cut.lock")
+            bk.backup_storage.fs.pipe_file(path, b'{"owner": "other", "host": "h2", "pid": 7}')
+            time.sleep(1.0)  # the loser's refresher finds it taken over and marks the lock lost
+
+    bk.copier = HookedCopier(lose_it)
+    with pytest.raises(LockLostError, match="pid 7 on h2"):
+        bk.create_backup("cut")
+    # the check before the third batch stopped the copy: nothing more was written, no manifest
+    assert batches == [2, 2] and not bk.repository.exists("cut")

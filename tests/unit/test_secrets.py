@@ -132,19 +132,22 @@ def test_azure_and_gcs_credentials_are_hidden_whatever_their_shape() -> None:
     assert "myaccount" in text
 
 
-def test_a_failed_lock_release_logs_no_credential(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_lock_release_logs_no_credential(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = "hunter2-very-secret-token"
     location = StorageLocation(f"memory://secrets-{uuid.uuid4().hex}", storage_options={"token": secret})
     lock = BackupLock(location, "bk1")
     lock.acquire()
 
-    def broken_read() -> None:
+    def broken_remove(*args: object) -> bool:
         try:
             raise KeyError(f"signed request with {secret}")
         except KeyError as exc:
-            raise OSError(f"cannot read the lock: {secret}") from exc
+            raise OSError(f"cannot delete the lock: {secret}") from exc
 
-    lock.read = broken_read  # type: ignore[method-assign]
+    # the conditional delete the release makes
+    monkeypatch.setattr("milvus_backup_lib.repository.lock.remove_if", broken_remove)
     with caplog.at_level(logging.DEBUG):
         lock.release()
     assert "could not release the lock on bk1" in caplog.text

@@ -10,6 +10,10 @@
 6. record each copy's checksum;
 7. commit: write the manifest, ``backup_meta.json`` last.
 
+The lock is a lease with a fencing token: between copy batches the runner checks it was not lost, and
+right before the commit it proves it still holds it (a conditional refresh); a writer that lost it
+raises :class:`LockLostError` and writes nothing more.
+
 A failed run keeps what it copied (for ``resume=True``); without ``backup_meta.json`` it is never listed.
 :meth:`BackupRunner.plan` runs steps 2 and 4 only, without the flush, and writes nothing.
 """
@@ -50,9 +54,12 @@ from milvus_backup_lib.repository.verify import stored_files
 from milvus_backup_lib.storage.layout import BinlogFile, binlog_files
 from milvus_backup_lib.storage.location import StorageLocation
 
-__all__ = ["BackupReport", "BackupRunner", "default_backup_name"]
+__all__ = ["COPY_BATCH_FILES", "BackupReport", "BackupRunner", "default_backup_name"]
 
 log = logging.getLogger(__name__)
+
+#: Files per copy batch: the lock is checked between batches, so a writer that lost it stops soon.
+COPY_BATCH_FILES = 64
 
 
 def default_backup_name(now: dt.datetime | None = None) -> str:
@@ -157,7 +164,7 @@ class BackupRunner:
     ) -> BackupReport:
         """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
         started = time.monotonic()
-        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after):
+        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock:
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
             self._check_name_free(name, resume)
@@ -183,7 +190,7 @@ class BackupRunner:
                     )
                     files = list(binlog_files(info))
                     written = bool(files)
-                    copied = self._copy(name, files, resume, progress, gc.outcome)
+                    copied = self._copy(name, files, resume, progress, lock, gc.outcome)
                 outcome = gc.outcome
                 library_meta = LibraryMeta(
                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -195,6 +202,7 @@ class BackupRunner:
                 )
                 progress.phase("meta", name)
                 written = True
+                lock.ensure_held()  # fencing: only the writer that provably holds the lock commits
                 self.repository.write_manifest(info, library_meta)
             except BaseException:
                 if written:
@@ -266,12 +274,15 @@ class BackupRunner:
         files: Sequence[BinlogFile],
         resume: bool,
         progress: Progress,
+        lock: BackupLock,
         gc: GcPauseOutcome | None = None,
     ) -> _Copied:
         """Copy ``files`` into backup ``name`` and record their checksums (by backup-relative key).
 
-        A source file that vanished while copying fails with a :class:`StorageError` saying whether
-        GC was paused (``gc``) and how to pause it."""
+        The copy goes in batches of :data:`COPY_BATCH_FILES`; before each the lock is checked, so a
+        writer that lost it stops within one batch. A source file that vanished while copying fails
+        with a :class:`StorageError` saying whether GC was paused (``gc``) and how to pause it.
+        """
         jobs = {
             f.key: CopyJob(
                 source=self.milvus_storage.join(f.source),
@@ -284,16 +295,18 @@ class BackupRunner:
         resumed: dict[str, str] = {}
         if resume:
             progress.phase("resume", "checking what an earlier run stored")
+            lock.check()  # resuming removes files: never on a name another writer holds now
             resumed = self._already_stored(name, jobs)
         todo = [job for key, job in jobs.items() if key not in resumed]
         copy_started = time.monotonic()
         try:
-            result = self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+            result = self._copy_batches(todo, progress, lock)
         except StorageError as exc:
             if gc is None or not _source_vanished(exc):
                 raise
             raise StorageError(f"{exc}; {_vanished_advice(gc)}") from exc
         copy_seconds = time.monotonic() - copy_started
+        lock.check()
         # Checksums of what was written: streamed copies brought theirs; the rest come from the
         # store's own MD5 where it keeps one, else from reading the copy.
         checksum_started = time.monotonic()
@@ -311,6 +324,26 @@ class BackupRunner:
             resumed_bytes=sum(jobs[key].size for key in resumed),
             copy_seconds=copy_seconds,
             checksum_seconds=time.monotonic() - checksum_started,
+        )
+
+    def _copy_batches(self, todo: Sequence[CopyJob], progress: Progress, lock: BackupLock) -> CopyResult:
+        """Copy ``todo`` batch by batch, checking the lock before each; one result for all."""
+        if len(todo) <= COPY_BATCH_FILES:
+            lock.check()
+            return self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+        progress.files_total(len(todo), sum(job.size for job in todo))
+        quiet = _NoTotals(progress)  # the copier announces each batch's total: the whole one is told
+        results: list[CopyResult] = []
+        for start in range(0, len(todo), COPY_BATCH_FILES):
+            lock.check()
+            batch = todo[start : start + COPY_BATCH_FILES]
+            results.append(self.copier.copy(self.milvus_storage, self.backup_storage, batch, quiet))
+        return CopyResult(
+            files=sum(r.files for r in results),
+            bytes_copied=sum(r.bytes_copied for r in results),
+            server_side=all(r.server_side for r in results),
+            bytes_through_client=sum(r.bytes_through_client for r in results),
+            checksums={k: v for r in results for k, v in r.checksums.items()},
         )
 
     def _already_stored(self, name: str, jobs: dict[str, CopyJob]) -> dict[str, str]:
@@ -361,6 +394,22 @@ def _vanished_advice(gc: GcPauseOutcome) -> str:
         'management_url="http://HOST:9091") '
         "so the pause reaches it, and pause_gc=True so that a backup never runs without it"
     )
+
+
+class _NoTotals(Progress):
+    """Forwards every event but ``files_total`` (told once by the runner, not per batch) to ``inner``."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def phase(self, name: str, detail: str = "") -> None:
+        self.inner.phase(name, detail)
+
+    def file_done(self, path: str, nbytes: int) -> None:
+        self.inner.file_done(path, nbytes)
+
+    def waiting(self, what: str, seconds: float) -> None:
+        self.inner.waiting(what, seconds)
 
 
 @attrs.frozen
