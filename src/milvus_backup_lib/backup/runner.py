@@ -360,8 +360,13 @@ class BackupRunner:
 
         def same(item: tuple[str, CopyJob]) -> tuple[str, str | None]:
             key, job = item
-            theirs = md5_of(self.milvus_storage, job.source)
-            ours = md5_of(self.backup_storage, job.destination)
+            try:
+                theirs = md5_of(self.milvus_storage, job.source, size=job.size)
+                ours = md5_of(self.backup_storage, job.destination, size=job.size)
+            except StorageError as exc:
+                if _source_vanished(exc):  # copied again, which then fails saying what GC did
+                    return key, None
+                raise
             return key, ours if ours == theirs else None
 
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="resume") as pool:
