@@ -180,17 +180,17 @@ _CRASH = textwrap.dedent(
             if phase == "between" and name == "meta":  # every binlog written, no meta file yet
                 die()
 
-    if phase == "meta":  # die after two meta files were written
-        from fsspec.implementations.local import LocalFileSystem
-        original = LocalFileSystem.pipe_file
+    if phase == "meta":  # die after two meta files were written (local writes: write_local_atomically)
+        from milvus_backup_lib.storage import location as location_module
+        original = location_module.write_local_atomically
         written = []
-        def pipe_file(self, path, *args, **kwargs):
-            original(self, path, *args, **kwargs)
+        def write_local_atomically(path, data):
+            original(path, data)
             if "/meta/" in str(path):
                 written.append(path)
                 if len(written) == 2:
                     die()
-        LocalFileSystem.pipe_file = pipe_file
+        location_module.write_local_atomically = write_local_atomically
 
     # A 2 s lease: the killed writer's lock is judged by its age alone (no host/pid shortcut).
     client = BackupClient(MilvusConnection(uri=uri, management_url=mgmt), StorageLocation(storage),
