@@ -7,7 +7,8 @@ for dated backups instead of snapshots:
 - ``keep_last`` keeps the newest N; ``keep_hourly``/``daily``/``weekly``/``monthly``/``yearly`` keep
   the newest backup of each of the N newest hours, days, ISO weeks, months, years that hold one, in
   local time (``tz``); ``-1`` means every such bucket (restic's ``unlimited``). While a rule has
-  buckets left over, it also keeps the oldest backup (restic 0.17: the longest history);
+  buckets left over, it also keeps the oldest backup (restic 0.17: the longest history; its reason
+  is then ``oldest daily``...);
 - ``keep_within`` keeps every backup made after ``newest - within``, ``newest`` being the newest
   backup that is not in the future, not the current time: a repository nobody backs up to any more
   is not emptied by time passing;
@@ -248,10 +249,11 @@ def apply_policy(
             if left[i] == 0:
                 continue
             bucket = nr if what == "last" else bucket_of(t)
-            if bucket != last_bucket[i] or nr == len(ordered) - 1:
+            oldest = nr == len(ordered) - 1
+            if bucket != last_bucket[i] or oldest:
+                reasons.append(f"oldest {what}" if bucket == last_bucket[i] else what)
                 last_bucket[i] = bucket
                 if left[i] > 0:
                     left[i] -= 1
-                reasons.append(what)
         result.append(Decision(name, t, tuple(reasons)))
     return result
