@@ -17,6 +17,8 @@ import pytest
 from memory_data import DB, client, populate
 
 from milvus_backup_lib import InvalidOptionError, PruneReport, StorageLocation
+from milvus_backup_lib.cli import main
+from milvus_backup_lib.cli.parser import build_parser
 from milvus_backup_lib.errors import InvalidOptionTypeError
 from milvus_backup_lib.manifest.codec import FULL_META
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionBackupInfo
@@ -415,3 +417,23 @@ def test_client_prune_on_backups_of_the_memory_cluster() -> None:
         bk.prune()
     with pytest.raises(InvalidOptionError, match="unfinished_older_than"):
         bk.prune(keep_last=1, unfinished_older_than="1m")
+
+
+# --- the command line -------------------------------------------------------------------------------------
+
+
+def test_cli_prune_flags_in_both_spellings() -> None:
+    args = build_parser().parse_args(
+        ["prune", "--keep_daily", "7", "--keep-weekly", "unlimited", "--keep-within", "7d", "--dry-run"]
+    )
+    assert (args.keep_daily, args.keep_weekly, args.keep_within, args.dry_run) == (7, -1, "7d", True)
+    assert (args.keep_last, args.unfinished_older_than) == (None, None)
+    assert build_parser().parse_args(["prune", "--keep-last", "1"]).dry_run is False  # the CLI deletes
+
+
+def test_cli_prune_without_a_rule_or_with_a_bad_count_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prune", "--dry_run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: prune: give at least one of --keep-last") and "--keep-within" in err
+    assert main(["prune", "--keep-last", "-3"]) == 2
+    assert "expected a whole number >= 0 or 'unlimited'" in capsys.readouterr().err

@@ -441,5 +441,5 @@ COMMANDS: Mapping[str, Callable[[Context], int]] = {
     "restore": cmd_restore,
     "check": cmd_check,
     "verify": cmd_verify,
-    "prune": lambda ctx: run_prune(ctx, _client(ctx.config())),
+    "prune": lambda ctx: run_prune(ctx, lambda: _client(ctx.config())),
 }

@@ -3,21 +3,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from milvus_backup_lib.cli.output import EXIT_OK
+from milvus_backup_lib.cli.output import EXIT_OK, CommandLineError
 
 if TYPE_CHECKING:
     from milvus_backup_lib.cli.commands import Context
     from milvus_backup_lib.client import BackupClient
 
-__all__ = ["run_prune"]
+__all__ = ["check_prune_flags", "run_prune"]
+
+_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly", "within")
 
 
-def run_prune(ctx: Context, client: BackupClient) -> int:
+def check_prune_flags(ctx: Context) -> None:
+    """A prune without any ``--keep-*`` flag is refused (exit 2) before the config is read."""
+    if all(getattr(ctx.args, f"keep_{rule}") is None for rule in _RULES):
+        flags = ", ".join(f"--keep-{rule}" for rule in _RULES)
+        raise CommandLineError(
+            f"prune: give at least one of {flags} (without a rule prune would remove every backup)"
+        )
+
+
+def run_prune(ctx: Context, make_client: Callable[[], BackupClient]) -> int:
     """Prune with the flags' policy; removes unless ``--dry_run``. Exit 0 whatever was removed."""
+    check_prune_flags(ctx)
     args = ctx.args
-    report = client.prune(
+    report = make_client().prune(
         keep_last=args.keep_last,
         keep_hourly=args.keep_hourly,
         keep_daily=args.keep_daily,
