@@ -10,6 +10,7 @@ left out: backups have no tags, and prune has no ``keep_within_daily``.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -361,22 +362,79 @@ def test_a_locked_backup_is_skipped_and_left_whole() -> None:
     assert report.bytes_freed == sum(e.size for e in report.entries if e.name == "b2")
 
 
-def test_unfinished_backups_older_than_the_age_are_removed_unless_locked() -> None:
+def _unfinished(repository: BackupRepository, *names: str) -> None:
+    for name in names:
+        repository.location.write_bytes(repository.path(name, "binlogs/insert_log/1/2/3/100/0"), b"y" * 77)
+
+
+def test_unfinished_backups_older_than_the_age_are_removed_unless_a_writer_holds_the_lock() -> None:
     repository = _repository()
     _store(repository, "done", "2026-07-01 02:00:00")
-    for name in ("half", "busy"):
-        repository.location.write_bytes(repository.path(name, "binlogs/insert_log/1/2/3/100/0"), b"y" * 77)
+    _unfinished(repository, "half", "busy")
     later = dt.datetime.now(UTC) + dt.timedelta(days=3)
     policy = retention_policy(keep_last=1)
     young = prune(repository, policy, unfinished_older_than=dt.timedelta(days=5), dry_run=False, now=later)
     assert young.removed == [] and sorted(repository.directory_names()) == ["busy", "done", "half"]
+    old = dt.timedelta(days=2)
+    without = prune(repository, policy, dry_run=False, now=later)  # no unfinished_older_than: left alone
+    assert without.removed == [] and without.skipped == []
     with BackupLock(repository.location, "busy"):
-        report = prune(
-            repository, policy, unfinished_older_than=dt.timedelta(days=2), dry_run=False, now=later
-        )
+        dry = prune(repository, policy, unfinished_older_than=old, now=later)
+        report = prune(repository, policy, unfinished_older_than=old, dry_run=False, now=later)
+    assert sorted(dry.removed) == ["busy", "half"] and dry.bytes_freed == 2 * 77
+    assert "locked now" in dict((e.name, ", ".join(e.reasons)) for e in dry.entries)["busy"]
     assert report.removed == ["half"] and report.bytes_freed == 77
-    assert [n for n, _ in report.skipped] == ["busy"]
+    [(name, why)] = report.skipped
+    assert name == "busy" and why.startswith("locked: backup 'busy' is being written")
     assert repository.directory_names() == ["busy", "done"]
+
+
+def test_the_lock_of_a_dead_writer_does_not_keep_its_leftovers_forever() -> None:
+    repository = _repository()
+    _store(repository, "done", "2026-07-01 02:00:00")
+    _unfinished(repository, "crashed")
+    dead = BackupLock(repository.location, "crashed")
+    dead.acquire()  # never refreshed again by prune's measure: stale after 0.05 s
+    try:
+        time.sleep(0.2)
+        report = prune(
+            repository,
+            retention_policy(keep_last=1),
+            unfinished_older_than=dt.timedelta(seconds=0.01),
+            dry_run=False,
+            stale_after=0.05,
+        )
+    finally:
+        dead.release()
+    assert report.removed == ["crashed"] and repository.directory_names() == ["done"]
+
+
+def test_a_backup_finished_while_prune_ran_is_not_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfinished backup whose writer completes it (and lets go of its lock) between prune's listing
+    and prune taking the lock is complete by then: prune checks again under the lock, and leaves it."""
+    repository = _repository()
+    _store(repository, "done", "2026-07-01 02:00:00")
+    _unfinished(repository, "racing")
+
+    class WriterFinishesFirst(BackupLock):
+        def acquire(self) -> None:
+            if self.name == "racing" and not repository.exists("racing"):
+                _store(repository, "racing", "2026-07-02 02:00:00")
+            super().acquire()
+
+    monkeypatch.setattr("milvus_backup_lib.repository.prune.BackupLock", WriterFinishesFirst)
+    later = dt.datetime.now(UTC) + dt.timedelta(days=3)
+    report = prune(
+        repository,
+        retention_policy(keep_last=5),
+        unfinished_older_than=dt.timedelta(days=1),
+        dry_run=False,
+        now=later,
+    )
+    assert report.removed == [] and report.bytes_freed == 0
+    [(name, why)] = report.skipped
+    assert name == "racing" and why.startswith("changed while pruning")
+    assert repository.names() == ["done", "racing"]
 
 
 def test_backup_time_is_the_flush_seal_time_then_the_tso_then_the_library_record() -> None:

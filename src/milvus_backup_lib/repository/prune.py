@@ -157,13 +157,27 @@ def _remove(
     """Delete one backup under its lock, if it is still what the listing saw; else the entry, skipped."""
     try:
         with BackupLock(repository.location, entry.name, stale_after=stale_after):
-            if repository.exists(entry.name) != complete or not repository.has_objects(entry.name):
-                why = "changed while pruning (completed, deleted or rewritten): left alone"
+            if not _unchanged(repository, entry, complete):
+                why = "changed while pruning (completed, deleted or written again): left alone"
                 return attrs.evolve(entry, action="skip", reasons=(why,), size=0)
             repository.delete(entry.name)
     except BackupLockedError as exc:
         return attrs.evolve(entry, action="skip", reasons=(f"locked: {exc}",), size=0)
     return entry
+
+
+def _unchanged(repository: BackupRepository, entry: PrunedBackup, complete: bool) -> bool:
+    """Whether backup ``entry.name`` is, under its lock, what the listing saw: still complete (and of
+    the same backup time) or still unfinished, and still there."""
+    if repository.exists(entry.name) != complete or not repository.has_objects(entry.name):
+        return False
+    if not complete:
+        return True
+    try:
+        library = repository.read_library_meta(entry.name)
+        return backup_time(repository.read(entry.name), library.created_at if library else "") == entry.time
+    except (BackupNotFoundError, ManifestError):
+        return False
 
 
 def _complete_backups(
@@ -228,16 +242,11 @@ def prune(
             too_old = u.age is not None and u.age > unfinished_older_than
             if not too_old:
                 continue
-            written = f"unfinished, last written {format_age(u.age)} ago"
-            if u.locked:
-                entries.append(
-                    PrunedBackup(
-                        name=u.name, action="skip", time=u.last_modified, reasons=(f"{written}; locked",)
-                    )
-                )
-                continue
+            reasons = [f"unfinished, last written {format_age(u.age)} ago"]
+            if u.locked:  # the lock decides: a live writer's is kept, a dead writer's broken
+                reasons.append("locked now: removed only if its writer is gone")
             entry = PrunedBackup(
-                name=u.name, action="remove", time=u.last_modified, reasons=(written,), size=u.size
+                name=u.name, action="remove", time=u.last_modified, reasons=tuple(reasons), size=u.size
             )
             entries.append(entry if dry_run else _remove(repository, entry, False, stale_after))
     report = PruneReport(policy=str(policy), dry_run=dry_run, entries=tuple(entries))
