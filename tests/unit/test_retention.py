@@ -198,7 +198,7 @@ def test_each_rule_alone_on_a_nightly_series() -> None:
     # ISO weeks start on Monday: 2026-04-27 is a Monday, 2026-04-26 the Sunday before it
     assert _kept(series, keep_weekly=2) == ["nightly_059", "nightly_056"]
     assert _kept(series, keep_monthly=2) == ["nightly_059", "nightly_030"]  # 04-29 and 03-31
-    # more months asked than there are: the newest of each, and the oldest backup too (restic 0.17)
+    # more months asked than there are: the newest of each, and the oldest backup too (restic 0.16)
     assert _kept(series, keep_monthly=5) == ["nightly_059", "nightly_030", "nightly_000"]
     assert _kept(series, keep_yearly=1) == ["nightly_059"]
     assert _kept(series, keep_hourly=1) == ["nightly_059"]

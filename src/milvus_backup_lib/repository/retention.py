@@ -1,13 +1,13 @@
 """Retention policies with restic's ``forget`` semantics: which backups a policy keeps, and why.
 
-A port of ``ApplyPolicy`` in restic's ``internal/restic/snapshot_policy.go`` (restic 0.17 and later),
-for dated backups instead of snapshots:
+A port of ``ApplyPolicy`` in restic's ``internal/data/snapshot_policy.go`` (formerly
+``internal/restic/``; restic 0.16 and later), for dated backups instead of snapshots:
 
 - the backups are taken newest first (ties: the name that sorts last counts as the newer);
 - ``keep_last`` keeps the newest N; ``keep_hourly``/``daily``/``weekly``/``monthly``/``yearly`` keep
   the newest backup of each of the N newest hours, days, ISO weeks, months, years that hold one, in
   local time (``tz``); ``-1`` means every such bucket (restic's ``unlimited``). While a rule has
-  buckets left over, it also keeps the oldest backup (restic 0.17: the longest history; its reason
+  buckets left over, it also keeps the oldest backup (restic 0.16: the longest history; its reason
   is then ``oldest daily``...);
 - ``keep_within`` keeps every backup made after ``newest - within``, ``newest`` being the newest
   backup that is not in the future, not the current time: a repository nobody backs up to any more
