@@ -60,6 +60,7 @@ from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.repository.prune import PrunedBackup, PruneReport
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
 from milvus_backup_lib.repository.unfinished import UnfinishedBackup, UnfinishedList
 from milvus_backup_lib.repository.verify import VerifyReport
@@ -129,6 +130,8 @@ __all__ = [
     "MilvusPermissionError",
     "PartitionBackupInfo",
     "Progress",
+    "PruneReport",
+    "PrunedBackup",
     "RestoreError",
     "RestoreExecutor",
     "RestoreOptions",

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from milvus_backup_lib import _facade as facade
+from milvus_backup_lib._retention_facade import RetentionMixin
 from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.backup.plan import BackupPlan
 from milvus_backup_lib.backup.runner import BackupReport, BackupRunner, default_backup_name
@@ -40,7 +41,7 @@ __all__ = ["BackupClient", "BackupReport", "default_backup_name"]
 
 
 @facade.only_library_errors
-class BackupClient(facade.Closable):
+class BackupClient(RetentionMixin):
     """Back up and restore Milvus collections to and from any fsspec storage.
 
     ``BackupClient(uri="http://host:19530", token=..., milvus_storage="s3://bucket/files",
@@ -51,7 +52,7 @@ class BackupClient(facade.Closable):
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
-    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). Each call opens and closes its own
+    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). :meth:`prune` removes backups by policy. Each call opens and closes its own
     connection; after :meth:`close` (or a ``with`` block) every call raises :class:`UsageError`. A value
     that cannot be used raises :class:`InvalidOptionError` listing the valid choices.
     """

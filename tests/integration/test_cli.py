@@ -289,6 +289,29 @@ def test_set_overrides_the_file(env: CliEnv, base_backup: str, tmp_path: Path) -
     assert base_backup in [b["name"] for b in run_json(env, "list")]
 
 
+def test_prune_keep_last_1_of_three_backups(env: CliEnv, tmp_path: Path) -> None:
+    root = tmp_path / "prune-root"
+    root.mkdir()
+    at = ("--set", f"backup.storage.rootPath={root}")
+    names = ("nightly_1", "nightly_2", "nightly_3")
+    for name in names:
+        ok(env, "create", "-n", name, "--filter", env.coll, *at)
+    stored = {n: sum(f.stat().st_size for f in (root / n).rglob("*") if f.is_file()) for n in names}
+
+    dry = run_json(env, "prune", "--keep-last", "1", "--dry_run", *at)
+    assert dry["dry_run"] and dry["removed"] == ["nightly_2", "nightly_1"]
+    assert sorted(b["name"] for b in run_json(env, "list", *at)) == list(names)
+
+    report = run_json(env, "prune", "--keep-last", "1", *at)
+    assert report["removed"] == ["nightly_2", "nightly_1"] and report["skipped"] == []
+    assert report["kept"] == [{"name": "nightly_3", "reasons": ["last"]}]
+    assert report["bytes_freed"] == stored["nightly_1"] + stored["nightly_2"] > 0
+    assert [b["name"] for b in run_json(env, "list", *at)] == ["nightly_3"]
+    assert not any(f.is_file() for n in ("nightly_1", "nightly_2") for f in (root / n).rglob("*"))
+    again = ok(env, "prune", "--keep-last", "1", "--dry-run", *at).stdout
+    assert "1 kept, would remove 0" in again and "nightly_3" in again
+
+
 # --- restore ----------------------------------------------------------------------------------------------
 
 

@@ -418,7 +418,7 @@ def test_name_tables_list_every_public_name() -> None:
 # --- the flag table of migration.md ------------------------------------------------------------------------
 
 #: Commands of this tool that the Go tool does not have.
-OUR_COMMANDS = frozenset({"verify"})
+OUR_COMMANDS = frozenset({"verify", "prune"})
 #: Flags of this tool that the Go tool does not have, as (command, first long spelling); "" is global.
 OUR_FLAGS = frozenset(
     {
@@ -476,6 +476,16 @@ PYTHON: dict[tuple[str, str], str] = {
     ("verify", ""): "`verify_backup(name)`",
     ("verify", "--name"): "`verify_backup(name)`",
     ("verify", "--level"): '`verify_backup(name, "checksum")`',
+    ("prune", ""): "`prune(...)`",
+    ("prune", "--keep-last"): "`prune(keep_last=N)`",
+    ("prune", "--keep-hourly"): "`prune(keep_hourly=N)`",
+    ("prune", "--keep-daily"): "`prune(keep_daily=N)`",
+    ("prune", "--keep-weekly"): "`prune(keep_weekly=N)`",
+    ("prune", "--keep-monthly"): "`prune(keep_monthly=N)`",
+    ("prune", "--keep-yearly"): "`prune(keep_yearly=N)`",
+    ("prune", "--keep-within"): '`prune(keep_within="7d")`',
+    ("prune", "--unfinished-older-than"): '`prune(unfinished_older_than="2d")`',
+    ("prune", "--dry_run"): "`prune(dry_run=True)` (the default in Python)",
 }
 _SKIPPED = ("-h", "--help", "--version")
 

@@ -22,6 +22,7 @@ from milvus_backup_lib.cli import legacy
 from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings, pause_gc_choice
 from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
+from milvus_backup_lib.cli.prune import run_prune
 from milvus_backup_lib.cli.restore_extras import AutoIndexPlanner, open_cli_milvus
 from milvus_backup_lib.client import BackupClient
 from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, RestorePlanError, StorageError
@@ -441,4 +442,5 @@ COMMANDS: Mapping[str, Callable[[Context], int]] = {
     "restore": cmd_restore,
     "check": cmd_check,
     "verify": cmd_verify,
+    "prune": lambda ctx: run_prune(ctx, lambda: _client(ctx.config())),
 }

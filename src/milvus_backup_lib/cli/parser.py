@@ -205,7 +205,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="exists: each file is there; size (default): with the size the manifest records;"
         " checksum: read every file and compare its MD5 (backups made by this tool)",
     )
+    _add_prune_options(
+        command("prune", "remove the backups a retention policy does not keep (restic's forget)")
+    )
     return parser
+
+
+def _keep_count(value: str) -> int:
+    if value.strip().lower() == "unlimited":
+        return -1
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0 or 'unlimited', not {value!r}"
+        ) from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'unlimited', not {value!r}")
+    return count
+
+
+def _add_prune_options(prune: argparse.ArgumentParser) -> None:
+    for unit, what in (
+        ("last", "the N newest backups"),
+        ("hourly", "the newest backup of each of the N newest hours that hold one"),
+        ("daily", "the newest backup of each of the N newest days"),
+        ("weekly", "the newest backup of each of the N newest ISO weeks"),
+        ("monthly", "the newest backup of each of the N newest months"),
+        ("yearly", "the newest backup of each of the N newest years"),
+    ):
+        prune.add_argument(
+            f"--keep-{unit}",
+            f"--keep_{unit}",
+            dest=f"keep_{unit}",
+            metavar="N",
+            type=_keep_count,
+            help=f"keep {what}" + ("" if unit == "last" else " (local time)") + " ('unlimited': every one)",
+        )
+    prune.add_argument(
+        "--keep-within",
+        "--keep_within",
+        dest="keep_within",
+        metavar="DURATION",
+        help="keep every backup made within DURATION of the newest one: 7d, 12h, 1y6m (y, m months, d, h)",
+    )
+    prune.add_argument(
+        "--unfinished-older-than",
+        "--unfinished_older_than",
+        dest="unfinished_older_than",
+        metavar="DURATION",
+        help="also remove the unfinished backups last written longer ago than DURATION (2d, 36h)",
+    )
+    prune.add_argument(
+        "--dry_run",
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="print what would be kept and removed, and why; remove nothing",
+    )
 
 
 def _add_restore_options(restore: argparse.ArgumentParser) -> None:
