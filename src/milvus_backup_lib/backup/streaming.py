@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import mmap
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -93,27 +94,37 @@ class _Source:
             return min(part_size, self._remaining + 1)
         return part_size if self._remaining < 0 else 1
 
-    def read(self, want: int) -> bytearray:
-        part = bytearray(want)
-        filled = 0
-        with memoryview(part) as view:
-            while filled < want:
-                with view[filled : filled + min(self._chunk_size, want - filled)] as window:
-                    if self._readinto is not None:
-                        got = int(self._readinto(window) or 0)
-                    else:
-                        data = self._reader.read(len(window))
-                        got = len(data)
-                        window[:got] = data
-                if not got:
-                    break
-                filled += got
-        if filled < want:
-            del part[filled:]
-        self._remaining -= filled
-        self.copied += filled
-        self.digest.update(part)
-        return part
+    @contextlib.contextmanager
+    def read(self, want: int) -> Iterator[memoryview]:
+        """The next part (at most ``want`` bytes; shorter only at the end), valid inside the block.
+
+        The part lives in its own anonymous memory map, returned to the system when the block ends:
+        heap buffers of this size would stay in glibc's per-thread arenas (measured: the process
+        kept ~120 MiB more than the parts in flight).
+        """
+        memory = mmap.mmap(-1, max(want, 1))
+        try:
+            filled = 0
+            with memoryview(memory) as view:
+                while filled < want:
+                    with view[filled : filled + min(self._chunk_size, want - filled)] as window:
+                        if self._readinto is not None:
+                            got = int(self._readinto(window) or 0)
+                        else:
+                            data = self._reader.read(len(window))
+                            got = len(data)
+                            window[:got] = data
+                    if not got:
+                        break
+                    filled += got
+                self._remaining -= filled
+                self.copied += filled
+                with view[:filled] as part:
+                    self.digest.update(part)
+                    yield part
+        finally:
+            with contextlib.suppress(BufferError):  # a view still held: the map goes with its last user
+                memory.close()
 
 
 class _PartBody(io.RawIOBase):
@@ -126,7 +137,7 @@ class _PartBody(io.RawIOBase):
     a time by aiohttp, and botocore computes its checksums by reading and seeking back.
     """
 
-    def __init__(self, part: bytearray) -> None:
+    def __init__(self, part: memoryview) -> None:
         super().__init__()
         self._view = memoryview(part)
         self._position = 0
@@ -168,7 +179,7 @@ class _PartBody(io.RawIOBase):
         super().close()
 
 
-def _call_s3_with_part(fs: Any, method: str, part: bytearray, **kwargs: Any) -> Any:
+def _call_s3_with_part(fs: Any, method: str, part: memoryview, **kwargs: Any) -> Any:
     with _PartBody(part) as body:
         return fs.call_s3(method, Body=body, **kwargs)
 
@@ -212,9 +223,9 @@ def stream_file(
             more = True
             while more:
                 want = parts.want(part_size)
-                with budget.hold(want):
-                    # the part lives only inside this call, so it is freed before the budget is returned
-                    more = sink.send(parts.read(want), want)
+                # the part is freed (inner context) before the budget is returned
+                with budget.hold(want), parts.read(want) as part:
+                    more = sink.send(part, want)
             sink.finish()
         except BaseException:
             sink.abandon()
@@ -232,7 +243,7 @@ class _S3Upload:
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
 
-    def send(self, part: bytearray, want: int) -> bool:
+    def send(self, part: memoryview, want: int) -> bool:
         """Upload one part; whether more may follow (a short part is the last)."""
         where = {"Bucket": self._bucket, "Key": self._key}
         if self._upload_id is None and len(part) < want:
@@ -281,7 +292,7 @@ class _FileUpload:
         self._path = path
         self._writer = destination.fs.open(path, "wb", block_size=part_size)
 
-    def send(self, part: bytearray, want: int) -> bool:
+    def send(self, part: memoryview, want: int) -> bool:
         if part:
             self._writer.write(part)
         return len(part) == want
