@@ -14,7 +14,7 @@ import pytest
 
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
 from milvus_backup_lib.backup.streaming import ByteBudget
-from milvus_backup_lib.errors import StorageError
+from milvus_backup_lib.errors import InvalidOptionError, StorageError
 from milvus_backup_lib.storage.location import StorageLocation
 
 if TYPE_CHECKING:
@@ -293,7 +293,7 @@ def test_invalid_settings(kwargs: dict[str, int]) -> None:
 
 
 def test_buffer_budget_must_hold_a_part() -> None:
-    with pytest.raises(ValueError, match=r"max_buffered \(1024 bytes\) must be >= part_size \(2048 bytes\)"):
+    with pytest.raises(InvalidOptionError, match=r"max_buffered=1024 is not valid with part_size=2048"):
         FsspecCopier(part_size=2048, max_buffered=1024)
 
 

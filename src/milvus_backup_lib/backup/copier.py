@@ -21,7 +21,7 @@ from fsspec import AbstractFileSystem
 from fsspec.asyn import AsyncFileSystem
 
 from milvus_backup_lib.backup.streaming import ByteBudget, stream_file
-from milvus_backup_lib.errors import StorageError
+from milvus_backup_lib.errors import InvalidOptionError, StorageError
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.retry import acall_with_retries, call_with_retries
 from milvus_backup_lib.storage.location import StorageLocation, scrub
@@ -108,9 +108,12 @@ class FsspecCopier:
     @max_buffered.validator
     def _check_max_buffered(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < self.part_size:
-            raise ValueError(
-                f"max_buffered ({value} bytes) must be >= part_size ({self.part_size} bytes): "
-                "a part is held whole while it is uploaded; raise max_buffered or lower part_size"
+            # a part is held whole while it is uploaded
+            raise InvalidOptionError(
+                "max_buffered",
+                value,
+                "a number of bytes >= part_size, or a smaller part_size",
+                detail=f"with part_size={self.part_size}",
             )
 
     def copy(
