@@ -195,6 +195,16 @@ def render(args: argparse.Namespace, command: str, summary: dict[str, Any]) -> s
         f"| {ours['seconds']:.1f} | {ours['mib_per_s']:.1f} | {ours['start_mib']:.0f} "
         f"| **{ours['growth_mib']:.0f}** |",
         "",
+        "Rounds (s): put "
+        + ", ".join(f"{r['seconds']:.1f}" for r in summary["rounds"]["put"])
+        + "; ours "
+        + ", ".join(f"{r['seconds']:.1f}" for r in summary["rounds"]["ours"])
+        + ". Peak growth (MiB): put "
+        + ", ".join(f"{(r['peak_kib'] - r['start_kib']) / 1024:.0f}" for r in summary["rounds"]["put"])
+        + "; ours "
+        + ", ".join(f"{(r['peak_kib'] - r['start_kib']) / 1024:.0f}" for r in summary["rounds"]["ours"])
+        + ".",
+        "",
         f"Throughput, ours / s3fs `put`: **{summary['throughput_ratio']:.2f}** (goal: at least 0.9). "
         f"Peak growth, ours: **{ours['growth_mib']:.0f} MiB** (goal: under 256 MiB at the defaults).",
         "",
