@@ -1,10 +1,11 @@
 """Streaming one file through this process with bounded memory (the cross-store path of the copier).
 
-A file is read from its source in parts of ``part_size`` bytes, each filled in place from reads of at
-most ``chunk_size`` bytes, and each part is handed to the destination whole, then dropped. Every part
-held by any copy of one :meth:`~milvus_backup_lib.backup.copier.FsspecCopier.copy` call is counted
-against one :class:`ByteBudget`, so the bytes held at once stay below the budget however many files
-are in flight and however large they are.
+A file is read from its source in parts of ``part_size`` bytes, each filled in place (in its own
+anonymous memory map) from reads of at most ``chunk_size`` bytes, and each part is handed to the
+destination whole, then unmapped. Every part held by any copy of one
+:meth:`~milvus_backup_lib.backup.copier.FsspecCopier.copy` call is counted against one
+:class:`ByteBudget`, so the bytes held at once stay below the budget however many files are in
+flight and however large they are.
 
 On S3 (s3fs) the parts go out through the multipart upload API itself (``CreateMultipartUpload``,
 ``UploadPart``, ``CompleteMultipartUpload`` through ``S3FileSystem.call_s3``, which adds the
@@ -73,7 +74,7 @@ class ByteBudget:
 
 
 class _Source:
-    """Reads parts of a file, each one bytearray filled in place, ``chunk_size`` bytes per read."""
+    """Reads parts of a file, each filled in place in its own memory map, ``chunk_size`` bytes per read."""
 
     def __init__(self, reader: Any, expected_size: int, chunk_size: int) -> None:
         self._reader = reader
