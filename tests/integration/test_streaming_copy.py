@@ -104,6 +104,23 @@ def test_failed_multipart_upload_is_aborted_and_leaves_no_object(
     assert _open_uploads(bucket) == []
 
 
+@pytest.mark.parametrize("real_size", [100, 6 * MIB + 9])
+def test_a_source_longer_than_listed_is_refused_by_name(
+    tmp_path: Path, bucket: StorageLocation, real_size: int
+) -> None:
+    # One part expected (or the last part short of S3's minimum), more found: S3 would refuse the
+    # small part with EntityTooSmall; the error says that the file changed instead.
+    source = StorageLocation(str(tmp_path))
+    _file(tmp_path / "binlog", real_size)
+    job = CopyJob(str(tmp_path / "binlog"), bucket.join("binlogs/1"), real_size - 50)
+
+    with pytest.raises(StorageError, match=r"more bytes than its listing gave .* changed while being copied"):
+        FsspecCopier(part_size=5 * MIB, max_buffered=5 * MIB).copy(source, bucket, [job])
+
+    assert not bucket.fs.exists(job.destination)
+    assert _open_uploads(bucket) == []
+
+
 class _RecordingBudget(ByteBudget):
     made: list[ByteBudget] = []
 

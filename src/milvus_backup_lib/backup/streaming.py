@@ -25,6 +25,8 @@ import mmap
 import threading
 from typing import TYPE_CHECKING, Any
 
+from milvus_backup_lib.errors import StorageError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -217,7 +219,7 @@ def stream_file(
         sink: _S3Upload | _FileUpload
         if _is_s3(destination):
             part_size = s3_part_size(part_size, expected_size)
-            sink = _S3Upload(destination, destination_path)
+            sink = _S3Upload(destination, destination_path, expected_size)
         else:
             sink = _FileUpload(destination, destination_path, part_size)
         try:
@@ -237,7 +239,8 @@ def stream_file(
 class _S3Upload:
     """One object written with S3's multipart API, or one ``PutObject`` when it fits one part."""
 
-    def __init__(self, destination: StorageLocation, path: str) -> None:
+    def __init__(self, destination: StorageLocation, path: str, expected_size: int) -> None:
+        self._expected_size = expected_size
         self._fs = destination.fs
         self._path = path
         self._bucket, self._key, _ = self._fs.split_path(path)
@@ -247,6 +250,14 @@ class _S3Upload:
     def send(self, part: memoryview, want: int) -> bool:
         """Upload one part; whether more may follow (a short part is the last)."""
         where = {"Bucket": self._bucket, "Key": self._key}
+        if len(part) == want < S3_MIN_PART:
+            # Asked for the rest of the listed size plus one byte, and got it all: the file is longer
+            # than listed. S3 would refuse this small part at the end ("EntityTooSmall"), which
+            # would not say why; the listing cannot be trusted for this file, so say that.
+            raise StorageError(
+                f"the source has more bytes than its listing gave ({self._expected_size}): it changed "
+                "while being copied; run the backup again (pause GC, stop writes to the collection)"
+            )
         if self._upload_id is None and len(part) < want:
             _call_s3_with_part(self._fs, "put_object", part, **where)
             return False
