@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import bench_streaming  # type: ignore[import-not-found]  # benchmarks/ is on sys.path when run as a script
 import fsspec
 import numpy as np
 
@@ -851,6 +852,16 @@ def main(argv: list[str] | None = None) -> int:
         "--restore-repeat", type=int, default=3, help="timed restore rounds per side (default 3; 0 skips)"
     )
     parser.add_argument("--skip-s3", action="store_true", help="only the local-storage part")
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="also run the streaming-copy benchmark (benchmarks/bench_streaming.py: local disk -> moto, "
+        "memory and speed against s3fs put)",
+    )
+    parser.add_argument(
+        "--streaming-only", action="store_true", help="only the streaming-copy benchmark (no Milvus)"
+    )
+    bench_streaming.add_arguments(parser)
     parser.add_argument("--out", type=Path, help="markdown file to write the results into")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temporary one)")
     args = parser.parse_args(argv)
@@ -861,6 +872,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.segments < 1 or args.rows < args.segments:
         parser.error("--repeat and --segments must be >= 1, and --rows >= --segments")
     command = "python benchmarks/bench_backup.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.streaming_only:
+        return bench_streaming.run_and_report(args, command.strip())
 
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-backup-", dir=args.workdir))
@@ -878,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_markdown(args.out, render(args, command.strip(), results, elapsed))
         print(f"results written to {args.out}")
+    if args.streaming:
+        return bench_streaming.run_and_report(args, command.strip())
     return 0
 
 

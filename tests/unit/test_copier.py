@@ -13,7 +13,8 @@ import attrs
 import pytest
 
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier
-from milvus_backup_lib.errors import StorageError
+from milvus_backup_lib.backup.streaming import ByteBudget
+from milvus_backup_lib.errors import InvalidOptionError, StorageError
 from milvus_backup_lib.storage.location import StorageLocation
 
 if TYPE_CHECKING:
@@ -285,10 +286,49 @@ def test_duplicate_destinations_are_refused(mem_src: StorageLocation, mem_dst: S
         FsspecCopier().copy(mem_src, mem_dst, [jobs[0], CopyJob(jobs[1].source, jobs[0].destination, 2)])
 
 
-@pytest.mark.parametrize("kwargs", [{"concurrency": 0}, {"chunk_size": 0}])
+@pytest.mark.parametrize("kwargs", [{"concurrency": 0}, {"chunk_size": 0}, {"part_size": 0}])
 def test_invalid_settings(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         FsspecCopier(**kwargs)  # type: ignore[arg-type]
+
+
+def test_buffer_budget_must_hold_a_part() -> None:
+    with pytest.raises(InvalidOptionError, match=r"max_buffered=1024 is not valid with part_size=2048"):
+        FsspecCopier(part_size=2048, max_buffered=1024)
+
+
+@pytest.mark.parametrize("part_size", [1000, 4096, 70_000])
+def test_streaming_in_small_parts_through_a_small_budget(
+    part_size: int, local_src: StorageLocation, mem_dst: StorageLocation
+) -> None:
+    # parts smaller, equal to and larger than the files; the budget lets one part through at a time
+    jobs, expected = _make_jobs(local_src, mem_dst, [*SIZES, 4096, 8192])
+
+    result = FsspecCopier(chunk_size=CHUNK, part_size=part_size, max_buffered=part_size, concurrency=4).copy(
+        local_src, mem_dst, jobs
+    )
+
+    assert result.bytes_through_client == sum(SIZES) + 4096 + 8192
+    _assert_copied(mem_dst, expected)
+
+
+def test_byte_budget_waits_for_room() -> None:
+    budget = ByteBudget(10)
+    entered = threading.Event()
+
+    def second() -> None:
+        with budget.hold(6):
+            entered.set()
+
+    with budget.hold(6):
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert not entered.wait(0.2)  # 6 + 6 > 10: the second holder waits
+    assert entered.wait(5)
+    worker.join()
+    assert budget.peak == 6
+    with budget.hold(50):  # more than the capacity is clamped to it, not refused or waited on forever
+        assert budget.peak == 10
 
 
 def test_negative_size_is_refused() -> None:

@@ -408,7 +408,9 @@ def test_a_failed_streaming_write_leaves_no_truncated_file(url: str) -> None:
     jobs = _jobs(_binlogs(source, 3), destination)
 
     with pytest.raises(StorageError, match="insert_log/2") as raised:
-        FsspecCopier(chunk_size=4, concurrency=1, force_streaming=True).copy(source, destination, jobs)
+        FsspecCopier(chunk_size=4, part_size=4, max_buffered=4, concurrency=1, force_streaming=True).copy(
+            source, destination, jobs
+        )
 
     assert not destination.fs.exists(jobs[2].destination)  # the half-written file was removed
     assert is_transient(raised.value)  # a StorageError raised from the reset: worth retrying

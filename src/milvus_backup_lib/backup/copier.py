@@ -11,8 +11,6 @@ does, so a truncated or missing file fails the backup instead of failing a resto
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import posixpath
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -22,9 +20,10 @@ import fsspec.asyn
 from fsspec import AbstractFileSystem
 from fsspec.asyn import AsyncFileSystem
 
-from milvus_backup_lib.errors import StorageError
+from milvus_backup_lib.backup.streaming import ByteBudget, stream_file
+from milvus_backup_lib.errors import InvalidOptionError, StorageError
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.retry import acall_with_retries, call_with_retries
+from milvus_backup_lib.retry import budget_for, call_with_retries
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
 if TYPE_CHECKING:
@@ -86,9 +85,13 @@ class SegmentCopier(Protocol):
 class FsspecCopier:
     """A :class:`SegmentCopier` over fsspec filesystems.
 
-    ``concurrency`` bounds the files in flight; ``chunk_size`` is the read size when streaming (a
-    file is never held in memory whole); ``force_streaming`` streams even within one store (for
-    stores whose server-side copy is broken or not allowed).
+    ``concurrency`` bounds the files in flight; ``force_streaming`` streams even within one store
+    (for stores whose server-side copy is broken or not allowed). When streaming, a file is never
+    held whole: it is read ``chunk_size`` bytes at a time into parts of ``part_size`` bytes, each
+    uploaded as it fills (one multipart-upload part on S3, where parts are at least 5 MiB and large
+    enough for 10,000 parts to hold the file), and the parts held at once by all files in flight
+    together never exceed ``max_buffered`` bytes: the copy holds about ``max_buffered`` plus one
+    read (``chunk_size``) per file in flight, however large the files.
 
     Progress events (``files_total`` once, then ``file_done`` per file) may arrive from worker
     threads or from fsspec's I/O thread: the progress object must be thread-safe and quick.
@@ -99,6 +102,19 @@ class FsspecCopier:
     concurrency: int = attrs.field(default=16, validator=attrs.validators.ge(1))
     chunk_size: int = attrs.field(default=8 * 2**20, validator=attrs.validators.ge(1))
     force_streaming: bool = False
+    part_size: int = attrs.field(default=16 * 2**20, validator=attrs.validators.ge(1))
+    max_buffered: int = attrs.field(default=128 * 2**20)
+
+    @max_buffered.validator
+    def _check_max_buffered(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < self.part_size:
+            # a part is held whole while it is uploaded
+            raise InvalidOptionError(
+                "max_buffered",
+                value,
+                "a number of bytes >= part_size, or a smaller part_size",
+                detail=f"with part_size={self.part_size}",
+            )
 
     def copy(
         self,
@@ -136,9 +152,10 @@ class FsspecCopier:
             through_client = 0
         else:
             # results come back in completion order: carry each file's destination with its result
+            budget = ByteBudget(self.max_buffered)
             streamed = self._run_bounded(
                 jobs,
-                lambda job: (job.destination, *_stream(source, destination, job, self.chunk_size, progress)),
+                lambda job: (job.destination, *_stream(source, destination, job, self, budget, progress)),
             )
             through_client = sum(n for _, n, _ in streamed)
             checksums = {path: digest for path, _, digest in streamed}
@@ -174,7 +191,7 @@ class FsspecCopier:
                     if outcome:  # fail fast: start nothing new once a copy failed
                         return
                     try:
-                        await acall_with_retries(
+                        await budget_for(job.size).acall(
                             f"copy {_display(source, job.source)}", fs._cp_file, job.source, job.destination
                         )
                     except Exception as exc:
@@ -285,7 +302,7 @@ def _copy_server_side(
     source: StorageLocation, destination: StorageLocation, job: CopyJob, progress: Progress
 ) -> None:
     try:
-        call_with_retries(
+        budget_for(job.size).call(
             f"copy {_display(source, job.source)}", source.fs.cp_file, job.source, job.destination
         )
     except Exception as exc:
@@ -294,47 +311,37 @@ def _copy_server_side(
 
 
 def _stream(
-    source: StorageLocation, destination: StorageLocation, job: CopyJob, chunk_size: int, progress: Progress
+    source: StorageLocation,
+    destination: StorageLocation,
+    job: CopyJob,
+    settings: FsspecCopier,
+    budget: ByteBudget,
+    progress: Progress,
 ) -> tuple[int, str]:
-    """Copy one file through this process, ``chunk_size`` bytes at a time; return bytes moved and MD5.
+    """Copy one file through this process in bounded parts (see :mod:`.streaming`); bytes moved, MD5.
 
-    A transient failure restarts this file from its first byte (the partial copy is removed first).
+    A transient failure restarts this file from its first byte (the partial upload is abandoned first).
+    The retry budget grows with the file (a failure after minutes of streaming is retried), but an
+    attempt is never cut by time: a cut synchronous attempt would go on writing beside its retry.
     """
+    policy = attrs.evolve(budget_for(job.size), attempt_timeout=None)
     try:
-        copied, digest = call_with_retries(
-            f"stream {_display(source, job.source)}", _stream_once, source, destination, job, chunk_size
+        copied, digest = policy.call(
+            f"stream {_display(source, job.source)}",
+            stream_file,
+            source,
+            destination,
+            job.source,
+            job.destination,
+            job.size,
+            chunk_size=settings.chunk_size,
+            part_size=settings.part_size,
+            budget=budget,
         )
     except Exception as exc:
         raise _copy_error(source, destination, job, exc) from exc
     progress.file_done(job.destination, copied)
     return copied, digest
-
-
-def _stream_once(
-    source: StorageLocation, destination: StorageLocation, job: CopyJob, chunk_size: int
-) -> tuple[int, str]:
-    copied = 0
-    digest = hashlib.md5(usedforsecurity=False)
-    with source.fs.open(job.source, "rb", block_size=chunk_size) as reader:
-        writer = destination.fs.open(job.destination, "wb")
-        try:
-            while chunk := reader.read(chunk_size):
-                writer.write(chunk)
-                digest.update(chunk)
-                copied += len(chunk)
-            writer.close()  # object stores upload the last part here: it can fail too
-        except BaseException:
-            _abandon(destination, job.destination, writer)
-            raise
-    return copied, "md5:" + digest.hexdigest()
-
-
-def _abandon(destination: StorageLocation, path: str, writer: Any) -> None:
-    """Best effort: close a half-written file and remove it, so no truncated file remains."""
-    with contextlib.suppress(Exception):
-        writer.close()
-    with contextlib.suppress(Exception):
-        destination.fs.rm_file(path)
 
 
 def _copy_error(
