@@ -175,3 +175,29 @@ def test_rest_url_is_the_grpc_endpoint() -> None:
     assert rest_url(MilvusConnection(uri="http://milvus:19530")) == "http://milvus:19530"
     assert rest_url(MilvusConnection(uri="https://u:p@milvus.example:443")) == "https://milvus.example:443"
     assert rest_url(MilvusConnection(uri="localhost")) == "http://localhost:19530"
+
+
+def test_a_listener_that_does_not_speak_http_1_is_taken_as_no_api() -> None:
+    """A TLS gRPC port (what 2.3.5 with tlsMode 1 serves) answers in HTTP/2 frames: BadStatusLine, not an
+    OSError. It must mean "no such API", and the backup lists the storage, not fail."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00 not HTTP/1.1\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    describer = RestSegmentDescriber(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=5)
+    try:
+        assert describer.describe("default", 1, [2]) is None
+        assert describer.absent
+    finally:
+        thread.join(5)
+        listener.close()

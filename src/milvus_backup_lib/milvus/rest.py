@@ -19,6 +19,7 @@ storage as before. No log line or message here ever holds the credentials.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import ssl
@@ -121,6 +122,11 @@ class RestSegmentDescriber:
                 log.warning(
                     "segment describe at %s failed (HTTP %s): listing the storage", self.base, exc.code
                 )
+            return None
+        except http.client.HTTPException as exc:
+            # Not HTTP/1.1 at all (a TLS gRPC listener answers in HTTP/2 frames): no REST API here.
+            self.absent = True
+            log.info("%s does not speak HTTP/1.1 (%s): listing the storage", self.base, type(exc).__name__)
             return None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)

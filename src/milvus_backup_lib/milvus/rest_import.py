@@ -14,6 +14,7 @@ Only the in-memory cluster exercises this path here: no Milvus 2.4+ server insta
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import urllib.error
@@ -105,6 +106,10 @@ class RestImports:
                 answer = json.loads(resp.read(1 << 20) or b"{}")
         except urllib.error.HTTPError as exc:
             raise MilvusOperationError(operation, f"HTTP {exc.code} from {url}") from None
+        except http.client.HTTPException as exc:  # not HTTP/1.1 (a TLS gRPC listener, say)
+            raise MilvusOperationError(
+                operation, f"{url} does not answer HTTP/1.1: {type(exc).__name__}"
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise MilvusConnectionError(f"{operation}: cannot reach {url}: {reason}") from None
