@@ -22,6 +22,7 @@ from milvus_backup_lib.errors import (
     BackupLockedError,
     BackupNotFoundError,
     CollectionNotFoundError,
+    CorruptBinlogError,
     DatabaseNotFoundError,
     FlushTimeoutError,
     GcPauseError,
@@ -39,6 +40,7 @@ from milvus_backup_lib.errors import (
     MilvusError,
     MilvusOperationError,
     MilvusPermissionError,
+    MissingDependencyError,
     RestoreError,
     RestorePlanError,
     StorageError,
@@ -56,6 +58,7 @@ from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.reader import BackupReader, open_backup
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
 from milvus_backup_lib.repository.unfinished import UnfinishedBackup, UnfinishedList
 from milvus_backup_lib.repository.verify import VerifyReport
@@ -85,6 +88,7 @@ __all__ = [
     "BackupLockedError",
     "BackupNotFoundError",
     "BackupPlan",
+    "BackupReader",
     "BackupReport",
     "BackupStrategy",
     "BackupSummary",
@@ -96,6 +100,7 @@ __all__ = [
     "CollectionRestoreReport",
     "CopyJob",
     "CopyResult",
+    "CorruptBinlogError",
     "DatabaseNotFoundError",
     "DefaultRestorePlanner",
     "FlushTimeoutError",
@@ -121,6 +126,7 @@ __all__ = [
     "MilvusError",
     "MilvusOperationError",
     "MilvusPermissionError",
+    "MissingDependencyError",
     "PartitionBackupInfo",
     "Progress",
     "RestoreError",
@@ -146,4 +152,5 @@ __all__ = [
     "default_backup_name",
     "from_milvus_backup_config",
     "load_config_file",
+    "open_backup",
 ]
