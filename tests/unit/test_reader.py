@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from memory_data import DB, DELETED_EVERYWHERE, DELETED_IN_P1, client, expected_pks, populate
+from memory_data import DB, DELETED_EVERYWHERE, DELETED_IN_P1, client, expected_pks, populate, rows
 
 from milvus_backup_lib import (
     BackupReader,
@@ -128,6 +128,22 @@ def test_varchar_keys_binary_vectors_and_nullable_fields(version: str) -> None:
     assert table.column("maybe").null_count == 5
     assert _as_query_rows(table, reader.collections["default.v"]) == cluster.rows(DB, "v")
     assert "k3" not in table.column("id").to_pylist()
+
+
+def test_a_field_added_after_the_segments_reads_as_null() -> None:
+    """2.6 AddCollectionField: older segments have no binlogs of the new field (nulls there), and the
+    dynamic field, numbered before it, is still found (the first gap in the field IDs)."""
+    cluster = InMemoryMilvus("2.6.11")
+    populate(cluster)
+    cluster.add_collection_field(DB, "c", field("late", DataType.INT64, nullable=True))
+    cluster.insert(DB, "c", [{**row, "late": row["pk"] * 3} for row in rows(range(50, 53), seed=3)])
+    cluster.flush(DB, "c")
+    reader, _ = _backup(cluster, ["default.c"])
+    table = reader.read("default.c")
+    assert table.column_names[-2:] == ["late", "$meta"]
+    late = dict(zip(table.column("pk").to_pylist(), table.column("late").to_pylist(), strict=True))
+    assert late[50] == 150 and late[0] is None
+    assert _as_query_rows(table, reader.collections["default.c"]) == cluster.rows(DB, "c")
 
 
 @pytest.mark.parametrize("version", ["2.3.5", "2.6.11"])

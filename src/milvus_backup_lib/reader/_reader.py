@@ -205,13 +205,17 @@ class BackupReader:
 def _with_dynamic_field(schema: CollectionSchema) -> list[FieldSchema]:
     """The schema's fields, and the dynamic field ``$meta`` when the schema enables it without listing it.
 
-    DescribeCollection does not list ``$meta``, so backups made from its answer lack it; milvus-backup
-    gives it the ID after the last field (``core/restore/funcs/funcs.go`` ``GuessDynFieldID``), as Milvus
-    numbers it (``internal/rootcoord/create_collection_task.go`` ``assignFieldAndFunctionID``).
+    DescribeCollection does not list ``$meta``, so backups made from its answer lack it. Milvus numbers
+    it right after the fields given at creation (``internal/rootcoord/create_collection_task.go``
+    ``assignFieldAndFunctionID``); fields added later come after it, so its ID is the first gap in the
+    field IDs, or the one after the last (milvus-backup ``core/restore/funcs/funcs.go`` ``GuessDynFieldID``).
     """
     fields = list(schema.fields)
     if schema.enable_dynamic_field and not any(f.is_dynamic for f in fields):
-        next_id = max((f.field_id for f in fields), default=99) + 1
+        used = {f.field_id for f in schema.stored_fields} | {s.field_id for s in schema.struct_array_fields}
+        next_id = min((f.field_id for f in fields), default=100)
+        while next_id in used:
+            next_id += 1
         fields.append(FieldSchema(field_id=next_id, name="$meta", data_type=DataType.JSON, is_dynamic=True))
     return fields
 
