@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from memory_data import DB, DELETED_EVERYWHERE, DELETED_IN_P1, client, expected_pks, populate, rows
+from memory_data import DB, DELETED_EVERYWHERE, DELETED_IN_P1, DIM, client, expected_pks, populate, rows
 
 from milvus_backup_lib import (
     BackupReader,
@@ -162,9 +163,32 @@ def test_partitions_columns_and_system_fields(version: str) -> None:
     assert sorted(frame["pk"]) == expected_pks()
 
 
+@pytest.mark.parametrize("version", ["2.3.5", "2.6.11"])
+def test_export_parquet_writes_import_ready_files(version: str, tmp_path: Path) -> None:
+    cluster = InMemoryMilvus(version)
+    float16 = version != "2.3.5"
+    populate(cluster, float16=float16)
+    reader, _ = _backup(cluster, ["default.c"])
+    written = reader.export_parquet("default.c", f"file://{tmp_path}/out")
+    assert written and all(p.endswith(".parquet") for p in written)
+    assert {Path(p).parent.name for p in written} == {"_default", "p1"}
+    table = pa.concat_tables([pq.read_table(p) for p in written])
+    assert table.schema.field("vec").type == pa.list_(pa.float32())
+    assert table.schema.field("doc").type == pa.string() and table.schema.field("$meta").type == pa.string()
+    if float16:
+        assert table.schema.field("half").type == pa.list_(pa.uint8())
+        table = table.set_column(
+            table.schema.get_field_index("half"),
+            "half",
+            pa.array([bytes(v) for v in table.column("half").to_pylist()], type=pa.binary(2 * DIM)),
+        )
+    assert _as_query_rows(table, reader.collections["default.c"]) == cluster.rows(DB, "c")
+
+
 _MEASURE = """
 import json, sys, tracemalloc
 import pyarrow as pa
+import pyarrow.parquet as pq
 from milvus_backup_lib import open_backup
 reader = open_backup(sys.argv[1], "b1")
 tracemalloc.start()

@@ -144,6 +144,18 @@ class BackupReader:
         ``partitions`` (names) and ``columns`` (field names; ``RowID`` and ``Timestamp`` for the system
         fields) select; ``system_fields=True`` adds both system columns first.
         """
+        for _, _, batches in self.segment_batches(qualified, batch_rows, partitions, columns, system_fields):
+            yield from batches
+
+    def segment_batches(
+        self,
+        qualified: str,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        partitions: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        system_fields: bool = False,
+    ) -> Iterator[tuple[str, int, Iterator[Any]]]:
+        """What :meth:`iter_batches` yields, one ``(partition name, segment ID, batches)`` per segment."""
         if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
             raise InvalidOptionError("batch_rows", batch_rows, "a whole number >= 1")
         coll = self._collection(qualified)
@@ -170,7 +182,7 @@ class BackupReader:
                 deletes = _combined(collection_l0, partition_l0.get(part.partition_id, {}))
                 self._deletes_of(seg, deletes)
                 source = SegmentSource(self._repository.location, backup_dir, seg, fields, pk)
-                yield from source.batches(batch_rows, deletes, system, schema)
+                yield part.partition_name, seg.segment_id, source.batches(batch_rows, deletes, system, schema)
 
     def read(
         self,
@@ -200,6 +212,34 @@ class BackupReader:
         except ImportError:
             raise MissingDependencyError("pandas", None, "BackupReader.to_pandas()") from None
         return self.read(qualified, partitions, columns).to_pandas()
+
+    def export_parquet(
+        self,
+        qualified: str,
+        url: str | StorageLocation,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        partitions: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Write collection ``qualified`` as Parquet files for Milvus's Parquet bulk import, one file a
+        segment at ``{url}/{partition}/{segment_id}.parquet``; returns the files' paths.
+
+        Columns are named by field and typed as ``importutilv2/parquet`` reads them (docs/reader.md);
+        auto-ID primary keys and function outputs are left out, as an import refuses them. Memory holds
+        one batch at a time.
+        """
+        from milvus_backup_lib.reader._export import export_parquet
+
+        location = url if isinstance(url, StorageLocation) else StorageLocation(url, storage_options or {})
+        coll = self._collection(qualified)
+        names = [f.name for f in self._fields(coll, None) if not (f.is_primary_key and f.auto_id)]
+        names = [
+            n for n in names if not any(f.name == n and f.is_function_output for f in coll.schema.fields)
+        ]
+        fields = [f for f in self._fields(coll, names)]
+        return export_parquet(
+            location, fields, self.segment_batches(qualified, DEFAULT_BATCH_ROWS, partitions, names)
+        )
 
 
 def _with_dynamic_field(schema: CollectionSchema) -> list[FieldSchema]:
