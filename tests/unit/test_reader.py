@@ -131,6 +131,20 @@ def test_varchar_keys_binary_vectors_and_nullable_fields(version: str) -> None:
     assert "k3" not in table.column("id").to_pylist()
 
 
+@pytest.mark.parametrize("version", LINES)
+def test_a_delete_removes_only_the_rows_written_before_it(version: str) -> None:
+    """A key deleted and then inserted again is live (filter.go: dropped only when the delete's
+    timestamp is greater than the row's)."""
+    cluster = InMemoryMilvus(version)
+    populate(cluster)
+    cluster.insert(DB, "c", rows(range(3, 4), seed=5))  # 3 was deleted by populate
+    cluster.flush(DB, "c")
+    reader, _ = _backup(cluster, ["default.c"])
+    table = reader.read("default.c")
+    assert table.column("pk").to_pylist().count(3) == 1
+    assert _as_query_rows(table, reader.collections["default.c"]) == cluster.rows(DB, "c")
+
+
 def test_a_field_added_after_the_segments_reads_as_null() -> None:
     """2.6 AddCollectionField: older segments have no binlogs of the new field (nulls there), and the
     dynamic field, numbered before it, is still found (the first gap in the field IDs)."""

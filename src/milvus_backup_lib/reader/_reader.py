@@ -176,11 +176,14 @@ class BackupReader:
         for part in coll.partition_backups:
             if part.partition_id not in part_ids:
                 continue
+            shared = _combined(collection_l0, partition_l0.get(part.partition_id, {}))
             for seg in part.segment_backups:
                 if seg.is_l0 or not seg.binlogs:
                     continue
-                deletes = _combined(collection_l0, partition_l0.get(part.partition_id, {}))
-                self._deletes_of(seg, deletes)
+                deletes = shared
+                if seg.deltalogs:  # the segment's own delete logs: for it alone
+                    deletes = dict(shared)
+                    self._deletes_of(seg, deletes)
                 source = SegmentSource(self._repository.location, backup_dir, seg, fields, pk)
                 yield part.partition_name, seg.segment_id, source.batches(batch_rows, deletes, system, schema)
 

@@ -151,10 +151,14 @@ class SegmentSource:
         hits = pc.is_in(pks, value_set=deleted)
         if not hits.true_count:
             return None
+        # Only the rows whose key has a delete are looked at one by one.
+        indices = pc.indices_nonzero(hits)
         mask = [True] * rows
-        pk_list, ts_list = pks.to_pylist(), tss.to_pylist()
-        for index in pc.indices_nonzero(hits).to_pylist():
-            if deletes[pk_list[index]] > ts_list[index]:
+        found = zip(
+            indices.to_pylist(), pks.take(indices).to_pylist(), tss.take(indices).to_pylist(), strict=True
+        )
+        for index, pk, ts in found:
+            if deletes[pk] > ts:
                 mask[index] = False
         return pa.array(mask, type=pa.bool_())
 
