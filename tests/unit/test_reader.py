@@ -131,6 +131,39 @@ def test_varchar_keys_binary_vectors_and_nullable_fields(version: str) -> None:
     assert "k3" not in table.column("id").to_pylist()
 
 
+def test_bfloat16_int8_and_sparse_vectors_on_storage_v2() -> None:
+    cluster = InMemoryMilvus("2.6.11")
+    schema = CollectionSchema(
+        fields=(
+            field("pk", DataType.INT64, primary=True),
+            field("bf", DataType.BFLOAT16_VECTOR, dim=4),
+            field("i8", DataType.INT8_VECTOR, dim=4),
+            field("sp", DataType.SPARSE_FLOAT_VECTOR),
+        )
+    )
+    cluster.create_collection(DB, "vx", schema)
+    sparse = [struct.pack("<IfIf", i, 0.5, i + 7, -1.25) for i in range(6)]
+    cluster.insert(
+        DB,
+        "vx",
+        [
+            {"pk": i, "bf": bytes(range(i, i + 8)), "i8": [i, -i, 127, -128], "sp": sparse[i]}
+            for i in range(6)
+        ],
+    )
+    cluster.flush(DB, "vx")
+    reader, _ = _backup(cluster, ["default.vx"])
+    table = reader.read("default.vx")
+    assert table.schema.field("bf").type == pa.binary(8)
+    assert table.schema.field("i8").type == pa.list_(pa.int8(), 4)
+    assert table.schema.field("sp").type == pa.binary()
+    got = {row["pk"]: row for row in table.to_pylist()}
+    for row in cluster.rows(DB, "vx"):
+        mine = got[row["pk"]]
+        assert mine["bf"] == row["bf"] and mine["sp"] == row["sp"]
+        assert struct.pack("<4b", *mine["i8"]) == row["i8"]
+
+
 @pytest.mark.parametrize("version", LINES)
 def test_a_delete_removes_only_the_rows_written_before_it(version: str) -> None:
     """A key deleted and then inserted again is live (filter.go: dropped only when the delete's
