@@ -136,7 +136,7 @@ class BackupReader:
         columns: Sequence[str] | None = None,
         system_fields: bool = False,
     ) -> Iterator[Any]:
-        """``pyarrow.RecordBatch`` es of at most ``batch_rows`` rows of collection ``qualified``
+        """Record batches (``pyarrow.RecordBatch``) of at most ``batch_rows`` rows of collection ``qualified``
         (``db.collection``), deletes applied, segment after segment.
 
         Memory holds one Parquet row group of each field of one segment, and the delete entries
@@ -235,11 +235,12 @@ class BackupReader:
 
         location = url if isinstance(url, StorageLocation) else StorageLocation(url, storage_options or {})
         coll = self._collection(qualified)
-        names = [f.name for f in self._fields(coll, None) if not (f.is_primary_key and f.auto_id)]
-        names = [
-            n for n in names if not any(f.name == n and f.is_function_output for f in coll.schema.fields)
+        fields = [
+            f
+            for f in self._fields(coll, None)
+            if not (f.is_primary_key and f.auto_id) and not f.is_function_output
         ]
-        fields = [f for f in self._fields(coll, names)]
+        names = [f.name for f in fields]
         return export_parquet(
             location, fields, self.segment_batches(qualified, DEFAULT_BATCH_ROWS, partitions, names)
         )
