@@ -23,6 +23,7 @@ from milvus_backup_lib.errors import (
     BackupNotFoundError,
     BucketNotFoundError,
     CollectionNotFoundError,
+    CorruptBinlogError,
     DatabaseNotFoundError,
     FlushTimeoutError,
     GcPauseError,
@@ -41,6 +42,7 @@ from milvus_backup_lib.errors import (
     MilvusError,
     MilvusOperationError,
     MilvusPermissionError,
+    MissingDependencyError,
     RestoreError,
     RestorePlanError,
     StorageCredentialsError,
@@ -60,6 +62,7 @@ from milvus_backup_lib.milvus.gc import GcPauseOutcome
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.reader import BackupReader, open_backup
 from milvus_backup_lib.repository.prune import PrunedBackup, PruneReport
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
 from milvus_backup_lib.repository.unfinished import UnfinishedBackup, UnfinishedList
@@ -90,6 +93,7 @@ __all__ = [
     "BackupLockedError",
     "BackupNotFoundError",
     "BackupPlan",
+    "BackupReader",
     "BackupReport",
     "BackupStrategy",
     "BackupSummary",
@@ -102,6 +106,7 @@ __all__ = [
     "CollectionRestoreReport",
     "CopyJob",
     "CopyResult",
+    "CorruptBinlogError",
     "DatabaseNotFoundError",
     "DefaultRestorePlanner",
     "FlushTimeoutError",
@@ -128,6 +133,7 @@ __all__ = [
     "MilvusError",
     "MilvusOperationError",
     "MilvusPermissionError",
+    "MissingDependencyError",
     "PartitionBackupInfo",
     "Progress",
     "PruneReport",
@@ -157,4 +163,5 @@ __all__ = [
     "default_backup_name",
     "from_milvus_backup_config",
     "load_config_file",
+    "open_backup",
 ]

@@ -39,6 +39,8 @@ they were raised from (permanent without one).
      |    +-- BackupNotFoundError (LookupError)            no     no backup of that name
      |    +-- ManifestError (ValueError)                   no     a manifest file is missing or malformed
      |    +-- BackupCorruptError (ValueError)              no     a backup's files are missing, short, corrupt
+     |    +-- CorruptBinlogError (ValueError)              no     a segment file cannot be decoded (file, byte)
+     +-- MissingDependencyError (ImportError)              no     an optional package (an extra) is not installed
      +-- RestoreError                                      cause  a restore was refused or failed
           +-- RestorePlanError (ValueError)                no     the request conflicts with the target
           +-- ImportFailedError (RuntimeError)             no     an import failed or brought too few rows
@@ -58,6 +60,7 @@ __all__ = [
     "BackupNotFoundError",
     "BucketNotFoundError",
     "CollectionNotFoundError",
+    "CorruptBinlogError",
     "DatabaseNotFoundError",
     "FlushTimeoutError",
     "GcPauseError",
@@ -76,6 +79,7 @@ __all__ = [
     "MilvusError",
     "MilvusOperationError",
     "MilvusPermissionError",
+    "MissingDependencyError",
     "RestoreError",
     "RestorePlanError",
     "StorageCredentialsError",
@@ -355,6 +359,36 @@ class BackupCorruptError(BackupError, ValueError):
         shown = "\n  - ".join(self.problems[:20])
         more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
         super().__init__(f"backup {name!r} is damaged, refusing to use it:\n  - {shown}{more}")
+
+
+class CorruptBinlogError(BackupError, ValueError):
+    """A segment file of a backup (insert or delete log) cannot be decoded.
+
+    :attr:`file` is the file's path inside the backup storage, :attr:`offset` the byte offset where
+    decoding failed (0 for the whole file), :attr:`detail` what was found there.
+    """
+
+    def __init__(self, file: str, offset: int, detail: str) -> None:
+        super().__init__(
+            f"segment file {file} cannot be read at byte {offset}: {detail}; the backup is damaged or was "
+            "written in a format this version does not know: run verify_backup, or read it with a newer "
+            "milvus-backup-lib"
+        )
+        self.file = file
+        self.offset = offset
+        self.detail = detail
+
+
+class MissingDependencyError(MilvusBackupError, ImportError):
+    """An optional package the call needs is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str | None, feature: str) -> None:
+        install = f"'milvus-backup-lib[{extra}]'" if extra else package
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: pip install {install}", name=package
+        )
+        self.package = package
+        self.extra = extra
 
 
 # --------------------------------------------------------------------------- restore errors

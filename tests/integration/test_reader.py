@@ -1,0 +1,220 @@
+"""A backup of the real Milvus 2.3.5 server read offline (no server involved in the reading), compared
+row by row with what the server's query returns: INT64 auto-id and VARCHAR keys, every scalar kind, JSON,
+Array, the dynamic field, partitions, deletes after flush (delta logs), several segments, float, binary
+and float16 vectors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dataset import Matrix, ensure_loaded, fetch_rows, make_client, partition_counts
+
+from go_layouts import GO_SHAPES, GoShape, go_meta_files, go_path, group_of
+from milvus_backup_lib import BackupReader, open_backup
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def backup_root(milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("reader-backups")
+    make_client(milvus_server, root).create_backup("offline", collections=matrix.qualified())
+    return root
+
+
+@pytest.fixture(scope="module")
+def reader(backup_root: Path) -> BackupReader:
+    # Opened from the directory alone: nothing of the server is used from here on.
+    return open_backup(f"file://{backup_root}", "offline")
+
+
+def _plain(value: Any) -> Any:
+    """A query result value in the reader's shape: pymilvus gives a binary or float16 vector as a
+    one-element list of bytes, numpy scalars and protobuf repeated fields as themselves."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
+        return value[0]
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
+        return [_plain(v) for v in value]
+    return value
+
+
+def _offline_rows(reader: BackupReader, qualified: str) -> dict[Any, dict[str, Any]]:
+    schema = reader.collections[qualified]
+    pk = schema.primary_field.name
+    json_fields = {f.name for f in schema.fields if f.type_name == "JSON"}
+    out: dict[Any, dict[str, Any]] = {}
+    for row in reader.read(qualified).to_pylist():
+        shaped: dict[str, Any] = {}
+        for name, value in row.items():
+            if name == "$meta":
+                shaped.update(json.loads(value) if value else {})
+            elif name in json_fields and value is not None:
+                shaped[name] = json.loads(value)
+            else:
+                shaped[name] = value
+        assert shaped[pk] not in out, f"{qualified}: primary key {shaped[pk]!r} read twice"
+        out[shaped[pk]] = shaped
+    return out
+
+
+def _server_rows(matrix: Matrix, qualified: str) -> dict[Any, dict[str, Any]]:
+    db, _, coll = qualified.partition(".")
+    return {
+        pk: {k: _plain(v) for k, v in row.items()} for pk, row in fetch_rows(matrix.uri, db, coll).items()
+    }
+
+
+@pytest.mark.parametrize("kind", ["full", "varchar", "half", "pkey", "other", "default"])
+def test_a_physical_backup_reads_back_equal_to_the_server(
+    reader: BackupReader, matrix: Matrix, kind: str
+) -> None:
+    qualified = {
+        "full": f"{matrix.db_a}.{matrix.full}",
+        "varchar": f"{matrix.db_a}.{matrix.varchar}",
+        "half": f"{matrix.db_a}.{matrix.half}",
+        "pkey": f"{matrix.db_a}.{matrix.pkey}",
+        "other": f"{matrix.db_b}.{matrix.other}",
+        "default": f"default.{matrix.default_coll}",
+    }[kind]
+    offline = _offline_rows(reader, qualified)
+    server = _server_rows(matrix, qualified)
+    assert sorted(offline, key=str) == sorted(server, key=str)
+    for pk, row in server.items():
+        assert offline[pk] == row, f"{qualified} row {pk!r}"
+
+
+def test_deletes_and_partitions_of_the_real_backup(reader: BackupReader, matrix: Matrix) -> None:
+    full = f"{matrix.db_a}.{matrix.full}"
+    ids = set(reader.read(full, columns=["id"]).column("id").to_pylist())
+    assert ids and not ids & set(matrix.deleted_full)
+    assert len(ids) == matrix.rows[full] - len(matrix.deleted_full)
+    keys = set(reader.read(f"{matrix.db_a}.{matrix.varchar}", columns=["key"]).column("key").to_pylist())
+    assert len(keys) == 400 - len(matrix.deleted_varchar) and not keys & set(matrix.deleted_varchar)
+    # Partition p1 got batches 1 and 4 (its rows' titles say which); the server counts the same rows.
+    ensure_loaded(matrix.uri, matrix.db_a, matrix.full)
+    counts = partition_counts(matrix.uri, matrix.db_a, matrix.full)
+    for partition in ("_default", "p1", "p2", "p3"):
+        titles = reader.read(full, partitions=[partition], columns=["title"]).column("title").to_pylist()
+        assert len(titles) == counts[partition], partition
+        batches = {int(t.split()[1]) // 1000 for t in titles}
+        assert batches == {"_default": {0}, "p1": {1, 4}, "p2": {2}, "p3": {3}}[partition]
+    assert reader.read(f"{matrix.db_a}.{matrix.empty}").num_rows == 0
+
+
+def write_go_backup(root: Path, base_name: str, shape: GoShape) -> None:
+    """Rewrite backup ``base_name`` into the Go release line's meta JSON and directory layout ``shape``
+    (tests/go_layouts.py, from each tag's ``core/proto/backup.proto`` and writer), as ``shape.name``."""
+    base = root / base_name
+    full = json.loads((base / "meta" / "full_meta.json").read_text())
+    groups = group_of(full, shape)
+    target = root / shape.name
+    for path in sorted(p for p in (base / "binlogs").rglob("*") if p.is_file()):
+        dest = target / go_path(str(path.relative_to(base)), groups)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    (target / "meta").mkdir()
+    for name, data in go_meta_files(full, shape).items():
+        (target / "meta" / name).write_bytes(data)
+
+
+def go_collections(matrix: Matrix, shape: GoShape) -> list[str]:
+    full, varchar = f"{matrix.db_a}.{matrix.full}", f"{matrix.db_a}.{matrix.varchar}"
+    # go_layouts.py writes a v0.5.0 default_value_proto only when its bytes are UTF-8, and the full
+    # collection's Double default (0.5) is not: that line is read with the varchar collection alone.
+    return [varchar] if shape.defaults == "proto" else [full, varchar]
+
+
+@pytest.fixture(scope="module")
+def go_base(milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Backups of collections with segments in every partition (what tests/go_layouts.py rewrites):
+    ``gobase`` with the full and varchar collections, ``gobase_v`` with the varchar one."""
+    root = tmp_path_factory.mktemp("reader-go-layouts")
+    bc = make_client(milvus_server, root)
+    bc.create_backup(
+        "gobase", collections=[f"{matrix.db_a}.{matrix.full}", f"{matrix.db_a}.{matrix.varchar}"]
+    )
+    bc.create_backup("gobase_v", collections=[f"{matrix.db_a}.{matrix.varchar}"])
+    return root
+
+
+@pytest.mark.parametrize("shape", GO_SHAPES, ids=lambda s: s.name)
+def test_a_go_layout_backup_reads_back_equal_to_the_server(
+    go_base: Path, matrix: Matrix, shape: GoShape
+) -> None:
+    collections = go_collections(matrix, shape)
+    write_go_backup(go_base, "gobase" if len(collections) == 2 else "gobase_v", shape)
+    go_reader = open_backup(f"file://{go_base}", shape.name)
+    assert sorted(go_reader.collections) == sorted(collections)
+    for qualified in collections:
+        assert _offline_rows(go_reader, qualified) == _server_rows(matrix, qualified), qualified
+
+
+def test_exported_parquet_imports_into_the_server(
+    reader: BackupReader, matrix: Matrix, milvus_server: Any
+) -> None:
+    """export_parquet's files go through Milvus 2.3.5's own Parquet bulk import (no backup option) and
+    give back the source rows: VarChar keys and binary vectors; auto-ID keys (new ones), JSON, Array,
+    a default value and dynamic keys."""
+    from pymilvus import MilvusClient
+    from pymilvus.grpc_gen import common_pb2, milvus_pb2
+
+    for kind, key in (("varchar", "key"), ("full", "title")):
+        source = f"{matrix.db_a}.{getattr(matrix, kind)}"
+        target = f"{getattr(matrix, kind)}_from_parquet"
+        out = milvus_server.data_dir / "parquet_export" / kind
+        written = reader.export_parquet(source, f"file://{out}")
+        src_client = MilvusClient(matrix.uri, db_name=matrix.db_a)
+        schema = src_client.describe_collection(getattr(matrix, kind))
+        src_client.close()
+        c = MilvusClient(matrix.uri, db_name=matrix.db_a)
+        fields = {f["name"]: f for f in schema["fields"]}
+        new = MilvusClient.create_schema(
+            auto_id=schema.get("auto_id", False),
+            enable_dynamic_field=schema.get("enable_dynamic_field", False),
+        )
+        for f in fields.values():
+            params = dict(f.get("params", {}))
+            extra = {k: v for k, v in params.items() if k in ("dim", "max_length", "max_capacity")}
+            if "element_type" in f:
+                extra["element_type"] = f["element_type"]
+            if "default_value" in f:
+                extra["default_value"] = f["default_value"]
+            new.add_field(f["name"], f["type"], is_primary=f.get("is_primary", False), **extra)
+        c.create_collection(target, schema=new)
+        try:
+            stub = c._get_connection()._stub  # the raw Import RPC: with db_name (test-rig.md)
+            for path in written:
+                answer = stub.Import(
+                    milvus_pb2.ImportRequest(collection_name=target, db_name=matrix.db_a, files=[path])
+                )
+                assert answer.status.code == 0 and answer.tasks, answer
+                for _ in range(180):
+                    state = stub.GetImportState(milvus_pb2.GetImportStateRequest(task=answer.tasks[0]))
+                    name = common_pb2.ImportState.Name(state.state)
+                    if name in ("ImportCompleted", "ImportFailed", "ImportFailedAndCleaned"):
+                        break
+                    time.sleep(1)
+                assert name == "ImportCompleted", state
+            c.flush(target)
+            imported = _server_rows(matrix, f"{matrix.db_a}.{target}")
+        finally:  # the matrix is shared: leave its databases as they were
+            c.drop_collection(target)
+            c.close()
+        expected = _server_rows(matrix, source)
+        by_key = {row[key]: row for row in imported.values()}
+        assert len(by_key) == len(expected) > 0
+        for row in expected.values():
+            got = dict(by_key[row[key]])
+            if kind == "full":  # auto-ID: the import gives new keys
+                got.pop("id")
+                row = {k: v for k, v in row.items() if k != "id"}
+            assert got == row, row[key]
