@@ -41,8 +41,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy --strict."""
-    # The testing extra brings pyarrow, which the in-memory cluster (milvus_backup_lib.testing) imports.
-    session.install(".[testing]", "mypy")
+    # The testing extra brings pyarrow, which the in-memory cluster (milvus_backup_lib.testing) imports;
+    # all brings the storage backends (the conditional writes of the lock import azure.core).
+    session.install(".[all,testing]", "mypy")
     session.run("mypy", "--strict", "src/milvus_backup_lib")
 
 

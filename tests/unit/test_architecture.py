@@ -119,3 +119,11 @@ def test_modules_stay_readable(module: str) -> None:
 
 def test_the_facade_only_wires() -> None:
     assert MODULES["client"].read_text().count("\n") < 250
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest imports test modules by basename (no packages under tests/): two files of one name in
+    tests/unit and tests/integration make the whole run fail at collection."""
+    root = Path(__file__).resolve().parents[1]
+    names = [p.name for p in root.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
