@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 from milvus_backup_lib.milvus.records import SegmentBinlogList
 from milvus_backup_lib.options import MilvusConnection
 
-__all__ = ["DESCRIBE_PATH", "RestSegmentDescriber", "rest_url"]
+__all__ = ["DESCRIBE_PATH", "RestSegmentDescriber", "rest_bearer", "rest_url"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,15 @@ def rest_url(connection: MilvusConnection) -> str:
     parsed = urlparse(connection.uri if "://" in connection.uri else f"http://{connection.uri}")
     scheme = "https" if parsed.scheme == "https" else "http"
     return f"{scheme}://{parsed.hostname or '127.0.0.1'}:{parsed.port or 19530}"
+
+
+def rest_bearer(connection: MilvusConnection) -> str | None:
+    """What Milvus's REST API takes as ``Authorization: Bearer``: the token, or ``user:password``."""
+    if connection.token:
+        return connection.token
+    if connection.user or connection.password:
+        return f"{connection.user or ''}:{connection.password or ''}"
+    return None
 
 
 class RestSegmentDescriber:
@@ -69,12 +78,9 @@ class RestSegmentDescriber:
     @classmethod
     def for_connection(cls, connection: MilvusConnection) -> RestSegmentDescriber:
         """The describer for the server a :class:`MilvusConnection` names, with its credentials."""
-        bearer = connection.token
-        if not bearer and (connection.user or connection.password):
-            bearer = f"{connection.user or ''}:{connection.password or ''}"
         return cls(
             rest_url(connection),
-            bearer=bearer,
+            bearer=rest_bearer(connection),
             timeout=max(connection.timeout, 1.0),
             cafile=connection.ca_cert_path or None,
         )

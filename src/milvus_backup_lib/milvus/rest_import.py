@@ -24,7 +24,7 @@ from typing import Any
 
 from milvus_backup_lib.errors import MilvusConnectionError, MilvusOperationError
 from milvus_backup_lib.milvus.records import ImportState
-from milvus_backup_lib.milvus.rest import rest_url
+from milvus_backup_lib.milvus.rest import rest_bearer, rest_url
 from milvus_backup_lib.options import MilvusConnection
 
 __all__ = ["RestImports"]
@@ -47,12 +47,9 @@ class RestImports:
     def for_connection(cls, connection: MilvusConnection) -> RestImports:
         """The import API of the server a :class:`MilvusConnection` names, with its credentials and CA
         (the same endpoint and bearer as :class:`~milvus_backup_lib.milvus.rest.RestSegmentDescriber`)."""
-        bearer = connection.token
-        if not bearer and (connection.user or connection.password):
-            bearer = f"{connection.user or ''}:{connection.password or ''}"
         return cls(
             rest_url(connection),
-            bearer,
+            rest_bearer(connection),
             timeout=max(connection.timeout, 1.0),
             cafile=connection.ca_cert_path or None,
         )

@@ -117,7 +117,7 @@ def send_import(
     adopted instead of sending the request again.
     """
     db, name = step.target.database, step.target.collection
-    wanted = _fingerprint(files)
+    wanted = _paths_key(files)
     last: MilvusError | None = None
     for attempt in range(_SEND_ATTEMPTS):
         sent_at = time.time()
@@ -156,7 +156,7 @@ def send_import(
     )
 
 
-def _fingerprint(files: Sequence[Sequence[str]]) -> frozenset[str]:
+def _paths_key(files: Sequence[Sequence[str]]) -> frozenset[str]:
     return frozenset(f.rstrip("/") for group in files for f in group if f)
 
 
@@ -182,7 +182,7 @@ def _find_job(
             f"of import jobs does not say which files job {recent[0].task_id} reads; check the collection's "
             "import jobs and row count before restoring again"
         )
-    return [t.task_id for t in recent if _fingerprint([t.files]) == wanted]
+    return [t.task_id for t in recent if _paths_key([t.files]) == wanted]
 
 
 def _recent(task: ImportState, partition: str, since: float) -> bool:
