@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
@@ -57,6 +57,24 @@ class LibraryMeta:
     files: dict[str, int] = attrs.field(factory=dict)
     #: backup-relative path -> ``md5:<hex>`` of every binlog, recorded when it was copied.
     checksums: dict[str, str] = attrs.field(factory=dict)
+    #: Files of this backup stored by another one (an incremental backup's reused binlogs):
+    #: backup-relative path -> name of the backup that holds the file at the same relative path.
+    #: Never a chain: the named backup stores the file itself. Empty for a self-contained backup.
+    references: dict[str, str] = attrs.field(factory=dict)
+    #: The backup an incremental backup was made against ("" for a full backup).
+    base: str = ""
+    #: Where the data came from, so that files of another cluster are never taken for the same:
+    #: ``{"storage": <Milvus storage URL, no credentials>, "root_path": ..., "collections": {qualified: id}}``.
+    source: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def self_contained(self) -> bool:
+        """Whether every file of the backup is stored under its own directory (the Go tool reads only these)."""
+        return not self.references
+
+    def holder(self, name: str, key: str) -> str:
+        """The name of the backup whose directory stores file ``key`` of backup ``name``."""
+        return self.references.get(key, name)
 
     def to_json(self) -> bytes:
         return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":")).encode()
@@ -79,6 +97,9 @@ class LibraryMeta:
             ("gc_paused", bool),
             ("files", dict),
             ("checksums", dict),
+            ("references", dict),
+            ("base", str),
+            ("source", dict),
         ):
             if key in kwargs and not isinstance(kwargs[key], typ):
                 raise ManifestError(file, f"expected {typ.__name__}", field=key)
