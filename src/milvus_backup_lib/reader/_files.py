@@ -72,6 +72,18 @@ class _Window(io.RawIOBase):
         self._pos = min(max(base + offset, 0), self._length)
         return self._pos
 
+    def read(self, size: int | None = -1) -> bytes:
+        # pyarrow's PythonFile calls read() and wraps the bytes it gets without copying them; the
+        # inherited read() would copy each (tens of MiB for a vector payload) through readinto.
+        wanted = self._length - self._pos if size is None or size < 0 else size
+        wanted = min(wanted, self._length - self._pos)
+        if wanted <= 0:
+            return b""
+        self._handle.seek(self._start + self._pos)
+        data: bytes = self._handle.read(wanted)
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         wanted = min(len(view), self._length - self._pos)
