@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 from dataset import Matrix, ensure_loaded, fetch_rows, make_client, partition_counts
 
 from go_layouts import GO_SHAPES, GoShape, go_meta_files, go_path, group_of
-from milvus_backup_lib import BackupReader, open_backup
+from milvus_backup_lib import BackupReader, CorruptBinlogError, open_backup
+from milvus_backup_lib.manifest.model import DataType
+from milvus_backup_lib.storage.layout import binlog_files
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +113,28 @@ def test_deletes_and_partitions_of_the_real_backup(reader: BackupReader, matrix:
     assert reader.read(f"{matrix.db_a}.{matrix.empty}").num_rows == 0
 
 
+def test_the_backup_holds_what_the_comparison_claims(reader: BackupReader, matrix: Matrix) -> None:
+    """The row-by-row comparisons above do cover what this module says: several segments with delta
+    logs (deletes after a flush) for both key types, JSON, Array, the dynamic field, each vector kind."""
+    by_name = {c.qualified_name: c for c in reader.info.collection_backups}
+    for kind, pk_type, vector in (
+        ("full", DataType.INT64, DataType.FLOAT_VECTOR),
+        ("varchar", DataType.VARCHAR, DataType.BINARY_VECTOR),
+    ):
+        qualified = f"{matrix.db_a}.{getattr(matrix, kind)}"
+        segments = [s for p in by_name[qualified].partition_backups for s in p.segment_backups]
+        assert len(segments) >= 2, qualified
+        assert any(fb.binlogs for s in segments for fb in s.deltalogs), f"{qualified}: no delta logs"
+        schema = reader.collections[qualified]
+        assert schema.primary_field.data_type == pk_type
+        assert vector in {f.data_type for f in schema.fields}
+    full = reader.collections[f"{matrix.db_a}.{matrix.full}"]
+    assert {DataType.JSON, DataType.ARRAY} <= {f.data_type for f in full.fields}
+    assert full.enable_dynamic_field and "$meta" in reader.read(f"{matrix.db_a}.{matrix.full}").column_names
+    half = reader.collections[f"{matrix.db_a}.{matrix.half}"]
+    assert DataType.FLOAT16_VECTOR in {f.data_type for f in half.fields}
+
+
 def write_go_backup(root: Path, base_name: str, shape: GoShape) -> None:
     """Rewrite backup ``base_name`` into the Go release line's meta JSON and directory layout ``shape``
     (tests/go_layouts.py, from each tag's ``core/proto/backup.proto`` and writer), as ``shape.name``."""
@@ -128,21 +153,21 @@ def write_go_backup(root: Path, base_name: str, shape: GoShape) -> None:
 
 def go_collections(matrix: Matrix, shape: GoShape) -> list[str]:
     full, varchar = f"{matrix.db_a}.{matrix.full}", f"{matrix.db_a}.{matrix.varchar}"
+    half = f"{matrix.db_a}.{matrix.half}"  # the float16 vectors (2.3 allows one vector field a collection)
     # go_layouts.py writes a v0.5.0 default_value_proto only when its bytes are UTF-8, and the full
-    # collection's Double default (0.5) is not: that line is read with the varchar collection alone.
-    return [varchar] if shape.defaults == "proto" else [full, varchar]
+    # collection's Double default (0.5) is not: that line is read without the full collection.
+    return [varchar, half] if shape.defaults == "proto" else [full, varchar, half]
 
 
 @pytest.fixture(scope="module")
 def go_base(milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Backups of collections with segments in every partition (what tests/go_layouts.py rewrites):
-    ``gobase`` with the full and varchar collections, ``gobase_v`` with the varchar one."""
+    ``gobase`` with the full, varchar and float16 collections, ``gobase_v`` without the full one."""
     root = tmp_path_factory.mktemp("reader-go-layouts")
     bc = make_client(milvus_server, root)
-    bc.create_backup(
-        "gobase", collections=[f"{matrix.db_a}.{matrix.full}", f"{matrix.db_a}.{matrix.varchar}"]
-    )
-    bc.create_backup("gobase_v", collections=[f"{matrix.db_a}.{matrix.varchar}"])
+    full, varchar, half = (f"{matrix.db_a}.{c}" for c in (matrix.full, matrix.varchar, matrix.half))
+    bc.create_backup("gobase", collections=[full, varchar, half])
+    bc.create_backup("gobase_v", collections=[varchar, half])
     return root
 
 
@@ -151,7 +176,7 @@ def test_a_go_layout_backup_reads_back_equal_to_the_server(
     go_base: Path, matrix: Matrix, shape: GoShape
 ) -> None:
     collections = go_collections(matrix, shape)
-    write_go_backup(go_base, "gobase" if len(collections) == 2 else "gobase_v", shape)
+    write_go_backup(go_base, "gobase" if len(collections) == 3 else "gobase_v", shape)
     go_reader = open_backup(f"file://{go_base}", shape.name)
     assert sorted(go_reader.collections) == sorted(collections)
     for qualified in collections:
@@ -218,3 +243,61 @@ def test_exported_parquet_imports_into_the_server(
                 got.pop("id")
                 row = {k: v for k, v in row.items() if k != "id"}
             assert got == row, row[key]
+
+
+def _payload_start(data: bytes) -> int:
+    """Where the first data event's Parquet payload starts in a v1 binlog: past the magic (4 bytes),
+    the descriptor event (its length at byte 9 of its header) and the data event's header (17 bytes)
+    and timestamps (16 bytes) (milvus-io/milvus internal/storage/event_header.go, event_data.go)."""
+    (descriptor_length,) = struct.unpack_from("<i", data, 4 + 9)
+    return 4 + descriptor_length + 17 + 16
+
+
+@pytest.fixture
+def damaged_root(backup_root: Path, tmp_path: Path) -> Path:
+    """A copy of the real backup, to damage."""
+    shutil.copytree(backup_root / "offline", tmp_path / "offline")
+    return tmp_path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "payload", "delta", "missing", "event-type"])
+def test_damaged_binlogs_of_the_real_backup_name_the_file_and_byte(
+    reader: BackupReader, matrix: Matrix, damaged_root: Path, damage: str
+) -> None:
+    """Binlogs Milvus 2.3.5 wrote, damaged the ways storage damages files: CorruptBinlogError, whose
+    message names the file and the byte where decoding stopped (docs/errors.md)."""
+    full = f"{matrix.db_a}.{matrix.full}"
+    coll = next(c for c in reader.info.collection_backups if c.qualified_name == full)
+    vec_id = next(f.field_id for f in coll.schema.fields if f.name == "vec")
+    files = list(binlog_files(coll))
+    if damage == "delta":
+        victim = next(f for f in files if f.is_delta)
+    else:
+        victim = next(f for f in files if not f.is_delta and f.key.split("/")[-2] == str(vec_id))
+    path = damaged_root / "offline" / victim.key
+    data = path.read_bytes()
+    payload = _payload_start(data)
+    if damage in ("truncated", "delta"):
+        path.write_bytes(data[: len(data) - 40])
+        expected_offset, detail = 4 + struct.unpack_from("<i", data, 13)[0], "runs past the end of the file"
+    elif damage == "payload":  # the Parquet footer's closing magic overwritten
+        path.write_bytes(data[:-4] + b"\x00" * 4)
+        expected_offset, detail = payload, "not a Parquet file"
+    elif damage == "missing":
+        path.unlink()
+        expected_offset, detail = 0, "the file is missing"
+    else:  # the data event's type code (byte 8 of its header) set to one Milvus does not write
+        at = payload - 33 + 8
+        path.write_bytes(data[:at] + b"\x63" + data[at + 1 :])
+        expected_offset, detail = payload - 33, "unknown event type 99"
+    damaged = open_backup(f"file://{damaged_root}", "offline")
+    with pytest.raises(CorruptBinlogError) as caught:
+        for _ in damaged.iter_batches(full):
+            pass
+    error = caught.value
+    assert Path(error.file) == path, error
+    assert error.offset == expected_offset, error
+    assert detail in error.detail, error
+    assert f"{victim.key} cannot be read at byte {expected_offset}" in str(error)
+    # The collections next to it still read.
+    assert damaged.read(f"{matrix.db_a}.{matrix.varchar}").num_rows == 400 - len(matrix.deleted_varchar)
