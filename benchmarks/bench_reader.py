@@ -2,14 +2,15 @@
 
     python benchmarks/bench_reader.py [--rows 200000] [--big-gib 1.0] [--out docs/benchmarks.md]
 
-(``nox -s bench`` runs it after the restore benchmark). No Milvus server: the backups are written by
-the in-memory cluster behaving as Milvus 2.3.5 on local disk (``InMemoryMilvus(root=...)``), whose
+(``nox -s bench`` runs it after the restore benchmark). Every backup is on local disk. The 1 GiB one is
+written by the in-memory cluster behaving as Milvus 2.3.5 (``InMemoryMilvus(root=...)``), whose
 segment files are storage v1 binlogs as Milvus writes them (``testing/_memory_binlog.py``: the
 ``0xfffabc`` envelope around one zstd Parquet payload per event, ``NativePayloadWriter``'s layout),
 then backed up with ``create_backup`` to another local directory. What runs:
 
 1. **Throughput**: a collection of ``--rows`` rows (INT64 key, 128-d FLOAT_VECTOR of random floats) in
-   ``--segments`` segments. The Parquet payload of every insert binlog of the backup (row ID, timestamp,
+   ``--segments`` segments, written by an embedded Milvus 2.3.5 (auto-compaction off) and backed up
+   (``--no-server``: by the in-memory cluster, no server). The Parquet payload of every insert binlog of the backup (row ID, timestamp,
    key, vector) is cut out of its envelope once, into a plain ``.parquet`` file (the envelope is parsed
    here, independently of the reader, per ``internal/storage/binlog_reader.go``). Then ``--repeat``
    rounds time pyarrow ``pq.read_table`` of each payload file and the reader's
@@ -102,6 +103,46 @@ def make_backup(work: Path, rows: int, segment_rows: int, rows_per_file: int | N
     return root
 
 
+def make_server_backup(work: Path, rows: int, segments: int) -> Path:
+    """The same collection in an embedded Milvus 2.3.5 (auto-compaction off, one flush a segment),
+    backed up as ``bench`` under ``work/backups``; the server is stopped when this returns."""
+    from pymilvus import CollectionSchema, DataType, FieldSchema, MilvusClient
+
+    from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
+    from milvus_backup_lib.testing.embedded import EmbeddedMilvus
+
+    no_compaction = {"dataCoord.compaction.enableAutoCompaction": "false"}
+    with EmbeddedMilvus(work / "milvus", extra_config=no_compaction) as server:
+        milvus = MilvusClient(server.uri)
+        schema = CollectionSchema(
+            [
+                FieldSchema("pk", DataType.INT64, is_primary=True),
+                FieldSchema("vec", DataType.FLOAT_VECTOR, dim=DIM),
+            ]
+        )
+        name = COLLECTION.split(".")[1]
+        milvus.create_collection(name, schema=schema, shards_num=1)
+        rng = np.random.default_rng(7)
+        per_segment = -(-rows // segments)
+        for first in range(0, rows, per_segment):
+            for start in range(first, min(rows, first + per_segment), 10_000):
+                count = min(10_000, rows - start, first + per_segment - start)
+                vectors = rng.random((count, DIM), dtype=np.float32)
+                milvus.insert(name, [{"pk": start + i, "vec": vectors[i]} for i in range(count)])
+            milvus.flush(name)
+        milvus.close()
+        root = work / "backups"
+        root.mkdir()
+        client = BackupClient(
+            milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
+            milvus_storage=StorageLocation(server.storage_url),
+            backup_storage=StorageLocation(str(root)),
+        )
+        client.create_backup("bench", collections=[COLLECTION])
+    shutil.rmtree(work / "milvus", ignore_errors=True)
+    return root
+
+
 def insert_binlogs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "bench" / "binlogs" / "insert_log").rglob("*") if p.is_file())
 
@@ -140,8 +181,13 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     from milvus_backup_lib import open_backup
 
-    log(f"throughput: writing a backup of {args.rows:,} rows in {args.segments} segments")
-    root = make_backup(work / "small", args.rows, -(-args.rows // args.segments), None)
+    writer = "the in-memory cluster" if args.no_server else "an embedded Milvus 2.3.5"
+    log(f"throughput: {writer} writes {args.rows:,} rows in {args.segments} segments, backed up")
+    if args.no_server:
+        root = make_backup(work / "small", args.rows, -(-args.rows // args.segments), None)
+    else:
+        (work / "small").mkdir()
+        root = make_server_backup(work / "small", args.rows, args.segments)
     binlogs = insert_binlogs(root)
     payloads = extract_payloads(binlogs, work / "small" / "payloads")
     payload_bytes = sum(p.stat().st_size for p in payloads)
@@ -178,7 +224,8 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     medians = {side: statistics.median(values) for side, values in sides.items()}
     return {
         "rows": args.rows,
-        "segments": args.segments,
+        "segments": len({p.parent.parent for p in binlogs}),
+        "writer": "the in-memory cluster as Milvus 2.3.5" if args.no_server else "an embedded Milvus 2.3.5",
         "binlogs": len(binlogs),
         "binlog_bytes": sum(p.stat().st_size for p in binlogs),
         "payloads": len(payloads),
@@ -281,11 +328,10 @@ def render(args: argparse.Namespace, command: str, fast: dict[str, Any], mem: di
         f"- Machine: {os.cpu_count()} cores ({_cpu()}), shared with other work running at the same time: "
         "only the ratio, measured in one run, means anything.",
         f"- Software: Python {platform.python_version()}, pyarrow {fast['pyarrow']}, "
-        f"milvus-backup-lib {version('milvus-backup-lib')}; backups written by the in-memory cluster as "
-        "Milvus 2.3.5 (storage v1) on local disk.",
+        f"milvus-backup-lib {version('milvus-backup-lib')}; backups on local disk.",
         "",
-        f"**Throughput.** {rows:,} rows (INT64 key, {DIM}-d FLOAT_VECTOR of random floats) in "
-        f"{fast['segments']} segments: {fast['binlogs']} insert binlogs, "
+        f"**Throughput.** {rows:,} rows (INT64 key, {DIM}-d FLOAT_VECTOR of random floats) written by "
+        f"{fast['writer']} in {fast['segments']} segments: {fast['binlogs']} insert binlogs, "
         f"{fast['binlog_bytes'] / MIB:.1f} MiB; their {fast['payloads']} Parquet payloads, "
         f"{fast['payload_bytes'] / MIB:.1f} MiB, cut out once into plain files; "
         f"{fast['arrow_bytes'] / MIB:.1f} MiB as Arrow. {args.repeat} rounds per side, alternating, "
@@ -303,7 +349,8 @@ def render(args: argparse.Namespace, command: str, fast: dict[str, Any], mem: di
         f"Median time against median time: {fast['median_ratio']:.2f}; fastest round against fastest "
         f"round: {fast['best_ratio']:.2f}.",
         "",
-        f"**Memory.** {mem['total_rows']:,} rows of the same schema, {mem['binlog_bytes'] / 2**30:.2f} GiB "
+        f"**Memory.** {mem['total_rows']:,} rows of the same schema written by the in-memory cluster as "
+        f"Milvus 2.3.5 (storage v1 binlogs), {mem['binlog_bytes'] / 2**30:.2f} GiB "
         f"of insert binlogs ({mem['binlogs']} files; segments of 200,000 rows, 50,000 rows a binlog), "
         f"iterated with `iter_batches` in a fresh process: {mem['batches']:,} batches in "
         f"{mem['seconds']:.1f} s ({mem['total_rows'] / mem['seconds']:,.0f} rows/s, {mem_mib_s:.0f} MiB/s). "
@@ -336,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15, help="timed rounds per side (15)")
     parser.add_argument("--memory-rounds", type=int, default=3, help="iterations of the 1 GiB backup (3)")
     parser.add_argument("--big-gib", type=float, default=1.0, help="GiB of the memory backup (1.0; 0 skips)")
+    parser.add_argument(
+        "--no-server",
+        action="store_true",
+        help="throughput backup written by the in-memory cluster instead of an embedded Milvus 2.3.5",
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write the results into")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temporary one)")
     args = parser.parse_args(argv)

@@ -114,3 +114,18 @@ def test_a_truncated_v1_delete_log_names_the_file_and_byte() -> None:
     with pytest.raises(CorruptBinlogError, match="runs past the end of the file") as caught:
         reader.read("default.c")
     assert caught.value.file == path and caught.value.offset > 4  # the delete event, past the descriptor
+
+
+def test_a_payload_window_reads_only_its_bytes() -> None:
+    """What pyarrow sees of a binlog: the payload's bytes alone, by read() and readinto() alike."""
+    from milvus_backup_lib.reader._files import _Window
+
+    window = _Window(io.BytesIO(b"head" + bytes(range(10)) + b"tail"), 4, 10)
+    assert window.read(3) == bytes([0, 1, 2]) and window.tell() == 3
+    assert window.read() == bytes(range(3, 10)) and window.read(5) == b""
+    window.seek(-2, io.SEEK_END)
+    assert window.read(100) == bytes([8, 9])
+    window.seek(1)
+    buffer = bytearray(4)
+    assert window.readinto(buffer) == 4 and bytes(buffer) == bytes([1, 2, 3, 4])
+    assert window.read(None) == bytes(range(5, 10))
