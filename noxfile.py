@@ -72,8 +72,8 @@ def bench(session: nox.Session) -> None:
     """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto),
     the 2 GiB streaming copy against s3fs's put (memory and speed, benchmarks/bench_streaming.py), then
     restore scheduling against sequential one-job-per-segment imports (benchmarks/bench_restore.py),
-    and the offline reader against pyarrow reading the same Parquet payloads, with its peak memory while
-    iterating a 1 GiB collection (benchmarks/bench_reader.py, no server).
+    and the offline reader against pyarrow reading the same Parquet payloads (an embedded Milvus writes
+    them), with its peak memory while iterating a 1 GiB collection (benchmarks/bench_reader.py).
 
     Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
     """
