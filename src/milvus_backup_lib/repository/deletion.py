@@ -135,9 +135,11 @@ def census(repository: BackupRepository, *, excluding: frozenset[str] = frozense
 
 @contextmanager
 def held_repository_lock(
-    repository: BackupRepository, stale_after: float, wait: float = REPOSITORY_LOCK_WAIT
+    repository: BackupRepository, stale_after: float, wait: float | None = None
 ) -> Iterator[BackupLock]:
-    """The repository lock, waited for up to ``wait`` seconds (its holders keep it briefly)."""
+    """The repository lock, waited for up to ``wait`` seconds (default :data:`REPOSITORY_LOCK_WAIT`;
+    its holders keep it briefly)."""
+    wait = REPOSITORY_LOCK_WAIT if wait is None else wait
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:
