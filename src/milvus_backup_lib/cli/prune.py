@@ -49,6 +49,7 @@ def run_prune(ctx: Context, make_client: Callable[[], BackupClient]) -> int:
         "removed": report.removed,
         "skipped": [{"name": name, "why": why} for name, why in report.skipped],
         "bytes_freed": report.bytes_freed,
+        "husk_bytes": report.husk_bytes,
     }
     ctx.out.result(report.table(), data)
     return EXIT_OK
