@@ -280,7 +280,7 @@ def test_a_prune_racing_a_commit_loses_nothing(monkeypatch: pytest.MonkeyPatch) 
     assert "b1" in report.removed and _binlogs(repository, "b1") == binlogs
     assert "b3" in repository.names()
     monkeypatch.setattr(deletion, "REPOSITORY_LOCK_WAIT", 0.2)
-    thread, _ = _committer(repository, "b2", "b4", hold=1.5)
+    thread, _ = _committer(repository, "b2", "b4", hold=3.0)
     try:
         with pytest.raises(RepositoryLockedError, match="repository lock") as caught:
             deletion.delete_backup(repository, "b2")
@@ -288,7 +288,8 @@ def test_a_prune_racing_a_commit_loses_nothing(monkeypatch: pytest.MonkeyPatch) 
     finally:
         thread.join()
     assert "try again" in str(caught.value) and repository.exists("b2")
-    assert all(why.startswith("locked: the repository lock") for _, why in late.skipped)
+    assert [n for n, _ in late.skipped] == ["b3"] and late.removed == []  # b3: b1's time, older than b2
+    assert late.skipped[0][1].startswith("locked: the repository lock")
     assert _binlogs(repository, "b2")
 
 
