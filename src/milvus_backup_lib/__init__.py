@@ -11,6 +11,7 @@
 
 from milvus_backup_lib._version import __version__
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, FsspecCopier, SegmentCopier
+from milvus_backup_lib.backup.materialize import MaterializeReport
 from milvus_backup_lib.backup.plan import BackupPlan, CollectionBackupPlan
 from milvus_backup_lib.backup.snapshot import ClusterSnapshot, ListingSnapshotter, MetadataSnapshotter
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
@@ -43,6 +44,7 @@ from milvus_backup_lib.errors import (
     MilvusOperationError,
     MilvusPermissionError,
     MissingDependencyError,
+    RepositoryLockedError,
     RestoreError,
     RestorePlanError,
     StorageCredentialsError,
@@ -63,6 +65,7 @@ from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.reader import BackupReader, open_backup
+from milvus_backup_lib.repository.deletion import DeleteReport
 from milvus_backup_lib.repository.prune import PrunedBackup, PruneReport
 from milvus_backup_lib.repository.store import BackupList, BackupSummary
 from milvus_backup_lib.repository.unfinished import UnfinishedBackup, UnfinishedList
@@ -109,6 +112,7 @@ __all__ = [
     "CorruptBinlogError",
     "DatabaseNotFoundError",
     "DefaultRestorePlanner",
+    "DeleteReport",
     "FlushTimeoutError",
     "FsspecCopier",
     "GcPauseError",
@@ -124,6 +128,7 @@ __all__ = [
     "ListingSnapshotter",
     "LockLostError",
     "ManifestError",
+    "MaterializeReport",
     "MetadataSnapshotter",
     "MilvusAuthenticationError",
     "MilvusBackupError",
@@ -138,6 +143,7 @@ __all__ = [
     "Progress",
     "PruneReport",
     "PrunedBackup",
+    "RepositoryLockedError",
     "RestoreError",
     "RestoreExecutor",
     "RestoreOptions",

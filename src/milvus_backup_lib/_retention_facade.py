@@ -1,13 +1,17 @@
-"""``BackupClient.prune``: retention by policy, a thin call into
-:mod:`milvus_backup_lib.repository.prune` (the policy itself is in
-:mod:`milvus_backup_lib.repository.retention`)."""
+"""``BackupClient.prune``, ``delete_backup`` and ``materialize``: what changes which files a backup
+root keeps, thin calls into :mod:`milvus_backup_lib.repository.prune` (the policy itself is in
+:mod:`milvus_backup_lib.repository.retention`), :mod:`milvus_backup_lib.repository.deletion` and
+:mod:`milvus_backup_lib.backup.materialize`."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from milvus_backup_lib._facade import Closable, check_bool, only_library_errors
+from milvus_backup_lib.backup.copier import SegmentCopier
+from milvus_backup_lib.backup.materialize import MaterializeReport, materialize
 from milvus_backup_lib.errors import InvalidOptionError
+from milvus_backup_lib.repository.deletion import DeleteReport, delete_backup
 from milvus_backup_lib.repository.prune import PruneReport, prune
 from milvus_backup_lib.repository.retention import parse_within, retention_policy
 from milvus_backup_lib.repository.store import BackupRepository
@@ -21,6 +25,25 @@ class RetentionMixin(Closable):
 
     repository: BackupRepository
     lock_stale_after: float
+    copier: SegmentCopier
+
+    def delete_backup(self, name: str) -> DeleteReport:
+        """Delete backup ``name`` or an unfinished one; :class:`BackupNotFoundError` if nothing is there.
+
+        The name is gone at once; then only the files no other backup references are removed (mark and
+        sweep under the repository lock), with what earlier deletes left. The report says what was
+        removed and which backups keep files of it alive.
+        """
+        self._check_open()
+        return delete_backup(self.repository, name, stale_after=self.lock_stale_after)
+
+    def materialize(self, name: str) -> MaterializeReport:
+        """Make backup ``name`` self-contained: copy every file it references from the backup holding it
+        into its own directory (server-side where the store allows; sizes and MD5s checked), then drop
+        its references. Idempotent; an interrupted run is run again. Raises :class:`BackupNotFoundError`,
+        and :class:`BackupCorruptError` naming a referenced file missing from its holder."""
+        self._check_open()
+        return materialize(self.repository, self.copier, name, stale_after=self.lock_stale_after)
 
     def prune(
         self,

@@ -52,7 +52,8 @@ class BackupClient(RetentionMixin):
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
-    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). :meth:`prune` removes backups by policy. Each call opens and closes its own
+    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). :meth:`prune` removes backups by policy,
+    :meth:`delete_backup` one, :meth:`materialize` makes one self-contained. Each call opens and closes its own
     connection; after :meth:`close` (or a ``with`` block) every call raises :class:`UsageError`. A value
     that cannot be used raises :class:`InvalidOptionError` listing the valid choices.
     """
@@ -193,11 +194,6 @@ class BackupClient(RetentionMixin):
         """The full description of backup ``name``; raises :class:`BackupNotFoundError`."""
         self._check_open()
         return self.repository.read(validate_backup_name(name))
-
-    def delete_backup(self, name: str) -> None:
-        """Delete backup ``name`` or an unfinished one; :class:`BackupNotFoundError` if nothing is there."""
-        self._check_open()
-        self.repository.delete_stored(name, stale_after=self.lock_stale_after)
 
     def verify_backup(self, name: str, level: str = "size") -> VerifyReport:
         """Check backup ``name`` at level ``exists``, ``size`` or ``checksum`` (size level for backups without

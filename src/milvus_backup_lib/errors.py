@@ -36,6 +36,7 @@ they were raised from (permanent without one).
      |    +-- BackupExistsError (FileExistsError)          no     a backup of that name already exists
      |    +-- BackupLockedError (FileExistsError)          yes    another writer holds the lock on that name
      |    |    +-- LockLostError (FileExistsError)         no     our lock was taken over (or expired) mid-run
+     |    |    +-- RepositoryLockedError (FileExistsError) yes    the repository lock stayed held too long
      |    +-- BackupNotFoundError (LookupError)            no     no backup of that name
      |    +-- ManifestError (ValueError)                   no     a manifest file is missing or malformed
      |    +-- BackupCorruptError (ValueError)              no     a backup's files are missing, short, corrupt
@@ -80,6 +81,7 @@ __all__ = [
     "MilvusOperationError",
     "MilvusPermissionError",
     "MissingDependencyError",
+    "RepositoryLockedError",
     "RestoreError",
     "RestorePlanError",
     "StorageCredentialsError",
@@ -328,6 +330,22 @@ class LockLostError(BackupLockedError):
             "(a suspended machine, an overloaded host), raise lock_stale_after",
         )
         self.name = name
+        self.holder = holder
+
+
+class RepositoryLockedError(BackupLockedError):
+    """The repository lock (``{root}/milvus_backup_lib.repository.lock``), under which deletes, prunes,
+    materializes and incremental commits change which files are referenced, stayed held longer than a
+    delete, prune or materialize waits for it."""
+
+    def __init__(self, root: str, holder: str, waited: float) -> None:
+        BackupError.__init__(
+            self,
+            f"the repository lock of {root} is held by {holder} (waited {waited:.0f} s): another delete, "
+            "prune, materialize or incremental backup is changing which files backups reference; try "
+            "again when it is done (a lock whose holder died is taken over after lock_stale_after seconds)",
+        )
+        self.name = "milvus_backup_lib.repository"
         self.holder = holder
 
 

@@ -486,6 +486,25 @@ def test_repository_round_trip_and_delete(store: StorageLocation) -> None:
     assert repository.summaries() == []
 
 
+def test_delete_keeps_referenced_files_and_the_next_delete_sweeps_them(store: StorageLocation) -> None:
+    """Mark and sweep on every store: the listing of a husk, its files' keys, removing only some."""
+    repository = BackupRepository(store)
+    kept, dropped = "binlogs/insert_log/1/2/3/100/4", "binlogs/insert_log/1/2/3/100/5"
+    _write(store, {f"holder/{kept}": b"data", f"holder/{dropped}": b"gone"})
+    repository.write_manifest(_backup_info("holder"), LibraryMeta(files={kept: 4, dropped: 4}))
+    referencing = LibraryMeta(files={kept: 4}, references={kept: "holder"}, base="holder")
+    repository.write_manifest(_backup_info("referrer"), referencing)
+
+    report = repository.delete_stored("holder")
+    assert dict(report.kept) == {kept: ("referrer",)} and report.bytes_freed > 4
+    assert repository.names() == ["referrer"] and repository.is_husk("holder")
+    left = {k for k in _listing(store) if k.startswith("holder/")}
+    assert left == {f"holder/{kept}", "holder/milvus_backup_lib.deleted"}
+
+    repository.delete_stored("referrer")
+    assert set(_listing(store)) == {ROOT_MARKER}  # nothing of either backup, no lock left behind
+
+
 # --------------------------------------------------------------------------- credentials stay secret
 
 

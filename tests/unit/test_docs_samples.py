@@ -418,7 +418,7 @@ def test_name_tables_list_every_public_name() -> None:
 # --- the flag table of migration.md ------------------------------------------------------------------------
 
 #: Commands of this tool that the Go tool does not have.
-OUR_COMMANDS = frozenset({"verify", "prune"})
+OUR_COMMANDS = frozenset({"verify", "prune", "materialize"})
 #: Flags of this tool that the Go tool does not have, as (command, first long spelling); "" is global.
 OUR_FLAGS = frozenset(
     {
@@ -461,6 +461,8 @@ PYTHON: dict[tuple[str, str], str] = {
     ("get", "--detail"): "`get_backup(name)` (a `BackupInfo`)",
     ("delete", ""): "`delete_backup(name)`",
     ("delete", "--name"): "`delete_backup(name)`",
+    ("materialize", ""): "`materialize(name)`",
+    ("materialize", "--name"): "`materialize(name)`",
     ("restore", ""): "`restore(name, ...)`",
     ("restore", "--name"): "`restore(name)`",
     ("restore", "--suffix"): '`suffix="_bak"` (appended as given too)',

@@ -247,6 +247,15 @@ class BackupRunner:
         )
 
     def _check_name_free(self, name: str, resume: bool) -> None:
+        if self.repository.is_husk(name):
+            referrers = ", ".join(self.repository.husk_referrers(name)) or "none any more"
+            raise BackupExistsError(
+                name,
+                self.backup_storage.url,
+                "a deleted backup of that name still stores files other backups reference (backups: "
+                f"{referrers}); pick another name, or materialize or delete those backups (the next "
+                "delete or prune then removes the files)",
+            )
         if self.repository.exists(name):
             raise BackupExistsError(name, self.backup_storage.url)
         if self.repository.has_objects(name) and not resume:

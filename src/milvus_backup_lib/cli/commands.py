@@ -22,7 +22,7 @@ from milvus_backup_lib.cli import legacy
 from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings, pause_gc_choice
 from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
-from milvus_backup_lib.cli.prune import run_prune
+from milvus_backup_lib.cli.prune import run_delete, run_materialize, run_prune, storage_line
 from milvus_backup_lib.cli.restore_extras import AutoIndexPlanner, open_cli_milvus
 from milvus_backup_lib.client import BackupClient
 from milvus_backup_lib.errors import InvalidFilterError, MilvusBackupError, RestorePlanError, StorageError
@@ -238,18 +238,13 @@ def cmd_list(ctx: Context) -> int:
 
 
 def cmd_get(ctx: Context) -> int:
-    info = _client(ctx.config()).get_backup(ctx.args.name)
+    client = _client(ctx.config())
+    info = client.get_backup(ctx.args.name)
     if ctx.args.detail:
         ctx.note("-d/--detail is a v0.5 flag (Go 0.6 removed it): the full description in the Go tool's JSON")
         ctx.out.raw(go_json(info))
         return EXIT_OK
-    ctx.out.result(info.table(), info)
-    return EXIT_OK
-
-
-def cmd_delete(ctx: Context) -> int:
-    _client(ctx.config()).delete_backup(ctx.args.name)
-    ctx.out.result(f"backup {ctx.args.name} deleted", {"name": ctx.args.name, "deleted": True})
+    ctx.out.result(info.table().rstrip("\n") + "\n" + storage_line(client, ctx.args.name), info)
     return EXIT_OK
 
 
@@ -438,7 +433,8 @@ COMMANDS: Mapping[str, Callable[[Context], int]] = {
     "create": cmd_create,
     "list": cmd_list,
     "get": cmd_get,
-    "delete": cmd_delete,
+    "delete": lambda ctx: run_delete(ctx, lambda: _client(ctx.config())),
+    "materialize": lambda ctx: run_materialize(ctx, lambda: _client(ctx.config())),
     "restore": cmd_restore,
     "check": cmd_check,
     "verify": cmd_verify,

@@ -188,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the full description as JSON, in the Go tool's format (the meta file full_meta.json)",
     )
 
-    name_option(command("delete", "delete one backup"))
+    name_option(command("delete", "delete one backup (the files other backups reference stay)"))
+    materialize = command(
+        "materialize", "make an incremental backup self-contained (copy what it references)"
+    )
+    name_option(materialize, required=False)
+    materialize.add_argument("backup", nargs="?", metavar="NAME", help="the backup name (or -n NAME)")
 
     restore = command("restore", "restore a backup into the Milvus of the config")
     name_option(restore)

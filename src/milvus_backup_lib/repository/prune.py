@@ -6,7 +6,9 @@ removed: it is reported as skipped, with why. Each removal runs under the writer
 (:class:`BackupLock`), and checks again under it that the backup is still what the listing saw: a
 backup locked by a writer (a create, a resume, a delete) is skipped, never waited for or broken while
 fresh, so a prune racing a create loses nothing. One backup at a time goes through
-:meth:`BackupRepository.delete`, the one place that decides which files a backup owns.
+:func:`milvus_backup_lib.repository.deletion.remove`, the one place that decides which files a backup
+owns: mark and sweep under the repository lock, keeping the files other backups still reference. Then
+every husk (what deletes had to keep) is swept once; husks are never listed, kept or removed as backups.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ import attrs
 from milvus_backup_lib._html import format_bytes, html_block, html_heading, html_table, printable, text_table
 from milvus_backup_lib.errors import BackupLockedError, BackupNotFoundError, ManifestError
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.repository.deletion import (
+    census,
+    held_repository_lock,
+    remove,
+    sweep_husks,
+    would_free,
+)
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
 from milvus_backup_lib.repository.retention import RetentionPolicy, apply_policy
 from milvus_backup_lib.repository.store import BackupRepository
@@ -91,6 +100,9 @@ class PruneReport:
     policy: str
     dry_run: bool
     entries: tuple[PrunedBackup, ...] = ()
+    #: Bytes freed (on a dry run: to be freed) from husks: files deleted backups kept for others that
+    #: no backup references any more. Not a backup, so no entry.
+    husk_bytes: int = 0
 
     @property
     def kept(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -109,8 +121,9 @@ class PruneReport:
 
     @property
     def bytes_freed(self) -> int:
-        """The sum of the sizes of the removed backups' files (on a dry run: what would be freed)."""
-        return sum(e.size for e in self.entries if e.action == "remove")
+        """The bytes really removed: the removed backups' files no other backup references, and the
+        husks' files no backup references any more (on a dry run: what would be freed)."""
+        return sum(e.size for e in self.entries if e.action == "remove") + self.husk_bytes
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
@@ -147,10 +160,6 @@ class PruneReport:
         )
 
 
-def _size(repository: BackupRepository, name: str) -> int:
-    return sum(repository.location.list_files(repository.backup_dir(name), fresh=True).values())
-
-
 def _remove(
     repository: BackupRepository, entry: PrunedBackup, complete: bool, stale_after: float
 ) -> PrunedBackup:
@@ -160,10 +169,13 @@ def _remove(
             if not _unchanged(repository, entry, complete):
                 why = "changed while pruning (completed, deleted or written again): left alone"
                 return attrs.evolve(entry, action="skip", reasons=(why,), size=0)
-            repository.delete(entry.name)
-    except BackupLockedError as exc:
+            done = remove(repository, entry.name, stale_after=stale_after, sweep_others=False)
+    except BackupLockedError as exc:  # the name's lock, or the repository's (RepositoryLockedError)
         return attrs.evolve(entry, action="skip", reasons=(f"locked: {exc}",), size=0)
-    return entry
+    reasons = entry.reasons
+    if done.kept:
+        reasons += (f"{len(done.kept)} file(s) kept: referenced by {', '.join(done.referenced_by)}",)
+    return attrs.evolve(entry, size=done.bytes_freed, reasons=reasons)
 
 
 def _unchanged(repository: BackupRepository, entry: PrunedBackup, complete: bool) -> bool:
@@ -178,6 +190,18 @@ def _unchanged(repository: BackupRepository, entry: PrunedBackup, complete: bool
         return backup_time(repository.read(entry.name), library.created_at if library else "") == entry.time
     except (BackupNotFoundError, ManifestError):
         return False
+
+
+def _sweep_all(repository: BackupRepository, stale_after: float) -> int:
+    """Sweep every husk once, after the removals; 0 when the repository lock stays held (next time)."""
+    try:
+        with held_repository_lock(repository, stale_after):
+            return sweep_husks(repository, census(repository))
+    except BackupLockedError as exc:
+        log.warning(
+            "prune of %s left deleted backups' leftovers for next time: %s", repository.location.url, exc
+        )
+        return 0
 
 
 def _complete_backups(
@@ -226,14 +250,11 @@ def prune(
                 PrunedBackup(name=decision.name, action="keep", time=decision.time, reasons=decision.reasons)
             )
         else:
-            entry = PrunedBackup(
-                name=decision.name,
-                action="remove",
-                time=decision.time,
-                reasons=("no rule keeps it",),
-                size=_size(repository, decision.name),
+            entries.append(
+                PrunedBackup(
+                    name=decision.name, action="remove", time=decision.time, reasons=("no rule keeps it",)
+                )
             )
-            entries.append(entry if dry_run else _remove(repository, entry, True, stale_after))
     entries.extend(skipped)
     if unfinished_older_than is not None:
         for u in list_unfinished(repository, now):
@@ -245,10 +266,19 @@ def prune(
             reasons = [f"unfinished, last written {format_age(u.age)} ago"]
             if u.locked:  # the lock decides: a live writer's is kept, a dead writer's broken
                 reasons.append("locked now: removed only if its writer is gone")
-            entry = PrunedBackup(
-                name=u.name, action="remove", time=u.last_modified, reasons=tuple(reasons), size=u.size
+            entries.append(
+                PrunedBackup(name=u.name, action="remove", time=u.last_modified, reasons=tuple(reasons))
             )
-            entries.append(entry if dry_run else _remove(repository, entry, False, stale_after))
-    report = PruneReport(policy=str(policy), dry_run=dry_run, entries=tuple(entries))
+    removing = frozenset(e.name for e in entries if e.action == "remove")
+    sizes, husk_bytes = would_free(repository, removing)
+    entries = [attrs.evolve(e, size=sizes[e.name]) if e.name in removing else e for e in entries]
+    if not dry_run:
+        complete = {name for name, _ in dated}  # as listed: the check under the lock compares
+        entries = [
+            _remove(repository, e, e.name in complete, stale_after) if e.action == "remove" else e
+            for e in entries
+        ]
+        husk_bytes = _sweep_all(repository, stale_after)
+    report = PruneReport(policy=str(policy), dry_run=dry_run, entries=tuple(entries), husk_bytes=husk_bytes)
     log.info("prune of %s: %s", repository.location.url, report.summary())
     return report

@@ -29,7 +29,7 @@ from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
 from milvus_backup_lib.manifest.model import BackupInfo
-from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
+from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage import diagnose
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, ROOT_MARKER, validate_backup_name
@@ -39,9 +39,15 @@ if TYPE_CHECKING:
     # pandas is optional (``pip install pandas``); without it, or without pandas-stubs, this is Any.
     import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-__all__ = ["BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
+    from milvus_backup_lib.repository.deletion import DeleteReport
+
+__all__ = ["TOMBSTONE_FILE", "BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
 
 log = logging.getLogger(__name__)
+
+#: ``{root}/{name}/milvus_backup_lib.deleted``: written first by a delete (JSON: when, and which backups
+#: still reference which of its files); a directory holding it is a husk, never a backup.
+TOMBSTONE_FILE = "milvus_backup_lib.deleted"
 
 
 @attrs.frozen(kw_only=True)
@@ -116,11 +122,34 @@ class BackupSummary:
     milvus_version: str
     created_at: dt.datetime | None
     collections: tuple[str, ...] = ()
+    #: Whether every file is stored under the backup's own directory (the Go tool reads only these);
+    #: False for an incremental backup until :meth:`BackupClient.materialize`.
+    self_contained: bool = True
+    #: The backup an incremental backup was made against ("" for a full one).
+    base: str = ""
 
 
 #: The columns of :meth:`BackupList.to_dataframe`: the fields of :class:`BackupSummary`.
-DATAFRAME_COLUMNS = ("name", "size", "collection_count", "milvus_version", "created_at", "collections")
-_TABLE_HEADERS = ("name", "size", "collections", "milvus version", "created", "collection names")
+DATAFRAME_COLUMNS = (
+    "name",
+    "size",
+    "collection_count",
+    "milvus_version",
+    "created_at",
+    "collections",
+    "self_contained",
+    "base",
+)
+_TABLE_HEADERS = (
+    "name",
+    "size",
+    "collections",
+    "milvus version",
+    "created",
+    "collection names",
+    "self-contained",
+    "base",
+)
 _TABLE_NUMERIC = frozenset({1, 2})
 
 
@@ -143,12 +172,15 @@ class BackupList(list[BackupSummary]):
                 s.milvus_version,
                 s.created_at.isoformat(timespec="seconds") if s.created_at else "",
                 ", ".join(s.collections),
+                "yes" if s.self_contained else "no",
+                s.base,
             )
             for s in self
         ]
 
     def table(self) -> str:
-        """One line per backup: name, size, collection count, Milvus version, creation time, collections."""
+        """One line per backup: name, size, collection count, Milvus version, creation time, collections,
+        whether it is self-contained, and its base."""
         return f"{len(self)} backup(s)\n" + text_table(_TABLE_HEADERS, self._rows(), numeric=_TABLE_NUMERIC)
 
     def _repr_html_(self) -> str:
@@ -195,8 +227,27 @@ class BackupRepository:
 
     # queries
     def exists(self, name: str) -> bool:
-        """Whether a complete backup ``name`` exists (its ``backup_meta.json`` is there)."""
-        return self.location.exists(self.meta_path(name, BACKUP_META))
+        """Whether a complete backup ``name`` exists: its ``backup_meta.json`` is there, and it is not
+        the husk of a deleted backup (:meth:`is_husk`)."""
+        return self.location.exists(self.meta_path(name, BACKUP_META)) and not self.is_husk(name)
+
+    def is_husk(self, name: str) -> bool:
+        """Whether ``{root}/{name}/`` is what a delete left: a tombstone (:data:`TOMBSTONE_FILE`) and the
+        files other backups still reference. Never a backup, nor an unfinished one."""
+        return self.location.exists(self.path(name, TOMBSTONE_FILE))
+
+    def husk_referrers(self, name: str) -> list[str]:
+        """The backups that, by the tombstone of husk ``name``, still reference its files (sorted)."""
+        try:
+            record = json.loads(self.location.read_bytes(self.path(name, TOMBSTONE_FILE)))
+        except FileNotFoundError:
+            return []
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return ["(unknown: its tombstone cannot be read)"]
+        referenced = record.get("referenced_by") if isinstance(record, dict) else None
+        if not isinstance(referenced, dict):
+            return []
+        return sorted({str(n) for names in referenced.values() if isinstance(names, list) for n in names})
 
     def has_objects(self, name: str) -> bool:
         """Whether anything at all is stored under ``{root}/{name}/``."""
@@ -327,6 +378,8 @@ class BackupRepository:
             milvus_version=info.milvus_version,
             created_at=created,
             collections=tuple(c.qualified_name for c in info.collection_backups),
+            self_contained=lib.self_contained if lib else True,
+            base=lib.base if lib else "",
         )
 
     # writes
@@ -340,21 +393,22 @@ class BackupRepository:
         for file in FILE_ORDER:
             self.location.write_bytes(self.meta_path(info.name, file), encoded[file])
 
-    def delete(self, name: str) -> None:
-        """Delete everything under ``{root}/{name}/``: the marker first, so a half-deleted backup is not listed."""
-        self.location.remove_file(self.meta_path(name, BACKUP_META))
-        self.remove_all(name)
+    def delete(self, name: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> DeleteReport:
+        """Delete backup ``name`` (the caller holds its lock): mark and sweep under the repository lock,
+        keeping the files other backups reference (:func:`milvus_backup_lib.repository.deletion.remove`)."""
+        from milvus_backup_lib.repository import deletion  # deletion builds on this module
 
-    def delete_stored(self, name: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> None:
+        return deletion.remove(self, name, stale_after=stale_after)
+
+    def delete_stored(self, name: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> DeleteReport:
         """Delete backup ``name`` or whatever an unfinished one left, under the writer's lock on the name.
 
-        Raises :class:`BackupNotFoundError` if nothing is stored under that name, and
+        Raises :class:`BackupNotFoundError` if nothing is stored under that name (or only a husk), and
         :class:`BackupLockedError` while a writer holds the lock.
         """
-        with BackupLock(self.location, validate_backup_name(name), stale_after=stale_after):
-            if not self.exists(name) and not self.has_objects(name):
-                self.not_found(name)
-            self.delete(name)
+        from milvus_backup_lib.repository import deletion  # deletion builds on this module
+
+        return deletion.delete_backup(self, name, stale_after=stale_after)
 
     def remove_all(self, name: str) -> None:
         """Remove whatever is stored under ``{root}/{name}/`` (a failed, unlisted backup)."""

@@ -1,14 +1,18 @@
 """Unfinished backups: directories of the backup root that hold objects but no ``meta/backup_meta.json``.
 
 A backup that failed or was interrupted keeps what it wrote, for ``create_backup(name, resume=True)``;
-one being written right now and one half deleted look the same. None of them is a backup (neither tool
-lists them), so with date-stamped names they pile up unseen: :func:`list_unfinished` shows them with
+one being written right now looks the same. None of them is a backup (neither tool lists them), so with
+date-stamped names they pile up unseen: :func:`list_unfinished` shows them with
 their size and age, and ``delete_backup(name)`` removes one.
 
 The same listing names the damaged and foreign backups: those whose ``meta/backup_meta.json`` is
 there but whose meta files cannot be read (empty or invalid after a power loss, a format this library
 cannot read). ``list_backups`` leaves them out with a warning; here their :attr:`UnfinishedBackup.problem`
 says why, and ``delete_backup(name)`` removes one too.
+
+Husks (what a delete keeps because other backups reference it, marked by a tombstone:
+:mod:`milvus_backup_lib.repository.deletion`) are neither: they are left out, and swept by every delete
+and prune.
 """
 
 from __future__ import annotations
@@ -127,7 +131,8 @@ def modified_at(details: Mapping[str, Any]) -> dt.datetime | None:
 
 def list_unfinished(repository: BackupRepository, now: dt.datetime | None = None) -> UnfinishedList:
     """Every directory of the backup root that holds objects but no ``meta/backup_meta.json``, and every
-    backup whose meta files cannot be read (damaged or foreign, with the reason in ``problem``), by name.
+    backup whose meta files cannot be read (damaged or foreign, with the reason in ``problem``), by name;
+    husks of deleted backups aside.
 
     ``age`` is counted to ``now`` (default: the current time). One listing of the root, one existence
     check per directory, one read of each complete backup's meta files, and one recursive listing per
@@ -143,6 +148,8 @@ def list_unfinished(repository: BackupRepository, now: dt.datetime | None = None
             if damage is None:
                 continue
             problem = damage
+        elif repository.is_husk(name):
+            continue
         path = repository.backup_dir(name)
         try:
             found = call_with_retries(f"list {path}", location.find_files, path)
