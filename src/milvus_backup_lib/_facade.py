@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from milvus_backup_lib.backup.logical import need_milvus_storage
 from milvus_backup_lib.backup.runner import default_backup_name
 from milvus_backup_lib.errors import (
     InvalidOptionError,
@@ -41,7 +42,9 @@ __all__ = [
     "check_seconds",
     "collection_filter",
     "milvus_connection",
+    "need_milvus_storage",
     "only_library_errors",
+    "optional_storage_location",
     "progress_of",
     "storage_location",
     "strategy_of",
@@ -178,21 +181,34 @@ def backup_arguments(
     name: object,
     collections: object,
     strategy: object,
-    storages: tuple[StorageLocation, StorageLocation],
+    storages: tuple[StorageLocation | None, StorageLocation],
     **flags: object,
 ) -> tuple[str, CollectionFilter, BackupStrategy]:
     """The checked name (a new default one for None), collection filter and strategy of a backup;
     ``flags`` must be bools, and the roots of the backup's ``storages`` (Milvus's, the backup root)
-    must exist (Milvus's only when data is copied)."""
+    must exist (Milvus's only when binlogs are copied: not for ``meta_only`` and ``logical``)."""
     for flag, value in flags.items():
         check_bool(flag, value)
     name = validate_backup_name(name) if name is not None else default_backup_name()
     selection, checked = collection_filter(collections), strategy_of(strategy)
     milvus_storage, backup_storage = storages
+    if checked is BackupStrategy.LOGICAL and flags.get("resume"):
+        raise InvalidOptionError(
+            "resume",
+            True,
+            (False,),
+            detail="with strategy='logical' (a logical backup is written whole: delete_backup() the "
+            "unfinished one and back up again)",
+        )
     backup_storage.check_root()
-    if checked is not BackupStrategy.META_ONLY:
-        milvus_storage.check_root()
+    if checked not in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL):
+        need_milvus_storage(milvus_storage, f"strategy={checked.value!r}").check_root()
     return name, selection, checked
+
+
+def optional_storage_location(argument: str, value: object) -> StorageLocation | None:
+    """:func:`storage_location`, or None for None (Milvus's storage, which logical backups do not use)."""
+    return None if value is None else storage_location(argument, value)
 
 
 def check_bool(argument: str, value: object) -> bool:

@@ -47,8 +47,8 @@ class BackupClient(RetentionMixin):
     ``BackupClient(uri="http://host:19530", token=..., milvus_storage="s3://bucket/files",
     backup_storage="file:///srv/backups")``: ``uri``, ``token``, ``user``, ``password``,
     ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``).
-    ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its
-    local data directory), ``backup_storage`` the backup root: a URL, a path or a :class:`StorageLocation`.
+    ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its local
+    data directory; None for ``strategy="logical"``), ``backup_storage`` the backup root (URL, path, location).
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
@@ -79,7 +79,7 @@ class BackupClient(RetentionMixin):
         lock_stale_after: float = DEFAULT_STALE_AFTER,
     ) -> None:
         self.milvus = facade.milvus_connection(milvus, uri, token, user, password, management_url, timeout)
-        self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage)
+        self.milvus_storage = facade.optional_storage_location("milvus_storage", milvus_storage)
         self.backup_storage = facade.storage_location("backup_storage", backup_storage)
         self.pause_gc = facade.check_pause_gc(pause_gc)
         self.gc_pause_seconds = int(facade.check_seconds("gc_pause_seconds", gc_pause_seconds, whole=True))
@@ -119,7 +119,7 @@ class BackupClient(RetentionMixin):
             cluster=cluster,
             planner=self.planner,
             repository=self.repository,
-            milvus_storage=self.milvus_storage,
+            milvus_storage=facade.need_milvus_storage(self.milvus_storage, "a restore"),
             copier=self.copier,
         )
 

@@ -152,6 +152,7 @@ def _summaries() -> list[BackupSummary]:
             collection_count=0,
             milvus_version="v2.4.0",
             created_at=None,
+            strategy="logical",
         ),
     ]
 
@@ -397,9 +398,17 @@ def test_backup_list_html() -> None:
     assert parsed.paragraphs == ["2 backup(s)"]
     assert parsed.tables == [
         [
-            ["name", "size", "collections", "milvus version", "created", "collection names"],
-            ["nightly", "3.0 MiB", "2", "v2.3.5", "2024-05-01T12:30:00+00:00", "default.c1, db2.c2"],
-            [EVIL, "512 B", "0", "v2.4.0", "", ""],
+            ["name", "size", "collections", "milvus version", "created", "collection names", "kind"],
+            [
+                "nightly",
+                "3.0 MiB",
+                "2",
+                "v2.3.5",
+                "2024-05-01T12:30:00+00:00",
+                "default.c1, db2.c2",
+                "binlogs",
+            ],
+            [EVIL, "512 B", "0", "v2.4.0", "", "", "logical"],
         ]
     ]
     assert "&lt;script&gt;" in markup
@@ -407,7 +416,7 @@ def test_backup_list_html() -> None:
 
 def test_empty_backup_list_html_and_text() -> None:
     assert parse(BackupList()._repr_html_()).tables == [
-        [["name", "size", "collections", "milvus version", "created", "collection names"]]
+        [["name", "size", "collections", "milvus version", "created", "collection names", "kind"]]
     ]
     assert BackupList().table().splitlines()[0] == "0 backup(s)"
 
@@ -424,7 +433,9 @@ def test_backup_list_text_table() -> None:
         "2024-05-01T12:30:00+00:00",
         "default.c1,",
         "db2.c2",
+        "binlogs",
     ]
+    assert lines[4].split()[-1] == "logical"
 
 
 def test_to_dataframe() -> None:
@@ -439,7 +450,9 @@ def test_to_dataframe() -> None:
         "milvus_version",
         "created_at",
         "collections",
+        "strategy",
     ]
+    assert frame["strategy"].tolist() == ["", "logical"]
     assert frame["name"].tolist() == ["nightly", EVIL]
     assert frame["size"].tolist() == [3 * 2**20, 512]
     assert frame["collection_count"].tolist() == [2, 0]

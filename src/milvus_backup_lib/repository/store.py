@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     # pandas is optional (``pip install pandas``); without it, or without pandas-stubs, this is Any.
     import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-__all__ = ["BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
+__all__ = ["LOGICAL", "BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
+
+#: ``LibraryMeta.strategy`` of a logical backup (``BackupStrategy.LOGICAL``'s value).
+LOGICAL = "logical"
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,27 @@ class LibraryMeta:
     #: Where the data came from, so that files of another cluster are never taken for the same:
     #: ``{"storage": <Milvus storage URL, no credentials>, "root_path": ..., "collections": {qualified: id}}``.
     source: dict[str, Any] = attrs.field(factory=dict)
+    #: A logical backup's rows (``strategy == "logical"``): ``{qualified: {partition name: {"rows": n,
+    #: "files": {backup-relative key: rows}}}}``; empty for a physical backup.
+    logical: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def is_logical(self) -> bool:
+        """Whether the backup stores rows as Parquet (read through the client), not Milvus's binlogs."""
+        return self.strategy == LOGICAL
+
+    def partition_rows(self, qualified: str) -> dict[str, int]:
+        """Partition name -> rows stored, of collection ``qualified`` of a logical backup."""
+        return {name: int(part.get("rows", 0)) for name, part in self.logical.get(qualified, {}).items()}
+
+    def file_rows(self) -> dict[str, int]:
+        """Backup-relative key -> rows, of every Parquet file of a logical backup."""
+        return {
+            key: int(rows)
+            for partitions in self.logical.values()
+            for part in partitions.values()
+            for key, rows in part.get("files", {}).items()
+        }
 
     @property
     def self_contained(self) -> bool:
@@ -100,6 +124,7 @@ class LibraryMeta:
             ("references", dict),
             ("base", str),
             ("source", dict),
+            ("logical", dict),
         ):
             if key in kwargs and not isinstance(kwargs[key], typ):
                 raise ManifestError(file, f"expected {typ.__name__}", field=key)
@@ -116,11 +141,26 @@ class BackupSummary:
     milvus_version: str
     created_at: dt.datetime | None
     collections: tuple[str, ...] = ()
+    #: The backup's strategy (``serial_flush``, ``logical``...; "" for the Go tool's backups).
+    strategy: str = ""
+
+    @property
+    def logical(self) -> bool:
+        """Whether it is a logical backup (Parquet rows; the Go tool cannot restore it)."""
+        return self.strategy == LOGICAL
 
 
 #: The columns of :meth:`BackupList.to_dataframe`: the fields of :class:`BackupSummary`.
-DATAFRAME_COLUMNS = ("name", "size", "collection_count", "milvus_version", "created_at", "collections")
-_TABLE_HEADERS = ("name", "size", "collections", "milvus version", "created", "collection names")
+DATAFRAME_COLUMNS = (
+    "name",
+    "size",
+    "collection_count",
+    "milvus_version",
+    "created_at",
+    "collections",
+    "strategy",
+)
+_TABLE_HEADERS = ("name", "size", "collections", "milvus version", "created", "collection names", "kind")
 _TABLE_NUMERIC = frozenset({1, 2})
 
 
@@ -143,6 +183,7 @@ class BackupList(list[BackupSummary]):
                 s.milvus_version,
                 s.created_at.isoformat(timespec="seconds") if s.created_at else "",
                 ", ".join(s.collections),
+                "logical" if s.logical else "binlogs",
             )
             for s in self
         ]
@@ -327,6 +368,7 @@ class BackupRepository:
             milvus_version=info.milvus_version,
             created_at=created,
             collections=tuple(c.qualified_name for c in info.collection_backups),
+            strategy=lib.strategy if lib else "",
         )
 
     # writes
