@@ -67,7 +67,7 @@ def test_unknown_strategy_lists_the_strategies() -> None:
     )
     assert_option_error(caught.value, "strategy", "serial_flush", "skip_flush", "meta_only", "logical")
     assert caught.value.value == "bulk_flush"
-    assert caught.value.choices == ("serial_flush", "skip_flush", "meta_only")
+    assert caught.value.choices == ("serial_flush", "skip_flush", "meta_only", "logical")
 
 
 @pytest.mark.parametrize("bad", [5, None, "SERIAL-FLUSH", ""])
