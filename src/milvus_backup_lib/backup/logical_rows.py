@@ -116,7 +116,11 @@ class RowConverter:
         values = [row.get(spec.name) for row in rows]
         if dt == DataType.JSON:
             return pa.array([None if v is None else _json_text(v) for v in values], target)
-        if dt in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR) and values and None not in values:
+        if (
+            dt in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR)
+            and values
+            and all(v is not None for v in values)
+        ):
             import numpy as np
 
             flat = np.asarray(values, dtype=np.float32 if dt == DataType.FLOAT_VECTOR else np.int8)

@@ -341,6 +341,8 @@ class BackupRunner:
 
     def _copy_batches(self, todo: Sequence[CopyJob], progress: Progress, lock: BackupLock) -> CopyResult:
         """Copy ``todo`` batch by batch, checking the lock before each; one result for all."""
+        if not todo and self.milvus_storage is None:  # meta_only without Milvus's storage
+            return CopyResult(files=0, bytes_copied=0, server_side=False, bytes_through_client=0)
         if len(todo) <= COPY_BATCH_FILES:
             lock.check()
             return self.copier.copy(self._source, self.backup_storage, todo, progress)

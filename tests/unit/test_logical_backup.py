@@ -1,0 +1,331 @@
+"""Logical backups (``strategy="logical"``) of the in-memory cluster: rows read by query into Parquet,
+no Milvus storage, read back by the offline reader exactly as a physical backup of the same collection."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from memory_data import DB, expected_pks, populate
+
+from milvus_backup_lib import (
+    BackupClient,
+    InvalidOptionError,
+    MilvusConnection,
+    MilvusOperationError,
+    StorageLocation,
+    open_backup,
+)
+from milvus_backup_lib.backup.logical import LOGICAL_DIR, LogicalWriter, partition_dir, read_ahead
+from milvus_backup_lib.backup.logical_rows import RowConverter
+from milvus_backup_lib.backup.snapshot import ListingSnapshotter
+from milvus_backup_lib.manifest.model import (
+    BackupInfo,
+    CollectionBackupInfo,
+    CollectionSchema,
+    DataType,
+    FieldSchema,
+    PartitionBackupInfo,
+)
+from milvus_backup_lib.options import BackupStrategy, CollectionFilter
+from milvus_backup_lib.progress import NULL_PROGRESS
+from milvus_backup_lib.repository.lock import BackupLock
+from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.testing.memory import InMemoryMilvus, field
+
+LINES = ["2.3.5", "2.4.10", "2.6.11"]
+
+
+def _loaded(version: str, *, float16: bool = False) -> InMemoryMilvus:
+    cluster = InMemoryMilvus(version)
+    populate(cluster, float16=float16)
+    params = [("index_type", "FLAT"), ("metric_type", "L2")]
+    cluster.create_index(DB, "c", "vec", "vec_ix", params)
+    if float16:
+        cluster.create_index(DB, "c", "half", "half_ix", params)
+    cluster.load_collection(DB, "c")
+    return cluster
+
+
+def _logical_client(cluster: InMemoryMilvus, backups: StorageLocation | None = None) -> BackupClient:
+    """A client with no Milvus storage at all: what a Lite or managed-cluster user has."""
+    backups = backups or StorageLocation(f"memory://bk-{uuid.uuid4().hex}")
+    return BackupClient(MilvusConnection(), None, backups, milvus_factory=cluster.factory)
+
+
+def _sorted_rows(table: Any) -> list[dict[str, Any]]:
+    return sorted(table.to_pylist(), key=lambda r: r["pk"])
+
+
+@pytest.mark.parametrize("version", LINES)
+def test_a_logical_backup_reads_back_as_the_physical_backup_does(version: str) -> None:
+    float16 = version != "2.3.5"  # 2.3 allows one vector field per collection
+    cluster = _loaded(version, float16=float16)
+    backups = StorageLocation(f"memory://bk-{uuid.uuid4().hex}")
+    _logical_client(cluster, backups).create_backup("logical", ["default.c"], strategy="logical")
+    physical = BackupClient(MilvusConnection(), cluster.storage, backups, milvus_factory=cluster.factory)
+    physical.create_backup("physical", ["default.c"])
+
+    logical_reader, physical_reader = open_backup(backups, "logical"), open_backup(backups, "physical")
+    assert logical_reader.logical and not physical_reader.logical
+    assert logical_reader.collections == physical_reader.collections
+    logical_table, physical_table = logical_reader.read("default.c"), physical_reader.read("default.c")
+    # The contract with the insert restore: same columns, same Arrow types, same metadata, same rows.
+    assert logical_table.schema.equals(physical_table.schema, check_metadata=True)
+    assert logical_table.schema.names[-1] == "$meta"
+    assert [r["pk"] for r in _sorted_rows(logical_table)] == expected_pks()  # deletes applied by the query
+    assert _sorted_rows(logical_table) == _sorted_rows(physical_table)  # vectors bit for bit, $meta...
+    for partition in ("_default", "p1"):
+        mine = logical_reader.read("default.c", partitions=[partition], columns=["pk", "$meta"])
+        theirs = physical_reader.read("default.c", partitions=[partition], columns=["pk", "$meta"])
+        assert _sorted_rows(mine) == _sorted_rows(theirs), partition
+
+
+def test_the_stored_layout_meta_and_listing() -> None:
+    cluster = _loaded("2.4.10")
+    client = _logical_client(cluster)
+    report = client.create_backup("nightly", ["default.c"], strategy="logical")
+    assert report.strategy.value == "logical" and report.files == 2 and not report.gc.paused
+    repository = BackupRepository(client.backup_storage)
+    library = repository.read_library_meta("nightly")
+    assert library is not None and library.is_logical and library.strategy == "logical"
+    assert sorted(library.files) == sorted(library.checksums) == sorted(library.file_rows())
+    assert all(key.startswith(f"{LOGICAL_DIR}/default/c/") for key in library.files)
+    stored = client.backup_storage.list_files(repository.backup_dir("nightly"))
+    for key, size in library.files.items():
+        assert stored[repository.path("nightly", key)] == size
+    rows = library.partition_rows("default.c")
+    live = cluster.rows(DB, "c")
+    assert rows == {"_default": sum(r["pk"] < 1000 for r in live), "p1": sum(r["pk"] >= 1000 for r in live)}
+    info = client.get_backup("nightly")
+    coll = info.collection_backups[0]
+    assert [p.partition_name for p in coll.partition_backups] == ["_default", "p1"]
+    assert not any(p.segment_backups for p in coll.partition_backups) and not coll.l0_segments
+    assert [ix.index_name for ix in coll.index_infos] == ["vec_ix"]
+    assert coll.size == info.size == sum(library.files.values()) > 0
+    (summary,) = client.list_backups()
+    assert summary.logical and summary.strategy == "logical"
+    assert client.list_backups().table().splitlines()[-1].split()[-1] == "logical"
+    assert client.verify_backup("nightly", "checksum").ok
+
+
+def test_files_roll_over_and_batches_stay_bounded() -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    schema = CollectionSchema(
+        fields=(field("id", DataType.INT64, primary=True), field("v", DataType.FLOAT_VECTOR, dim=2))
+    )
+    cluster.create_collection(DB, "big", schema, shards_num=1, consistency_level=2)
+    cluster.insert(DB, "big", [{"id": i, "v": [float(i), 1.0]} for i in range(1000)])
+    cluster.create_index(DB, "big", "v", "ix", [("index_type", "FLAT"), ("metric_type", "L2")])
+    cluster.load_collection(DB, "big")
+    client = _logical_client(cluster)
+    repository = BackupRepository(client.backup_storage)
+    with cluster.factory(client.milvus) as milvus:
+        with BackupLock(client.backup_storage, "b") as lock:
+            writer = LogicalWriter(milvus, repository, "b", lock, page_rows=64, file_rows=300)
+            snap = ListingSnapshotter(None).snapshot(
+                milvus, CollectionFilter.parse(["default.big"]), BackupStrategy.META_ONLY
+            )
+            result = writer.write(BackupInfo(name="b", collection_backups=snap.collections), NULL_PROGRESS)
+    rows = result.logical["default.big"]["_default"]
+    assert rows["rows"] == 1000
+    assert list(rows["files"].values()) == [256, 256, 256, 232]  # pages of 64, files of at most 300
+    for key in rows["files"]:
+        with client.backup_storage.fs.open(repository.path("b", key), "rb") as fh:
+            meta = pq.ParquetFile(fh).metadata
+            assert meta.num_rows == rows["files"][key]
+            assert max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) <= 64
+
+
+def test_the_reader_pages_a_logical_backup_by_batch_rows() -> None:
+    cluster = _loaded("2.4.10")
+    client = _logical_client(cluster)
+    client.create_backup("b", ["default.c"], strategy="logical")
+    reader = open_backup(client.backup_storage, "b")
+    batches = list(reader.iter_batches("default.c", batch_rows=4))
+    assert max(b.num_rows for b in batches) <= 4 and sum(b.num_rows for b in batches) == len(expected_pks())
+    parts = [(p, n) for p, n, _ in reader.segment_batches("default.c", 4)]
+    assert parts == [("_default", 0), ("p1", 0)]
+    assert reader.read("default.c", columns=["name", "pk"]).schema.names == ["name", "pk"]
+    with pytest.raises(InvalidOptionError, match="system_fields"):
+        reader.read("default.c", system_fields=True)
+
+
+def test_no_milvus_storage_refuses_a_physical_backup_naming_the_option() -> None:
+    cluster = _loaded("2.4.10")
+    client = _logical_client(cluster)
+    with pytest.raises(InvalidOptionError) as caught:
+        client.create_backup("b", ["default.c"])
+    assert caught.value.option == "milvus_storage" and "strategy='logical'" in str(caught.value)
+    client.create_backup("m", ["default.c"], strategy="meta_only")  # no data: no storage needed
+    with pytest.raises(InvalidOptionError, match="resume"):
+        client.create_backup("b", ["default.c"], strategy="logical", resume=True)
+
+
+def test_a_collection_that_is_not_loaded_is_refused_before_anything_is_written() -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    client = _logical_client(cluster)
+    with pytest.raises(MilvusOperationError, match=r"default\.c is not loaded.*load_collection"):
+        client.create_backup("b", ["default.c"], strategy="logical")
+    assert not client.list_backups() and not client.list_unfinished()
+
+
+def test_verify_finds_a_damaged_file_and_a_wrong_row_count() -> None:
+    cluster = _loaded("2.4.10")
+    client = _logical_client(cluster)
+    client.create_backup("b", ["default.c"], strategy="logical")
+    repository = BackupRepository(client.backup_storage)
+    library = repository.read_library_meta("b")
+    assert library is not None
+    first, second = sorted(library.files)
+    path = repository.path("b", first)
+    data = bytearray(client.backup_storage.read_bytes(path))
+    data[len(data) // 2] ^= 0xFF
+    client.backup_storage.write_bytes(path, bytes(data))
+    report = client.verify_backup("b", "checksum")
+    assert [c[0] for c in report.corrupt] == [first] and client.verify_backup("b", "size").ok
+    # A file whose bytes match the checksum recorded but whose rows do not (a meta edited by hand):
+    lying = {**library.logical}
+    lying["default.c"]["p1"]["files"][second] += 1
+    meta = attrs.evolve(library, logical=lying)
+    client.backup_storage.write_bytes(repository.meta_path("b", "milvus_backup_lib.json"), meta.to_json())
+    report = client.verify_backup("b", "checksum")
+    assert (
+        second,
+        f"{lying['default.c']['p1']['files'][second]} rows",
+        f"{meta.file_rows()[second] - 1} rows",
+    ) in (report.corrupt)
+    client.backup_storage.remove_file(path)
+    assert client.verify_backup("b", "exists").missing == (first,)
+
+
+def test_partition_directories_stay_unique_when_the_server_reports_every_id_as_zero() -> None:
+    """Milvus Lite reports every collection and partition ID as 0."""
+    coll = CollectionBackupInfo(
+        collection_id=0,
+        db_name="default",
+        collection_name="c",
+        partition_backups=(
+            PartitionBackupInfo(partition_id=0, partition_name="_default"),
+            PartitionBackupInfo(partition_id=0, partition_name="p1"),
+        ),
+    )
+    dirs = {partition_dir(coll, i, p) for i, p in enumerate(coll.partition_backups)}
+    assert len(dirs) == 2
+
+
+def test_a_partition_key_collection_is_read_whole_into_its_first_partition() -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    schema = CollectionSchema(
+        fields=(
+            field("id", DataType.INT64, primary=True),
+            field("tenant", DataType.VARCHAR, max_length=8, partition_key=True),
+            field("v", DataType.FLOAT_VECTOR, dim=2),
+        )
+    )
+    cluster.create_collection(DB, "pk", schema, shards_num=1, consistency_level=2, num_partitions=3)
+    cluster.insert(DB, "pk", [{"id": i, "tenant": f"t{i % 5}", "v": [1.0, 2.0]} for i in range(40)])
+    cluster.create_index(DB, "pk", "v", "ix", [("index_type", "FLAT"), ("metric_type", "L2")])
+    cluster.load_collection(DB, "pk")
+    client = _logical_client(cluster)
+    client.create_backup("b", ["default.pk"], strategy="logical")
+    reader = open_backup(client.backup_storage, "b")
+    assert sorted(reader.read("default.pk").column("id").to_pylist()) == list(range(40))
+    library = reader.library
+    assert library is not None
+    counts = library.partition_rows("default.pk")
+    assert sum(counts.values()) == 40 and list(counts.values()).count(40) == 1
+
+
+def test_query_pages_of_every_shape_pymilvus_gives_convert_bit_for_bit() -> None:
+    half = np.array([0.5, -1.25, 2.0, 0.0], dtype=np.float16)
+    fields = [
+        field("id", DataType.VARCHAR, primary=True, max_length=8),
+        field("f", DataType.FLOAT_VECTOR, dim=2),
+        field("b", DataType.BINARY_VECTOR, dim=16),
+        field("h", DataType.FLOAT16_VECTOR, dim=4),
+        field("bf", DataType.BFLOAT16_VECTOR, dim=2),
+        field("s", DataType.SPARSE_FLOAT_VECTOR),
+        field("j", DataType.JSON),
+        field("a", DataType.ARRAY, element_type=DataType.INT32, max_capacity=3),
+        field("n", DataType.INT32, nullable=True),
+        FieldSchema(field_id=200, name="$meta", data_type=DataType.JSON, is_dynamic=True),
+    ]
+    converter = RowConverter(fields)
+    rows = [
+        # pymilvus's one-element lists of bytes, and a numpy float16 array
+        {
+            "id": "a",
+            "f": [1.5, -2.0],
+            "b": [b"\x01\xff"],
+            "h": [half.tobytes()],
+            "bf": [b"\x80\x3f\x00\x40"],
+            "s": {7: 0.5, 2: 1.0},
+            "j": {"k": [1, "x"]},
+            "a": [1, 2],
+            "n": None,
+            "extra": "é",
+        },
+        {
+            "id": "b",
+            "f": np.array([0.25, 4.0], dtype=np.float32),
+            "b": b"\x00\x0f",
+            "h": half,
+            "bf": [1.0, 2.0],
+            "s": {},
+            "j": None,
+            "a": [],
+            "n": 3,
+        },
+    ]
+    batch = converter.batch(rows)
+    assert batch.schema.names == [f.name for f in fields]
+    got = batch.to_pylist()
+    assert got[0]["f"] == [1.5, -2.0] and got[1]["f"] == [0.25, 4.0]
+    assert got[0]["b"] == b"\x01\xff" and got[1]["b"] == b"\x00\x0f"
+    assert got[0]["h"] == got[1]["h"] == half.tobytes()
+    assert got[0]["bf"] == got[1]["bf"] == b"\x80\x3f\x00\x40"  # bfloat16 1.0 and 2.0, little endian
+    assert got[0]["s"] == bytes.fromhex("020000000000803f070000000000003f") and got[1]["s"] == b""
+    assert json.loads(got[0]["j"]) == {"k": [1, "x"]} and got[1]["j"] is None
+    assert got[0]["a"] == [1, 2] and got[1]["a"] == []
+    assert got[0]["n"] is None and got[1]["n"] == 3
+    assert json.loads(got[0]["$meta"]) == {"extra": "é"} and json.loads(got[1]["$meta"]) == {}
+    with pytest.raises(MilvusOperationError, match="'f'"):
+        converter.batch([{**rows[0], "f": [1.0, 2.0, 3.0]}])
+
+
+def test_read_ahead_overlaps_hands_on_errors_and_stops_its_thread() -> None:
+    started = threading.Event()
+
+    def pages() -> Iterator[list[dict[str, Any]]]:
+        for i in range(100):
+            started.set()
+            yield [{"i": i}]
+
+    # Leaving early: the reader thread ends (it was blocked on a full queue).
+    before = threading.active_count()
+    for page in read_ahead(pages(), depth=2):
+        assert page == [{"i": 0}]
+        break
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+    def failing() -> Iterator[list[dict[str, Any]]]:
+        yield [{"i": 0}]
+        raise MilvusOperationError("Query", "boom")
+
+    ahead = read_ahead(failing())
+    assert next(ahead) == [{"i": 0}]
+    with pytest.raises(MilvusOperationError, match="boom"):
+        next(ahead)
