@@ -128,13 +128,12 @@ def test_files_roll_over_and_batches_stay_bounded() -> None:
     cluster.load_collection(DB, "big")
     client = _logical_client(cluster)
     repository = BackupRepository(client.backup_storage)
-    with cluster.factory(client.milvus) as milvus:
-        with BackupLock(client.backup_storage, "b") as lock:
-            writer = LogicalWriter(milvus, repository, "b", lock, page_rows=64, file_rows=300)
-            snap = ListingSnapshotter(None).snapshot(
-                milvus, CollectionFilter.parse(["default.big"]), BackupStrategy.META_ONLY
-            )
-            result = writer.write(BackupInfo(name="b", collection_backups=snap.collections), NULL_PROGRESS)
+    with cluster.factory(client.milvus) as milvus, BackupLock(client.backup_storage, "b") as lock:
+        writer = LogicalWriter(milvus, repository, "b", lock, page_rows=64, file_rows=300)
+        snap = ListingSnapshotter(None).snapshot(
+            milvus, CollectionFilter.parse(["default.big"]), BackupStrategy.META_ONLY
+        )
+        result = writer.write(BackupInfo(name="b", collection_backups=snap.collections), NULL_PROGRESS)
     rows = result.logical["default.big"]["_default"]
     assert rows["rows"] == 1000
     assert list(rows["files"].values()) == [256, 256, 256, 232]  # pages of 64, files of at most 300
