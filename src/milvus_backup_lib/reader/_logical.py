@@ -50,14 +50,15 @@ def logical_batches(
     backup_dir: str,
     coll: CollectionBackupInfo,
     library: LibraryMeta,
-    partition_ids: set[int],
+    partitions: set[str] | None,
     batch_rows: int,
     schema: Any,
 ) -> Iterator[tuple[str, int, Iterator[Any]]]:
-    """``(partition name, file number, batches)`` of each Parquet file of the selected partitions."""
+    """``(partition name, file number, batches)`` of each Parquet file of the ``partitions`` named
+    (None: all of them)."""
     stored = library.logical.get(coll.qualified_name, {})
     for part in coll.partition_backups:
-        if part.partition_id not in partition_ids:
+        if partitions is not None and part.partition_name not in partitions:
             continue
         files: Sequence[str] = sorted(stored.get(part.partition_name, {}).get("files", {}))
         for number, key in enumerate(files):

@@ -180,7 +180,15 @@ class BackupReader:
                     "system_fields", True, (False,), detail="for a logical backup (it stores no row IDs)"
                 )
             location, backup_dir = self._repository.location, self._repository.backup_dir(self.name)
-            yield from logical_batches(location, backup_dir, coll, self.library, part_ids, batch_rows, schema)
+            # By name: Milvus Lite reports every partition ID as 0.
+            names = (
+                None
+                if partitions is None
+                else {partitions}
+                if isinstance(partitions, str)
+                else set(partitions)
+            )
+            yield from logical_batches(location, backup_dir, coll, self.library, names, batch_rows, schema)
             return
         collection_l0: DeleteMap = {}
         for seg in coll.l0_segments:
