@@ -262,9 +262,8 @@ class LogicalWriter:
             if writer is None:
                 self.lock.check()  # a writer that lost the lock stops within a file
                 key = f"{directory}/part-{len(out):05d}.parquet"
-                writer = _ParquetFile(
-                    self.location, self.repository.path(self.name, key), key, converter.schema
-                )
+                path = self.repository.path(self.name, key)
+                writer = _ParquetFile(self.location, path, key, converter)
             writer.write(batch)
         if writer is not None:
             out.append(writer.close())
@@ -276,7 +275,7 @@ class LogicalWriter:
 class _ParquetFile:
     """One Parquet file being written, its bytes hashed on the way."""
 
-    def __init__(self, location: StorageLocation, path: str, key: str, schema: Any) -> None:
+    def __init__(self, location: StorageLocation, path: str, key: str, converter: RowConverter) -> None:
         _, pq = arrow()
         self.key, self.path, self.rows = key, path, 0
         try:
@@ -288,7 +287,9 @@ class _ParquetFile:
                 f"cannot write {path} in {location.url}: {location.scrubbed(str(exc))}"
             ) from exc
         self.location = location
-        self.writer = pq.ParquetWriter(self.file, schema, compression="zstd")
+        self.writer = pq.ParquetWriter(
+            self.file, converter.schema, compression="zstd", use_dictionary=converter.dictionary_columns
+        )
 
     def write(self, batch: Any) -> None:
         if batch.num_rows:

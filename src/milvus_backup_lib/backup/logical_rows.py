@@ -88,7 +88,9 @@ class RowConverter:
         self.fields = list(fields)
         self.schema = arrow_schema(self.fields)
         self._named = {f.name for f in self.fields if not f.is_dynamic}
-        self._dynamic = any(f.is_dynamic for f in self.fields)
+        #: Columns worth dictionary-encoding: not the vectors (random floats never repeat, and trying
+        #: costs more than the zstd compression of the whole file).
+        self.dictionary_columns = [f.name for f in self.fields if f.data_type not in DataType.VECTORS]
 
     def batch(self, rows: Sequence[dict[str, Any]]) -> Any:
         """``rows`` as one ``pyarrow.RecordBatch``; :class:`MilvusOperationError` for a value that does
