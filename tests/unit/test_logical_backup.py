@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from memory_data import DB, expected_pks, populate
 
+from cli_logging import logging_restored
 from milvus_backup_lib import (
     BackupClient,
     InvalidOptionError,
@@ -27,6 +29,7 @@ from milvus_backup_lib import (
 from milvus_backup_lib.backup.logical import LOGICAL_DIR, LogicalWriter, partition_dir, read_ahead
 from milvus_backup_lib.backup.logical_rows import RowConverter
 from milvus_backup_lib.backup.snapshot import ListingSnapshotter
+from milvus_backup_lib.cli import main
 from milvus_backup_lib.manifest.model import (
     BackupInfo,
     CollectionBackupInfo,
@@ -328,3 +331,33 @@ def test_read_ahead_overlaps_hands_on_errors_and_stops_its_thread() -> None:
     assert next(ahead) == [{"i": 0}]
     with pytest.raises(MilvusOperationError, match="boom"):
         next(ahead)
+
+
+def test_the_cli_lists_and_describes_a_logical_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = _loaded("2.4.10")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    _logical_client(cluster, StorageLocation(backups.as_uri())).create_backup(
+        "lg", ["default.c"], strategy="logical"
+    )
+    (tmp_path / "milvus").mkdir()
+    (tmp_path / "backup.yaml").write_text(
+        "configVersion: v2\n"
+        f"milvus:\n  storage:\n    provider: local\n    rootPath: {tmp_path / 'milvus'}\n"
+        f"backup:\n  storage:\n    provider: local\n    rootPath: {backups}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    with logging_restored():
+        assert main(["list"]) == 0
+        listed = capsys.readouterr().out
+        assert main(["get", "-n", "lg"]) == 0
+        described = capsys.readouterr().out
+        assert main(["--json", "list"]) == 0
+        as_json = json.loads(capsys.readouterr().out)
+    assert listed.splitlines()[-1].split()[0] == "lg" and listed.splitlines()[-1].split()[-1] == "logical"
+    assert (
+        "logical backup: rows as Parquet; restore it with milvus-backup-lib (the Go tool cannot)" in described
+    )
+    assert [b["strategy"] for b in as_json] == ["logical"]
