@@ -135,10 +135,10 @@ class BackupClient(RetentionMixin):
     ) -> BackupReport:
         """Back up the selected collections (``None``: every collection of every database).
 
-        ``collections`` entries are ``db.coll``, ``coll`` (default database) or ``db.*``. A failed
-        backup keeps what it wrote (never listed; :meth:`list_unfinished` shows it): ``resume=True``
-        finishes it without copying again the binlogs stored whole (same size and MD5 as the source).
-        ``rbac=True`` also records users (never passwords), roles and grants for :meth:`restore_rbac`.
+        ``collections``: ``db.coll``, ``coll`` (default database) or ``db.*``. ``strategy="logical"`` reads
+        rows by query into Parquet (no ``milvus_storage``; loaded collections). A failed backup keeps what
+        it wrote (:meth:`list_unfinished`): ``resume=True`` finishes it without copying again the binlogs
+        stored whole. ``rbac=True`` also records users (never passwords), roles and grants.
 
         Raises :class:`InvalidNameError`, :class:`InvalidOptionError`, :class:`BackupExistsError`,
         :class:`DatabaseNotFoundError`, :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`
