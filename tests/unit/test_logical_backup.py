@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -38,6 +38,7 @@ from milvus_backup_lib.manifest.model import (
     FieldSchema,
     PartitionBackupInfo,
 )
+from milvus_backup_lib.milvus.grpc_rows import query_rows
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter
 from milvus_backup_lib.progress import NULL_PROGRESS
 from milvus_backup_lib.repository.lock import BackupLock
@@ -361,3 +362,63 @@ def test_the_cli_lists_and_describes_a_logical_backup(
         "logical backup: rows as Parquet; restore it with milvus-backup-lib (the Go tool cannot)" in described
     )
     assert [b["strategy"] for b in as_json] == ["logical"]
+
+
+class _FakeIterator:
+    def __init__(self, pages: list[list[dict[str, Any]]], fail: str = "") -> None:
+        self.pages, self.fail, self.closed = pages, fail, False
+
+    def next(self) -> list[dict[str, Any]]:
+        if self.fail and not self.pages:
+            raise RuntimeError(self.fail)
+        return self.pages.pop(0) if self.pages else []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _FakeMilvusClient:
+    """Stands for pymilvus's ``MilvusClient``: records how it was built and what it was asked."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+    iterators: ClassVar[list[_FakeIterator]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.made.append(kwargs)
+        self.closed = False
+
+    def query_iterator(self, name: str, **kwargs: Any) -> _FakeIterator:
+        self.made[-1]["query"] = (name, kwargs)
+        return self.iterators.pop(0)
+
+    def close(self) -> None:
+        self.made[-1]["closed"] = True
+
+
+def test_rows_are_read_with_the_connections_credentials_which_no_error_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pymilvus
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", _FakeMilvusClient)
+    _FakeMilvusClient.made.clear()
+    token = "db_admin:s3cret-Token"
+    connection = MilvusConnection(uri="https://cloud.example:19530", token=token, timeout=7)
+    first = _FakeIterator([[{"id": 1}], [{"id": 2}]])
+    _FakeMilvusClient.iterators[:] = [first, _FakeIterator([[{"id": 3}]], fail=f"server down ({'x' * 3})")]
+    pages = list(query_rows(connection, "db1", "c", "p1", 100))
+    assert pages == [[{"id": 1}], [{"id": 2}]] and first.closed
+    made = _FakeMilvusClient.made[0]
+    assert (
+        made["uri"] == "https://cloud.example:19530" and made["token"] == token and made["db_name"] == "db1"
+    )
+    assert made["query"] == (
+        "c",
+        {"batch_size": 100, "output_fields": ["*"], "partition_names": ["p1"], "consistency_level": "Strong"},
+    )
+    assert made["closed"]
+    with pytest.raises(MilvusOperationError) as caught:
+        list(query_rows(connection, "db1", "c", "", 100))  # "": the whole collection
+    assert _FakeMilvusClient.made[1]["query"][1]["partition_names"] is None
+    assert "db1.c partition (all): server down" in str(caught.value) and token not in str(caught.value)
+    assert _FakeMilvusClient.made[1]["closed"]
