@@ -3,6 +3,7 @@ no Milvus storage, read back by the offline reader exactly as a physical backup 
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 import time
@@ -23,6 +24,7 @@ from milvus_backup_lib import (
     InvalidOptionError,
     MilvusConnection,
     MilvusOperationError,
+    MissingDependencyError,
     StorageLocation,
     open_backup,
 )
@@ -422,3 +424,24 @@ def test_rows_are_read_with_the_connections_credentials_which_no_error_shows(
     assert _FakeMilvusClient.made[1]["query"][1]["partition_names"] is None
     assert "db1.c partition (all): server down" in str(caught.value) and token not in str(caught.value)
     assert _FakeMilvusClient.made[1]["closed"]
+
+
+def test_without_pyarrow_a_logical_backup_names_the_extra_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = _loaded("2.4.10")
+    client = _logical_client(cluster)
+    real_import = builtins.__import__
+
+    def no_pyarrow(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(
+        MissingDependencyError, match=r"a logical backup .* pip install 'milvus-backup-lib\[arrow\]'"
+    ):
+        client.create_backup("b", ["default.c"], strategy="logical")
+    monkeypatch.undo()
+    assert not client.list_backups() and not client.list_unfinished()

@@ -29,7 +29,12 @@ import attrs
 
 from milvus_backup_lib.backup.copier import CopyResult
 from milvus_backup_lib.backup.logical_rows import RowConverter
-from milvus_backup_lib.errors import InvalidOptionError, MilvusOperationError, StorageError
+from milvus_backup_lib.errors import (
+    InvalidOptionError,
+    MilvusOperationError,
+    MissingDependencyError,
+    StorageError,
+)
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionBackupInfo, PartitionBackupInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.progress import Progress
@@ -191,7 +196,14 @@ class LogicalWriter:
         return self.repository.location
 
     def check(self, info: BackupInfo) -> None:
-        """Refuse, before anything is written, a collection a query cannot read (not loaded)."""
+        """Refuse, before anything is written, a collection a query cannot read (not loaded), and a
+        logical backup without pyarrow (the ``arrow`` extra)."""
+        try:
+            import pyarrow.parquet  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+        except ImportError:
+            raise MissingDependencyError(
+                "pyarrow", "arrow", "a logical backup (strategy='logical')"
+            ) from None
         for coll in info.collection_backups:
             if coll.load_state != "Loaded":
                 raise MilvusOperationError(
