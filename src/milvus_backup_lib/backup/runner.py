@@ -169,6 +169,7 @@ class BackupRunner:
     ) -> BackupReport:
         """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
         started = time.monotonic()
+        logical = strategy is BackupStrategy.LOGICAL  # rows by query: the snapshot reads metadata only
         with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock:
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
@@ -176,7 +177,6 @@ class BackupRunner:
             written = False
             try:
                 with self._gc_pause(strategy, selection) as gc:
-                    logical = strategy is BackupStrategy.LOGICAL  # rows by query: metadata only here
                     read_as = BackupStrategy.META_ONLY if logical else strategy
                     flushing = "" if read_as is BackupStrategy.META_ONLY else ", flushing"
                     progress.phase("snapshot", "reading collections" + flushing)
@@ -221,7 +221,8 @@ class BackupRunner:
             except BaseException:
                 if written:
                     # Kept for create_backup(resume=True); without backup_meta.json it is never listed.
-                    log.warning("backup %s failed; its partial files are kept for resume=True", name)
+                    kept = ": delete_backup() it and back up again" if logical else " for resume=True"
+                    log.warning("backup %s failed; its partial files are kept%s", name, kept)
                 raise
         return BackupReport(
             name=name,
