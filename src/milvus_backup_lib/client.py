@@ -210,7 +210,7 @@ class BackupClient(RetentionMixin):
     ) -> RestorePlan:
         """The plan :meth:`restore` (same options) would run, checked against the target; changes nothing."""
         options = restore_options(options, keywords)
-        backup = self.get_backup(name)
+        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).plan(backup, options)
 
@@ -232,7 +232,7 @@ class BackupClient(RetentionMixin):
         """
         options = restore_options(options, keywords)
         progress = facade.progress_of(progress)
-        backup = self.get_backup(name)
+        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
         check_backup(self.repository, name, backup, options, progress)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).run(name, backup, options, progress)

@@ -25,6 +25,7 @@ from milvus_backup_lib import (
     MilvusConnection,
     MilvusOperationError,
     MissingDependencyError,
+    RestorePlanError,
     StorageLocation,
     open_backup,
 )
@@ -445,3 +446,15 @@ def test_without_pyarrow_a_logical_backup_names_the_extra_and_writes_nothing(
         client.create_backup("b", ["default.c"], strategy="logical")
     monkeypatch.undo()
     assert not client.list_backups() and not client.list_unfinished()
+
+
+def test_a_bulk_import_restore_of_a_logical_backup_is_refused_before_anything_changes() -> None:
+    cluster = _loaded("2.4.10")
+    backups = StorageLocation(f"memory://bk-{uuid.uuid4().hex}")
+    _logical_client(cluster, backups).create_backup("lg", ["default.c"], strategy="logical")
+    target = InMemoryMilvus("2.4.10")
+    client = BackupClient(MilvusConnection(), target.storage, backups, milvus_factory=target.factory)
+    for call in (client.plan_restore, client.restore):
+        with pytest.raises(RestorePlanError, match=r"backup lg is a logical backup .*method='insert'"):
+            call("lg", suffix="_r")
+    assert target.list_collections(DB) == []
