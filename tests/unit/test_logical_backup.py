@@ -458,3 +458,26 @@ def test_a_bulk_import_restore_of_a_logical_backup_is_refused_before_anything_ch
         with pytest.raises(RestorePlanError, match=r"backup lg is a logical backup .*method='insert'"):
             call("lg", suffix="_r")
     assert target.list_collections(DB) == []
+
+
+def test_a_failure_mid_partition_stops_the_reader_and_commits_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = _loaded("2.4.10")
+    real = InMemoryMilvus.iter_rows
+
+    def bad_second_page(
+        self: InMemoryMilvus, db: str, name: str, partition: str, batch_rows: int, fields: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        pages = real(self, db, name, partition, 2, fields)  # pages of 2 rows
+        yield next(pages)
+        yield [{**row, "vec": [1.0]} for row in next(pages)]  # a vector of the wrong dim
+        yield from pages
+
+    monkeypatch.setattr(InMemoryMilvus, "iter_rows", bad_second_page)
+    client = _logical_client(cluster)
+    before = threading.active_count()
+    with pytest.raises(MilvusOperationError, match="'vec'"):
+        client.create_backup("b", ["default.c"], strategy="logical")
+    assert threading.active_count() == before  # the reader thread ended with the failure
+    assert not client.list_backups()

@@ -18,11 +18,13 @@ queries) and stored under its first partition.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import attrs
@@ -53,6 +55,8 @@ __all__ = [
     "need_milvus_storage",
     "partition_dir",
 ]
+
+log = logging.getLogger(__name__)
 
 LOGICAL_DIR = "logical"
 #: Rows a ``query_iterator`` page asks for (Milvus caps one query at 16384 rows).
@@ -137,7 +141,7 @@ class _HashingFile:
 
 def read_ahead(
     pages: Iterator[list[dict[str, Any]]], depth: int = QUEUE_PAGES
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """``pages``, pulled by a thread into a queue of ``depth`` pages; an error there is raised here.
     Leaving early stops the thread (and closes ``pages``) within a page."""
     slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -266,17 +270,24 @@ class LogicalWriter:
         out: list[tuple[str, int, int, str]] = []
         writer: _ParquetFile | None = None
         directory = partition_dir(coll, index, part)
-        for page in read_ahead(pages):
-            batch = converter.batch(page)
-            if writer is not None and writer.rows + batch.num_rows > self.file_rows and writer.rows:
-                out.append(writer.close())
-                writer = None
-            if writer is None:
-                self.lock.check()  # a writer that lost the lock stops within a file
-                key = f"{directory}/part-{len(out):05d}.parquet"
-                path = self.repository.path(self.name, key)
-                writer = _ParquetFile(self.location, path, key, converter)
-            writer.write(batch)
+        # closing(): on any error the reader thread stops now, not when the traceback is freed.
+        with contextlib.closing(read_ahead(pages)) as ahead:
+            try:
+                for page in ahead:
+                    batch = converter.batch(page)
+                    if writer is not None and writer.rows + batch.num_rows > self.file_rows and writer.rows:
+                        out.append(writer.close())
+                        writer = None
+                    if writer is None:
+                        self.lock.check()  # a writer that lost the lock stops within a file
+                        key = f"{directory}/part-{len(out):05d}.parquet"
+                        path = self.repository.path(self.name, key)
+                        writer = _ParquetFile(self.location, path, key, converter)
+                    writer.write(batch)
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()
+                raise
         if writer is not None:
             out.append(writer.close())
         for key, size, _, _ in out:
@@ -308,7 +319,19 @@ class _ParquetFile:
             self.writer.write_batch(batch)
             self.rows += batch.num_rows
 
+    def abandon(self) -> None:
+        """Drop the file being written (an upload not yet committed is discarded where fsspec can)."""
+        discard = getattr(self.file.raw, "discard", None)
+        try:
+            if discard is not None:
+                discard()
+            else:
+                self.file.close()
+        except Exception:  # best effort: the backup failed already, for the reason being raised
+            log.debug("could not drop %s", self.path, exc_info=True)
+
     def close(self) -> tuple[str, int, int, str]:
+        """Finish the file: its key, size, rows and checksum."""
         try:
             self.writer.close()
             self.file.close()
