@@ -30,7 +30,7 @@ from milvus_backup_lib import (
     open_backup,
 )
 from milvus_backup_lib.backup.logical import LOGICAL_DIR, LogicalWriter, partition_dir, read_ahead
-from milvus_backup_lib.backup.logical_rows import RowConverter
+from milvus_backup_lib.backup.logical_rows import PAGE_BUDGET, RowConverter, page_rows_for
 from milvus_backup_lib.backup.snapshot import ListingSnapshotter
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.manifest.model import (
@@ -481,3 +481,28 @@ def test_a_failure_mid_partition_stops_the_reader_and_commits_nothing(
         client.create_backup("b", ["default.c"], strategy="logical")
     assert threading.active_count() == before  # the reader thread ended with the failure
     assert not client.list_backups()
+
+
+def test_pages_of_wide_rows_are_smaller_so_memory_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    narrow = [field("id", DataType.INT64, primary=True), field("v", DataType.FLOAT_VECTOR, dim=8)]
+    wide = [field("id", DataType.INT64, primary=True), field("v", DataType.FLOAT_VECTOR, dim=4096)]
+    assert page_rows_for(narrow, 8192) == 8192
+    rows = page_rows_for(wide, 8192)
+    assert 16 <= rows < 8192
+    # What such a page really takes in Python objects (pymilvus gives floats in lists) fits the budget:
+    import sys
+
+    one_row = {"id": 1, "v": [float(i) + 0.5 for i in range(4096)]}
+    size = sys.getsizeof(one_row) + sys.getsizeof(one_row["v"]) + sum(sys.getsizeof(x) for x in one_row["v"])
+    assert rows * size <= PAGE_BUDGET
+    asked: list[int] = []
+    real = InMemoryMilvus.iter_rows
+
+    def spy(self: InMemoryMilvus, db: str, name: str, partition: str, batch_rows: int, fields: Any) -> Any:
+        asked.append(batch_rows)
+        return real(self, db, name, partition, batch_rows, fields)
+
+    monkeypatch.setattr(InMemoryMilvus, "iter_rows", spy)
+    cluster = _loaded("2.4.10")
+    _logical_client(cluster).create_backup("b", ["default.c"], strategy="logical")
+    assert len(asked) == 2 and len(set(asked)) == 1 and 1000 < asked[0] <= 8192  # two partitions

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from milvus_backup_lib.backup.copier import CopyResult
-from milvus_backup_lib.backup.logical_rows import RowConverter
+from milvus_backup_lib.backup.logical_rows import RowConverter, page_rows_for
 from milvus_backup_lib.errors import (
     InvalidOptionError,
     MilvusOperationError,
@@ -54,17 +54,20 @@ __all__ = [
     "LogicalWriter",
     "need_milvus_storage",
     "partition_dir",
+    "read_ahead",
 ]
 
 log = logging.getLogger(__name__)
 
 LOGICAL_DIR = "logical"
-#: Rows a ``query_iterator`` page asks for (Milvus caps one query at 16384 rows).
+#: Rows a ``query_iterator`` page asks for at most (Milvus caps one query at 16384 rows); fewer for wide
+#: rows, so that a page stays within ``logical_rows.PAGE_BUDGET`` bytes of Python objects.
 PAGE_ROWS = 8192
 #: Rows of one Parquet file at most; a partition with more gets several.
 FILE_ROWS = 1_000_000
-#: Pages read ahead of the writer.
-QUEUE_PAGES = 4
+#: Pages read ahead of the writer: with the one being read and the one being written, at most 5 pages
+#: (5 x 32 MiB) are held at once.
+QUEUE_PAGES = 3
 _DONE = object()
 
 
@@ -192,7 +195,8 @@ class LogicalWriter:
     repository: BackupRepository
     name: str
     lock: BackupLock
-    page_rows: int = PAGE_ROWS
+    #: Rows of a query page; None: :data:`PAGE_ROWS`, fewer for wide rows (:func:`page_rows_for`).
+    page_rows: int | None = None
     file_rows: int = FILE_ROWS
 
     @property
@@ -262,10 +266,12 @@ class LogicalWriter:
         whole = schema.partition_key_field is not None
         if whole and index > 0:  # read with the first partition: the rows of all of them
             return []
-        converter = RowConverter(_with_dynamic_field(schema))
+        fields = _with_dynamic_field(schema)
+        converter = RowConverter(fields)
+        page_rows = self.page_rows or page_rows_for(fields, PAGE_ROWS)
         db = coll.db_name or "default"
         pages = self.cluster.iter_rows(
-            db, coll.collection_name, "" if whole else part.partition_name, self.page_rows, ["*"]
+            db, coll.collection_name, "" if whole else part.partition_name, page_rows, ["*"]
         )
         out: list[tuple[str, int, int, str]] = []
         writer: _ParquetFile | None = None

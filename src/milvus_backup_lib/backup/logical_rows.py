@@ -22,7 +22,11 @@ from milvus_backup_lib.errors import MilvusOperationError
 from milvus_backup_lib.manifest.model import DataType, FieldSchema
 from milvus_backup_lib.reader._arrow import arrow, arrow_type
 
-__all__ = ["RowConverter", "arrow_schema"]
+__all__ = ["PAGE_BUDGET", "RowConverter", "arrow_schema", "page_rows_for"]
+
+#: Bytes of Python objects one query page may take (pymilvus's row dicts: a float is 24 bytes and a list
+#: slot 8 more, so a 768-d float vector costs about 24 KiB in a page, 8 times its stored size).
+PAGE_BUDGET = 32 * 2**20
 
 _BYTE_VECTORS = {
     DataType.BINARY_VECTOR: "uint8",
@@ -79,6 +83,27 @@ def _sparse_bytes(value: Any) -> bytes | None:
         return value
     items = sorted((int(k), float(v)) for k, v in dict(value).items())
     return b"".join(struct.pack("<If", k, v) for k, v in items)
+
+
+def _row_cost(field: FieldSchema) -> int:
+    """About how many bytes of Python objects one value of ``field`` takes in a query page."""
+    dt = field.data_type
+    dim = int(field.type_param("dim") or 0)
+    if dt in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR):
+        return 56 + 32 * dim  # a list of Python numbers
+    if dt in _BYTE_VECTORS:
+        return 120 + 2 * dim  # a one-element list of bytes
+    if dt in (DataType.VARCHAR, DataType.STRING, DataType.TEXT):
+        return 64 + int(field.type_param("max_length") or 256)
+    if dt in (DataType.JSON, DataType.ARRAY, DataType.SPARSE_FLOAT_VECTOR, DataType.GEOMETRY):
+        return 1024  # unbounded; a typical value
+    return 48
+
+
+def page_rows_for(fields: Sequence[FieldSchema], ceiling: int, budget: int = PAGE_BUDGET) -> int:
+    """Rows of a query page of ``fields`` within ``budget`` bytes: at most ``ceiling``, at least 16."""
+    per_row = 232 + sum(_row_cost(f) for f in fields)  # the row's dict itself, and its keys
+    return max(16, min(ceiling, budget // per_row))
 
 
 class RowConverter:
