@@ -72,8 +72,9 @@ def bench(session: nox.Session) -> None:
     """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto),
     the 2 GiB streaming copy against s3fs's put (memory and speed, benchmarks/bench_streaming.py), then
     restore scheduling against sequential one-job-per-segment imports (benchmarks/bench_restore.py),
-    and the offline reader against pyarrow reading the same Parquet payloads (an embedded Milvus writes
-    them), with its peak memory while iterating a 1 GiB collection (benchmarks/bench_reader.py).
+    the offline reader against pyarrow reading the same Parquet payloads (an embedded Milvus writes
+    them), with its peak memory while iterating a 1 GiB collection (benchmarks/bench_reader.py), then
+    logical backup against a hand-written query_iterator -> Parquet loop (benchmarks/bench_logical.py).
 
     Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
     """
@@ -89,3 +90,5 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_restore.py", *(["--out", out[0]] if out else []))
     # The offline reader: throughput against pyarrow on the same payloads, memory over 1 GiB.
     session.run("python", "benchmarks/bench_reader.py", *(["--out", out[0]] if out else []))
+    # Logical backup against a hand-written query_iterator -> Parquet loop; written beside the above.
+    session.run("python", "benchmarks/bench_logical.py", *(["--out", out[0]] if out else []))

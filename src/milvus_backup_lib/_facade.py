@@ -17,17 +17,21 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from milvus_backup_lib.backup.logical import need_milvus_storage
 from milvus_backup_lib.backup.runner import default_backup_name
 from milvus_backup_lib.errors import (
     InvalidOptionError,
     InvalidOptionTypeError,
     MilvusBackupError,
+    RestorePlanError,
     StorageError,
     UsageError,
 )
+from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.gc import AUTO, PauseGc
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.storage.layout import validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -41,8 +45,11 @@ __all__ = [
     "check_seconds",
     "collection_filter",
     "milvus_connection",
+    "need_milvus_storage",
     "only_library_errors",
+    "optional_storage_location",
     "progress_of",
+    "restorable",
     "storage_location",
     "strategy_of",
 ]
@@ -178,21 +185,49 @@ def backup_arguments(
     name: object,
     collections: object,
     strategy: object,
-    storages: tuple[StorageLocation, StorageLocation],
+    storages: tuple[StorageLocation | None, StorageLocation],
     **flags: object,
 ) -> tuple[str, CollectionFilter, BackupStrategy]:
     """The checked name (a new default one for None), collection filter and strategy of a backup;
     ``flags`` must be bools, and the roots of the backup's ``storages`` (Milvus's, the backup root)
-    must exist (Milvus's only when data is copied)."""
+    must exist (Milvus's only when binlogs are copied: not for ``meta_only`` and ``logical``)."""
     for flag, value in flags.items():
         check_bool(flag, value)
     name = validate_backup_name(name) if name is not None else default_backup_name()
     selection, checked = collection_filter(collections), strategy_of(strategy)
     milvus_storage, backup_storage = storages
+    if checked is BackupStrategy.LOGICAL and flags.get("resume"):
+        raise InvalidOptionError(
+            "resume",
+            True,
+            (False,),
+            detail="with strategy='logical' (a logical backup is written whole: delete_backup() the "
+            "unfinished one and back up again)",
+        )
     backup_storage.check_root()
-    if checked is not BackupStrategy.META_ONLY:
-        milvus_storage.check_root()
+    if checked not in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL):
+        need_milvus_storage(milvus_storage, f"strategy={checked.value!r}").check_root()
     return name, selection, checked
+
+
+def restorable(repository: BackupRepository, name: str, info: BackupInfo, options: object) -> BackupInfo:
+    """``info``, unless it is a logical backup asked to restore by bulk import: then
+    :class:`RestorePlanError` (its rows are Parquet files, not binlogs a Milvus imports). A restore
+    whose options choose another method (``method="insert"`` or ``"auto"``) is left to the planner."""
+    library = repository.read_library_meta(name)
+    if library is not None and library.is_logical and getattr(options, "method", "import") == "import":
+        raise RestorePlanError(
+            [
+                f"backup {name} is a logical backup (rows stored as Parquet, read through the client): "
+                "a bulk import cannot restore it; restore it by inserts (RestoreOptions(method='insert'))"
+            ]
+        )
+    return info
+
+
+def optional_storage_location(argument: str, value: object) -> StorageLocation | None:
+    """:func:`storage_location`, or None for None (Milvus's storage, which logical backups do not use)."""
+    return None if value is None else storage_location(argument, value)
 
 
 def check_bool(argument: str, value: object) -> bool:

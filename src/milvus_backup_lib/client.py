@@ -47,8 +47,8 @@ class BackupClient(RetentionMixin):
     ``BackupClient(uri="http://host:19530", token=..., milvus_storage="s3://bucket/files",
     backup_storage="file:///srv/backups")``: ``uri``, ``token``, ``user``, ``password``,
     ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``).
-    ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its
-    local data directory), ``backup_storage`` the backup root: a URL, a path or a :class:`StorageLocation`.
+    ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its local
+    data directory; None for ``strategy="logical"``), ``backup_storage`` the backup root (URL, path, location).
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
@@ -80,7 +80,7 @@ class BackupClient(RetentionMixin):
         lock_stale_after: float = DEFAULT_STALE_AFTER,
     ) -> None:
         self.milvus = facade.milvus_connection(milvus, uri, token, user, password, management_url, timeout)
-        self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage)
+        self.milvus_storage = facade.optional_storage_location("milvus_storage", milvus_storage)
         self.backup_storage = facade.storage_location("backup_storage", backup_storage)
         self.pause_gc = facade.check_pause_gc(pause_gc)
         self.gc_pause_seconds = int(facade.check_seconds("gc_pause_seconds", gc_pause_seconds, whole=True))
@@ -120,7 +120,7 @@ class BackupClient(RetentionMixin):
             cluster=cluster,
             planner=self.planner,
             repository=self.repository,
-            milvus_storage=self.milvus_storage,
+            milvus_storage=facade.need_milvus_storage(self.milvus_storage, "a restore"),
             copier=self.copier,
         )
 
@@ -136,10 +136,10 @@ class BackupClient(RetentionMixin):
     ) -> BackupReport:
         """Back up the selected collections (``None``: every collection of every database).
 
-        ``collections`` entries are ``db.coll``, ``coll`` (default database) or ``db.*``. A failed
-        backup keeps what it wrote (never listed; :meth:`list_unfinished` shows it): ``resume=True``
-        finishes it without copying again the binlogs stored whole (same size and MD5 as the source).
-        ``rbac=True`` also records users (never passwords), roles and grants for :meth:`restore_rbac`.
+        ``collections``: ``db.coll``, ``coll`` (default database) or ``db.*``. ``strategy="logical"`` reads
+        rows by query into Parquet (no ``milvus_storage``; loaded collections). A failed backup keeps what
+        it wrote (:meth:`list_unfinished`): ``resume=True`` finishes it without copying again the binlogs
+        stored whole. ``rbac=True`` also records users (never passwords), roles and grants.
 
         Raises :class:`InvalidNameError`, :class:`InvalidOptionError`, :class:`BackupExistsError`,
         :class:`DatabaseNotFoundError`, :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`
@@ -206,7 +206,7 @@ class BackupClient(RetentionMixin):
     ) -> RestorePlan:
         """The plan :meth:`restore` (same options) would run, checked against the target; changes nothing."""
         options = restore_options(options, keywords)
-        backup = self.get_backup(name)
+        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).plan(backup, options)
 
@@ -228,7 +228,7 @@ class BackupClient(RetentionMixin):
         """
         options = restore_options(options, keywords)
         progress = facade.progress_of(progress)
-        backup = self.get_backup(name)
+        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
         check_backup(self.repository, name, backup, options, progress)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).run(name, backup, options, progress)

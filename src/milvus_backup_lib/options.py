@@ -176,6 +176,9 @@ class BackupStrategy(str, enum.Enum):
     SKIP_FLUSH = "skip_flush"
     #: Schema, partitions, indexes and aliases only, no data.
     META_ONLY = "meta_only"
+    #: Rows read through the client (``query_iterator``) and stored as Parquet, with the usual meta:
+    #: no access to Milvus's storage needed (Milvus Lite, managed clusters). The Go tool cannot restore it.
+    LOGICAL = "logical"
 
     @classmethod
     def _missing_(cls, value: object) -> NoReturn:

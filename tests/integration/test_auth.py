@@ -35,6 +35,7 @@ from milvus_backup_lib import (
     RestoreOptions,
     RestorePlanError,
     StorageLocation,
+    open_backup,
 )
 from milvus_backup_lib.milvus import GrantInfo, GrpcMilvus
 from milvus_backup_lib.rbac import RbacMeta, read_rbac
@@ -339,6 +340,34 @@ def test_backup_and_restore_with_credentials(secure_server: SecureServer, tmp_pa
     assert_tree_is_clean(tmp_path)
     assert "=<hidden>" in repr(milvus)
     assert_no_secret(repr(milvus), repr(bc), report.table(), restored.table())
+
+
+@pytest.mark.parametrize("auth", ["password", "token"])
+def test_logical_backup_by_uri_and_credentials_alone(
+    secure_server: SecureServer, tmp_path: Path, auth: str
+) -> None:
+    """A managed cluster's shape: an https URI and credentials, no storage: ``strategy="logical"``."""
+    milvus = (
+        secure_server.root()
+        if auth == "password"
+        else secure_server.connection(token=f"root:{ROOT_PASSWORD}", server_name="localhost")
+    )
+    c = secure_server.pymilvus()
+    c.load_collection(secure_server.collection)
+    c.close()
+    bc = BackupClient(milvus=milvus, backup_storage=f"file://{tmp_path}")
+    report = bc.create_backup("lg", collections=[secure_server.collection], strategy="logical")
+    table = open_backup(f"file://{tmp_path}", "lg").read(f"default.{secure_server.collection}")
+    assert sorted(table.column("id").to_pylist()) == list(range(100))
+    assert bc.list_backups()[0].logical
+    assert_tree_is_clean(tmp_path)
+    assert_no_secret(repr(bc), report.table())
+    wrong = secure_server.connection(token=f"root:{WRONG_PASSWORD}")
+    with pytest.raises(MilvusAuthenticationError) as caught:
+        BackupClient(milvus=wrong, backup_storage=f"file://{tmp_path}").create_backup(
+            "lg2", collections=[secure_server.collection], strategy="logical"
+        )
+    assert_error_is_clean(caught.value)
 
 
 # -- TLS -------------------------------------------------------------------------------------------------

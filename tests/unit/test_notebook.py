@@ -154,6 +154,7 @@ def _summaries() -> list[BackupSummary]:
             created_at=None,
             self_contained=False,
             base="nightly",
+            strategy="logical",
         ),
     ]
 
@@ -408,6 +409,7 @@ def test_backup_list_html() -> None:
                 "collection names",
                 "self-contained",
                 "base",
+                "kind",
             ],
             [
                 "nightly",
@@ -418,8 +420,9 @@ def test_backup_list_html() -> None:
                 "default.c1, db2.c2",
                 "yes",
                 "",
+                "binlogs",
             ],
-            [EVIL, "512 B", "0", "v2.4.0", "", "", "no", "nightly"],
+            [EVIL, "512 B", "0", "v2.4.0", "", "", "no", "nightly", "logical"],
         ]
     ]
     assert "&lt;script&gt;" in markup
@@ -437,6 +440,7 @@ def test_empty_backup_list_html_and_text() -> None:
                 "collection names",
                 "self-contained",
                 "base",
+                "kind",
             ]
         ]
     ]
@@ -456,7 +460,9 @@ def test_backup_list_text_table() -> None:
         "default.c1,",
         "db2.c2",
         "yes",
+        "binlogs",
     ]
+    assert lines[4].split()[-1] == "logical"
 
 
 def test_to_dataframe() -> None:
@@ -473,7 +479,9 @@ def test_to_dataframe() -> None:
         "collections",
         "self_contained",
         "base",
+        "strategy",
     ]
+    assert frame["strategy"].tolist() == ["", "logical"]
     assert frame["name"].tolist() == ["nightly", EVIL]
     assert frame["self_contained"].tolist() == [True, False]
     assert frame["base"].tolist() == ["", "nightly"]

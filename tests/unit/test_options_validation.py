@@ -63,11 +63,11 @@ def test_unknown_strategy_lists_the_strategies() -> None:
     with pytest.raises(InvalidOptionError) as caught:
         BackupStrategy("bulk_flush")
     assert str(caught.value) == (
-        "strategy='bulk_flush' is not valid; choose one of: serial_flush, skip_flush, meta_only"
+        "strategy='bulk_flush' is not valid; choose one of: serial_flush, skip_flush, meta_only, logical"
     )
-    assert_option_error(caught.value, "strategy", "serial_flush", "skip_flush", "meta_only")
+    assert_option_error(caught.value, "strategy", "serial_flush", "skip_flush", "meta_only", "logical")
     assert caught.value.value == "bulk_flush"
-    assert caught.value.choices == ("serial_flush", "skip_flush", "meta_only")
+    assert caught.value.choices == ("serial_flush", "skip_flush", "meta_only", "logical")
 
 
 @pytest.mark.parametrize("bad", [5, None, "SERIAL-FLUSH", ""])

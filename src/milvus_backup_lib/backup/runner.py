@@ -39,6 +39,7 @@ from milvus_backup_lib._html import (
     text_key_values,
 )
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
+from milvus_backup_lib.backup.logical import LogicalWriter, need_milvus_storage
 from milvus_backup_lib.backup.plan import BackupPlan, plan_from_snapshot
 from milvus_backup_lib.backup.snapshot import MetadataSnapshotter, resolve_collections
 from milvus_backup_lib.errors import BackupExistsError, StorageError
@@ -142,7 +143,7 @@ class BackupRunner:
     cluster: MilvusCluster
     snapshotter: MetadataSnapshotter
     copier: SegmentCopier
-    milvus_storage: StorageLocation
+    milvus_storage: StorageLocation | None
     repository: BackupRepository
     pause_gc: PauseGc = AUTO
     gc_pause_seconds: int = 3600
@@ -151,6 +152,10 @@ class BackupRunner:
     @property
     def backup_storage(self) -> StorageLocation:
         return self.repository.location
+
+    @property
+    def _source(self) -> StorageLocation:
+        return need_milvus_storage(self.milvus_storage, "copying binlogs")
 
     def run(
         self,
@@ -164,6 +169,7 @@ class BackupRunner:
     ) -> BackupReport:
         """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
         started = time.monotonic()
+        logical = strategy is BackupStrategy.LOGICAL  # rows by query: the snapshot reads metadata only
         with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock:
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
@@ -171,12 +177,10 @@ class BackupRunner:
             written = False
             try:
                 with self._gc_pause(strategy, selection) as gc:
-                    progress.phase(
-                        "snapshot",
-                        "reading collections"
-                        + ("" if strategy is BackupStrategy.META_ONLY else ", flushing"),
-                    )
-                    snap = self.snapshotter.snapshot(self.cluster, selection, strategy, progress)
+                    read_as = BackupStrategy.META_ONLY if logical else strategy
+                    flushing = "" if read_as is BackupStrategy.META_ONLY else ", flushing"
+                    progress.phase("snapshot", "reading collections" + flushing)
+                    snap = self.snapshotter.snapshot(self.cluster, selection, read_as, progress)
                     info = BackupInfo(
                         id=str(uuid.uuid4()),
                         state_code=0,
@@ -190,15 +194,25 @@ class BackupRunner:
                     )
                     files = list(binlog_files(info))
                     written = bool(files)
-                    copied = self._copy(name, files, resume, progress, lock, gc.outcome)
+                    stored, rows = {f.key: f.size for f in files}, {}
+                    if logical:
+                        writer = LogicalWriter(self.cluster, self.repository, name, lock)
+                        writer.check(info)
+                        written = True
+                        result = writer.write(info, progress)
+                        info, stored, rows = result.info, result.files, result.logical
+                        copied = _Copied(result.copy, result.checksums, 0, 0, result.seconds, 0.0)
+                    else:
+                        copied = self._copy(name, files, resume, progress, lock, gc.outcome)
                 outcome = gc.outcome
                 library_meta = LibraryMeta(
                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     strategy=strategy.value,
                     gc_paused=outcome.paused,
                     gc_note=outcome.note,
-                    files={f.key: f.size for f in files},
+                    files=stored,
                     checksums=copied.checksums,
+                    logical=rows,
                 )
                 progress.phase("meta", name)
                 written = True
@@ -207,7 +221,8 @@ class BackupRunner:
             except BaseException:
                 if written:
                     # Kept for create_backup(resume=True); without backup_meta.json it is never listed.
-                    log.warning("backup %s failed; its partial files are kept for resume=True", name)
+                    kept = ": delete_backup() it and back up again" if logical else " for resume=True"
+                    log.warning("backup %s failed; its partial files are kept%s", name, kept)
                 raise
         return BackupReport(
             name=name,
@@ -238,9 +253,8 @@ class BackupRunner:
         The collections are read as ``skip_flush`` reads them (``meta_only``: without segments).
         """
         self._check_name_free(name, resume)
-        read_as = (
-            BackupStrategy.META_ONLY if strategy is BackupStrategy.META_ONLY else BackupStrategy.SKIP_FLUSH
-        )
+        metadata_only = strategy in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL)
+        read_as = BackupStrategy.META_ONLY if metadata_only else BackupStrategy.SKIP_FLUSH
         progress.phase("snapshot", "reading collections (no flush)")
         return plan_from_snapshot(
             name, strategy, self.snapshotter.snapshot(self.cluster, selection, read_as, progress)
@@ -271,8 +285,8 @@ class BackupRunner:
     ) -> AbstractContextManager[GcPause | _NoPause]:
         """The GC pause for this run; a named collection or database that does not exist is refused
         first (:class:`CollectionNotFoundError`), before GC is touched."""
-        if self.pause_gc is False or strategy is BackupStrategy.META_ONLY:
-            why = "not requested (pause_gc=False)" if self.pause_gc is False else "no data copied"
+        if self.pause_gc is False or strategy in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL):
+            why = "not requested (pause_gc=False)" if self.pause_gc is False else "no binlogs copied"
             return nullcontext(_NoPause(GcPauseOutcome(False, why)))
         resolve_collections(self.cluster, selection)
         return GcPause(self.cluster, self.gc_pause_seconds, mode=self.pause_gc)
@@ -294,7 +308,7 @@ class BackupRunner:
         """
         jobs = {
             f.key: CopyJob(
-                source=self.milvus_storage.join(f.source),
+                source=self._source.join(f.source),
                 destination=self.repository.path(name, f.key),
                 size=f.size,
             )
@@ -337,16 +351,18 @@ class BackupRunner:
 
     def _copy_batches(self, todo: Sequence[CopyJob], progress: Progress, lock: BackupLock) -> CopyResult:
         """Copy ``todo`` batch by batch, checking the lock before each; one result for all."""
+        if not todo and self.milvus_storage is None:  # meta_only without Milvus's storage
+            return CopyResult(files=0, bytes_copied=0, server_side=False, bytes_through_client=0)
         if len(todo) <= COPY_BATCH_FILES:
             lock.check()
-            return self.copier.copy(self.milvus_storage, self.backup_storage, todo, progress)
+            return self.copier.copy(self._source, self.backup_storage, todo, progress)
         progress.files_total(len(todo), sum(job.size for job in todo))
         quiet = _NoTotals(progress)  # the copier announces each batch's total: the whole one is told
         results: list[CopyResult] = []
         for start in range(0, len(todo), COPY_BATCH_FILES):
             lock.check()
             batch = todo[start : start + COPY_BATCH_FILES]
-            results.append(self.copier.copy(self.milvus_storage, self.backup_storage, batch, quiet))
+            results.append(self.copier.copy(self._source, self.backup_storage, batch, quiet))
         return CopyResult(
             files=sum(r.files for r in results),
             bytes_copied=sum(r.bytes_copied for r in results),
@@ -370,7 +386,7 @@ class BackupRunner:
         def same(item: tuple[str, CopyJob]) -> tuple[str, str | None]:
             key, job = item
             try:
-                theirs = md5_of(self.milvus_storage, job.source, size=job.size)
+                theirs = md5_of(self._source, job.source, size=job.size)
                 ours = md5_of(self.backup_storage, job.destination, size=job.size)
             except StorageError as exc:
                 if _source_vanished(exc):  # copied again, which then fails saying what GC did

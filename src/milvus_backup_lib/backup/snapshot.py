@@ -24,6 +24,7 @@ from milvus_backup_lib.errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     InconsistentSegmentError,
+    InvalidOptionError,
 )
 from milvus_backup_lib.manifest.model import (
     CollectionBackupInfo,
@@ -93,10 +94,10 @@ class ListingSnapshotter:
     """:class:`MetadataSnapshotter` that reads metadata through a :class:`MilvusCluster` and lists each
     segment's binlogs in the cluster's storage."""
 
-    def __init__(self, milvus_storage: StorageLocation, flush_timeout: float = 600.0) -> None:
-        self.storage = milvus_storage
+    def __init__(self, milvus_storage: StorageLocation | None, flush_timeout: float = 600.0) -> None:
+        self.storage = milvus_storage  # None: metadata only (meta_only and logical backups)
         self.flush_timeout = flush_timeout
-        self.files = SegmentFiles(milvus_storage)
+        self.files = SegmentFiles(milvus_storage) if milvus_storage is not None else None
 
     def __repr__(self) -> str:
         return f"ListingSnapshotter({self.storage!r})"
@@ -225,7 +226,14 @@ class ListingSnapshotter:
         lists = (
             milvus.segment_binlogs(db, collection_id, [i.segment_id for i in flushed]) if flushed else None
         )
-        segments = []
+        segments: list[SegmentBackupInfo] = []
+        files = self.files
+        if files is None:
+            if flushed:
+                raise InvalidOptionError(
+                    "milvus_storage", None, "the URL of Milvus's storage", detail="for listing segment files"
+                )
+            return segments
         for info in flushed:
             listed = lists.get(info.segment_id) if lists is not None else None
             if lists is not None and listed is None:
@@ -235,5 +243,5 @@ class ListingSnapshotter:
                     db,
                     coll,
                 )
-            segments.append(self.files.segment(info, listed))
+            segments.append(files.segment(info, listed))
         return segments

@@ -240,11 +240,14 @@ def cmd_list(ctx: Context) -> int:
 def cmd_get(ctx: Context) -> int:
     client = _client(ctx.config())
     info = client.get_backup(ctx.args.name)
+    library = client.repository.read_library_meta(ctx.args.name)
     if ctx.args.detail:
         ctx.note("-d/--detail is a v0.5 flag (Go 0.6 removed it): the full description in the Go tool's JSON")
         ctx.out.raw(go_json(info))
         return EXIT_OK
-    ctx.out.result(info.table().rstrip("\n") + "\n" + storage_line(client, ctx.args.name), info)
+    note = "\nlogical backup: rows as Parquet; restore it with milvus-backup-lib (the Go tool cannot)"
+    text = info.table().rstrip("\n") + "\n" + storage_line(client, ctx.args.name)
+    ctx.out.result(text + (note if library is not None and library.is_logical else ""), info)
     return EXIT_OK
 
 

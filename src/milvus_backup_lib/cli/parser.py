@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*(s.value for s in BackupStrategy), *GO_ONLY_STRATEGIES],
         default=None,
         help="serial_flush (default; also what auto and bulk_flush do here): flush, then back up;"
-        " skip_flush: flushed data only; meta_only: no data",
+        " skip_flush: flushed data only; meta_only: no data; logical: rows read by query, as Parquet",
     )
     create.add_argument(
         "--format",

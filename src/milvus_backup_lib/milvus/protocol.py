@@ -10,9 +10,9 @@ records), never protobuf. Errors are the library's own (:mod:`milvus_backup_lib.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from milvus_backup_lib.manifest.model import CollectionSchema, DatabaseBackupInfo, FieldSchema, IndexInfo
 from milvus_backup_lib.milvus.records import (
@@ -105,6 +105,15 @@ class MilvusCluster(Protocol):
         segment-describe API of Milvus 2.5.8+); None when the server cannot tell (no such API, or it
         failed): then the caller lists the segment's files in the storage instead. A segment missing
         from the answer is one the server did not describe."""
+        ...
+
+    # -- rows (logical backups) ------------------------------------------------------------------
+    def iter_rows(
+        self, db: str, name: str, partition: str, batch_rows: int, output_fields: Sequence[str] = ("*",)
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The live rows of partition ``partition`` (``""``: the whole collection), at most ``batch_rows`` a batch, as pymilvus's
+        ``query_iterator`` gives them: fields by name, dynamic keys under their own names (the
+        collection must be loaded). Raises :class:`MilvusOperationError` naming the collection."""
         ...
 
     # -- garbage collection ------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from milvus_backup_lib.manifest.model import (
 )
 from milvus_backup_lib.reader._arrow import arrow, arrow_type
 from milvus_backup_lib.reader._files import DeleteMap, read_deletes
+from milvus_backup_lib.reader._logical import logical_batches
 from milvus_backup_lib.reader._segments import ROW_ID_FIELD, TIMESTAMP_FIELD, SegmentSource
-from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.storage.layout import backup_delta_log_key, log_id_of, validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation
 
@@ -51,7 +52,7 @@ def open_backup(
         location = StorageLocation(location_or_url, storage_options or {})
     repository = BackupRepository(location)
     info = repository.read(validate_backup_name(name))
-    return BackupReader(repository, name, info)
+    return BackupReader(repository, name, info, repository.read_library_meta(name))
 
 
 class BackupReader:
@@ -61,11 +62,20 @@ class BackupReader:
     dynamic field as ``$meta``, JSON text); see docs/reader.md for each type's Arrow type.
     """
 
-    def __init__(self, repository: BackupRepository, name: str, info: BackupInfo) -> None:
+    def __init__(
+        self, repository: BackupRepository, name: str, info: BackupInfo, library: LibraryMeta | None = None
+    ) -> None:
         self._repository = repository
         self.name = name
         #: The backup's manifest.
         self.info = info
+        #: Our record of it (None for the Go tool's backups); a logical backup's files are listed there.
+        self.library = library
+
+    @property
+    def logical(self) -> bool:
+        """Whether the backup is a logical one (Parquet rows read through the client)."""
+        return self.library is not None and self.library.is_logical
 
     def __repr__(self) -> str:
         return f"BackupReader({self.name!r} in {self._repository.location!r})"
@@ -155,7 +165,8 @@ class BackupReader:
         columns: Sequence[str] | None = None,
         system_fields: bool = False,
     ) -> Iterator[tuple[str, int, Iterator[Any]]]:
-        """What :meth:`iter_batches` yields, one ``(partition name, segment ID, batches)`` per segment."""
+        """What :meth:`iter_batches` yields, one ``(partition name, segment ID, batches)`` per segment (for a
+        logical backup: per Parquet file, numbered from 0 in each partition)."""
         if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
             raise InvalidOptionError("batch_rows", batch_rows, "a whole number >= 1")
         coll = self._collection(qualified)
@@ -163,6 +174,22 @@ class BackupReader:
         part_ids = self._partition_ids(coll, partitions)
         system = [ROW_ID_FIELD if n == "RowID" else TIMESTAMP_FIELD for n in _system(columns, system_fields)]
         schema = self.schema(qualified, columns, system_fields=system_fields)
+        if self.library is not None and self.library.is_logical:
+            if system:
+                raise InvalidOptionError(
+                    "system_fields", True, (False,), detail="for a logical backup (it stores no row IDs)"
+                )
+            location, backup_dir = self._repository.location, self._repository.backup_dir(self.name)
+            # By name: Milvus Lite reports every partition ID as 0.
+            names = (
+                None
+                if partitions is None
+                else {partitions}
+                if isinstance(partitions, str)
+                else set(partitions)
+            )
+            yield from logical_batches(location, backup_dir, coll, self.library, names, batch_rows, schema)
+            return
         collection_l0: DeleteMap = {}
         for seg in coll.l0_segments:
             self._deletes_of(seg, collection_l0)

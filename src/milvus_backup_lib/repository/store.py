@@ -20,15 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
 from milvus_backup_lib._html import format_bytes, html_block, html_heading, html_table, printable, text_table
-from milvus_backup_lib._version import __version__
 from milvus_backup_lib.errors import BackupNotFoundError, ManifestError, StorageError
 from milvus_backup_lib.manifest.codec import BACKUP_META, FILE_ORDER, FULL_META, decode_backup, encode_backup
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.repository.library_meta import LOGICAL, LibraryMeta
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage import diagnose
@@ -41,75 +41,13 @@ if TYPE_CHECKING:
 
     from milvus_backup_lib.repository.deletion import DeleteReport
 
-__all__ = ["TOMBSTONE_FILE", "BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
+__all__ = ["LOGICAL", "TOMBSTONE_FILE", "BackupList", "BackupRepository", "BackupSummary", "LibraryMeta"]
 
 log = logging.getLogger(__name__)
 
 #: ``{root}/{name}/milvus_backup_lib.deleted``: written first by a delete (JSON: when, and which backups
 #: still reference which of its files); a directory holding it is a husk, never a backup.
 TOMBSTONE_FILE = "milvus_backup_lib.deleted"
-
-
-@attrs.frozen(kw_only=True)
-class LibraryMeta:
-    """What this library records beside the upstream files (``meta/milvus_backup_lib.json``)."""
-
-    library_version: str = __version__
-    created_at: str = ""
-    strategy: str = ""
-    gc_paused: bool = False
-    gc_note: str = ""
-    #: backup-relative path -> size in bytes, for every binlog copied.
-    files: dict[str, int] = attrs.field(factory=dict)
-    #: backup-relative path -> ``md5:<hex>`` of every binlog, recorded when it was copied.
-    checksums: dict[str, str] = attrs.field(factory=dict)
-    #: Files of this backup stored by another one (an incremental backup's reused binlogs):
-    #: backup-relative path -> name of the backup that holds the file at the same relative path.
-    #: Never a chain: the named backup stores the file itself. Empty for a self-contained backup.
-    references: dict[str, str] = attrs.field(factory=dict)
-    #: The backup an incremental backup was made against ("" for a full backup).
-    base: str = ""
-    #: Where the data came from, so that files of another cluster are never taken for the same:
-    #: ``{"storage": <Milvus storage URL, no credentials>, "root_path": ..., "collections": {qualified: id}}``.
-    source: dict[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def self_contained(self) -> bool:
-        """Whether every file of the backup is stored under its own directory (the Go tool reads only these)."""
-        return not self.references
-
-    def holder(self, name: str, key: str) -> str:
-        """The name of the backup whose directory stores file ``key`` of backup ``name``."""
-        return self.references.get(key, name)
-
-    def to_json(self) -> bytes:
-        return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, file: str) -> LibraryMeta:
-        try:
-            obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ManifestError(file, f"not valid JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ManifestError(file, "expected a JSON object")
-        known = {a.name for a in attrs.fields(cls)}
-        kwargs = {k: v for k, v in obj.items() if k in known}
-        for key, typ in (
-            ("library_version", str),
-            ("created_at", str),
-            ("strategy", str),
-            ("gc_note", str),
-            ("gc_paused", bool),
-            ("files", dict),
-            ("checksums", dict),
-            ("references", dict),
-            ("base", str),
-            ("source", dict),
-        ):
-            if key in kwargs and not isinstance(kwargs[key], typ):
-                raise ManifestError(file, f"expected {typ.__name__}", field=key)
-        return cls(**kwargs)
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +65,13 @@ class BackupSummary:
     self_contained: bool = True
     #: The backup an incremental backup was made against ("" for a full one).
     base: str = ""
+    #: The backup's strategy (``serial_flush``, ``logical``...; "" for the Go tool's backups).
+    strategy: str = ""
+
+    @property
+    def logical(self) -> bool:
+        """Whether it is a logical backup (Parquet rows; the Go tool cannot restore it)."""
+        return self.strategy == LOGICAL
 
 
 #: The columns of :meth:`BackupList.to_dataframe`: the fields of :class:`BackupSummary`.
@@ -139,6 +84,7 @@ DATAFRAME_COLUMNS = (
     "collections",
     "self_contained",
     "base",
+    "strategy",
 )
 _TABLE_HEADERS = (
     "name",
@@ -149,6 +95,7 @@ _TABLE_HEADERS = (
     "collection names",
     "self-contained",
     "base",
+    "kind",
 )
 _TABLE_NUMERIC = frozenset({1, 2})
 
@@ -174,6 +121,7 @@ class BackupList(list[BackupSummary]):
                 ", ".join(s.collections),
                 "yes" if s.self_contained else "no",
                 s.base,
+                "logical" if s.logical else "binlogs",
             )
             for s in self
         ]
@@ -380,6 +328,7 @@ class BackupRepository:
             collections=tuple(c.qualified_name for c in info.collection_backups),
             self_contained=lib.self_contained if lib else True,
             base=lib.base if lib else "",
+            strategy=lib.strategy if lib else "",
         )
 
     # writes

@@ -161,10 +161,13 @@ class DataPlane:
         coll.deletes.extend(records)
         return len(records)
 
-    def live_rows(self, coll: Collection) -> list[dict[str, Any]]:
-        """What a query returns: rows not deleted, by field name, dynamic keys under their own names."""
+    def live_rows(self, coll: Collection, partition_id: int | None = None) -> list[dict[str, Any]]:
+        """What a query returns: rows not deleted, by field name, dynamic keys under their own names
+        (of partition ``partition_id`` only, when given)."""
         out = []
         for seg in coll.live_segments(level="L1"):
+            if partition_id is not None and seg.partition_id != partition_id:
+                continue
             for row in seg.rows:
                 if not coll.is_deleted(row, seg.partition_id):
                     out.append(self.present(coll, row))

@@ -52,6 +52,7 @@ from milvus_backup_lib.storage.location import StorageLocation
 from milvus_backup_lib.testing._memory_admin import AdminState
 from milvus_backup_lib.testing._memory_data import DataPlane
 from milvus_backup_lib.testing._memory_jobs import ImportJobs
+from milvus_backup_lib.testing._memory_rows import query_pages
 from milvus_backup_lib.testing._memory_schema import DEFAULT_PARTITION, SchemaState
 from milvus_backup_lib.testing._memory_segments import SegmentMeta
 from milvus_backup_lib.testing._memory_state import Clock, Collection, Partition, VersionLine, field
@@ -330,6 +331,19 @@ class InMemoryMilvus(ImportJobs, AdminState, SchemaState, SegmentMeta):
             if not coll.loaded:
                 raise MilvusOperationError("Query", f"collection not loaded: {name}")
             return len(self._data.live_rows(coll))
+
+    def iter_rows(
+        self, db: str, name: str, partition: str, batch_rows: int, output_fields: Sequence[str] = ("*",)
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Live rows of one partition in pages, shaped as pymilvus's ``query_iterator`` shapes them
+        (:mod:`._memory_rows`); a query needs the collection loaded, as on a server."""
+        with self._lock:
+            coll = self._coll(db, name)
+            if not coll.loaded:
+                raise MilvusOperationError("Query", f"collection not loaded[collection={name}]")
+            part = self._partition_id(coll, partition, "Query") if partition else None
+            rows = self._data.live_rows(coll, part)
+        return query_pages(coll, rows, batch_rows)
 
     # -- the data API ---------------------------------------------------------------------------------
 
