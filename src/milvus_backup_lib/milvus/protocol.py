@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from milvus_backup_lib.manifest.model import CollectionSchema, DatabaseBackupInfo, FieldSchema, IndexInfo
 from milvus_backup_lib.milvus.records import (
@@ -192,6 +192,14 @@ class MilvusCluster(Protocol):
 
     def count_rows(self, db: str, name: str) -> int:
         """``count(*)`` with strong consistency (the collection must be loaded)."""
+        ...
+
+    def insert_rows(
+        self, db: str, name: str, partition: str | None, batch: Any, schema: CollectionSchema
+    ) -> int:
+        """Insert the rows of ``batch`` (a ``pyarrow.RecordBatch`` with the columns
+        :class:`~milvus_backup_lib.reader.BackupReader` returns, named after ``schema``'s fields) into
+        ``partition`` (``None``: the server routes them, as for partition-key collections); the rows taken."""
         ...
 
     # -- users, roles and grants (RBAC) ------------------------------------------------------------
