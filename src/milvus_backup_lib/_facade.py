@@ -15,9 +15,10 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from milvus_backup_lib.backup.runner import default_backup_name
+from milvus_backup_lib.backup.snapshot import ListingSnapshotter, MetadataSnapshotter
 from milvus_backup_lib.errors import (
     InvalidOptionError,
     InvalidOptionTypeError,
@@ -100,8 +101,39 @@ def milvus_connection(
     return MilvusConnection(**given)  # type: ignore[arg-type]  # uri and timeout are checked there
 
 
-def storage_location(argument: str, value: object) -> StorageLocation:
-    """``value`` as a :class:`StorageLocation`: as it is, or built from a URL or a local path."""
+_Part = TypeVar("_Part")
+
+
+def needs_milvus_storage(part: _Part | None) -> _Part:
+    """``part`` (the Milvus storage, or what reads it); a client made without ``milvus_storage`` has none."""
+    if part is not None:
+        return part
+    raise InvalidOptionError(
+        "milvus_storage",
+        None,
+        _STORAGE,
+        detail="for a backup (it copies the server's binlogs from there; only restores by inserts need none)",
+    )
+
+
+def default_snapshotter(
+    milvus_storage: StorageLocation | None, flush_timeout: float
+) -> MetadataSnapshotter | None:
+    """A :class:`ListingSnapshotter` of ``milvus_storage``; None without one (a client for inserts only)."""
+    if milvus_storage is None:
+        return None
+    return ListingSnapshotter(milvus_storage, flush_timeout=flush_timeout)
+
+
+@overload
+def storage_location(argument: str, value: object) -> StorageLocation: ...
+@overload
+def storage_location(argument: str, value: object, *, optional: bool) -> StorageLocation | None: ...
+def storage_location(argument: str, value: object, *, optional: bool = False) -> StorageLocation | None:
+    """``value`` as a :class:`StorageLocation`: as it is, or built from a URL or a local path (None as
+    None when ``optional``)."""
+    if optional and value is None:
+        return None
     if isinstance(value, StorageLocation):
         return value
     if isinstance(value, str | os.PathLike):

@@ -14,7 +14,7 @@ from milvus_backup_lib._retention_facade import RetentionMixin
 from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.backup.plan import BackupPlan
 from milvus_backup_lib.backup.runner import BackupReport, BackupRunner, default_backup_name
-from milvus_backup_lib.backup.snapshot import ListingSnapshotter, MetadataSnapshotter
+from milvus_backup_lib.backup.snapshot import MetadataSnapshotter
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.gc import PauseGc
 from milvus_backup_lib.milvus.grpc import open_milvus
@@ -48,7 +48,8 @@ class BackupClient(RetentionMixin):
     backup_storage="file:///srv/backups")``: ``uri``, ``token``, ``user``, ``password``,
     ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``).
     ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its
-    local data directory), ``backup_storage`` the backup root: a URL, a path or a :class:`StorageLocation`.
+    local data directory; None for a client that only restores by inserts, e.g. into Milvus Lite),
+    ``backup_storage`` the backup root: a URL, a path or a :class:`StorageLocation`.
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
@@ -79,14 +80,13 @@ class BackupClient(RetentionMixin):
         lock_stale_after: float = DEFAULT_STALE_AFTER,
     ) -> None:
         self.milvus = facade.milvus_connection(milvus, uri, token, user, password, management_url, timeout)
-        self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage)
+        self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage, optional=True)
         self.backup_storage = facade.storage_location("backup_storage", backup_storage)
         self.pause_gc = facade.check_pause_gc(pause_gc)
         self.gc_pause_seconds = int(facade.check_seconds("gc_pause_seconds", gc_pause_seconds, whole=True))
         self.lock_stale_after = facade.check_seconds("lock_stale_after", lock_stale_after)
-        self.snapshotter: MetadataSnapshotter = snapshotter or ListingSnapshotter(
-            self.milvus_storage, flush_timeout=facade.check_seconds("flush_timeout", flush_timeout)
-        )
+        flush_timeout = facade.check_seconds("flush_timeout", flush_timeout)
+        self.snapshotter = snapshotter or facade.default_snapshotter(self.milvus_storage, flush_timeout)
         self.copier: SegmentCopier = copier or FsspecCopier()
         self.planner: RestorePlanner = planner or DefaultRestorePlanner()
         self.milvus_factory: MilvusFactory = milvus_factory or open_milvus
@@ -105,9 +105,9 @@ class BackupClient(RetentionMixin):
     def _backup_runner(self, cluster: MilvusCluster) -> BackupRunner:
         return BackupRunner(
             cluster=cluster,
-            snapshotter=self.snapshotter,
+            snapshotter=facade.needs_milvus_storage(self.snapshotter),
             copier=self.copier,
-            milvus_storage=self.milvus_storage,
+            milvus_storage=facade.needs_milvus_storage(self.milvus_storage),
             repository=self.repository,
             pause_gc=self.pause_gc,
             gc_pause_seconds=self.gc_pause_seconds,
@@ -174,7 +174,7 @@ class BackupClient(RetentionMixin):
         self, name: str | None, collections: object, strategy: object, **flags: object
     ) -> tuple[str, CollectionFilter, BackupStrategy]:
         self._check_open()
-        storages = (self.milvus_storage, self.backup_storage)
+        storages = (facade.needs_milvus_storage(self.milvus_storage), self.backup_storage)
         return facade.backup_arguments(name, collections, strategy, storages, **flags)
 
     def list_unfinished(self) -> UnfinishedList:

@@ -96,9 +96,7 @@ def field_data(field: FieldSchema, column: Any) -> Any:
     dt = field.data_type
     if field.is_dynamic:
         out.is_dynamic = True
-        out.scalars.json_data.data.extend(
-            b"{}" if v is None else v.encode() for v in column.to_pylist()
-        )
+        out.scalars.json_data.data.extend(b"{}" if v is None else v.encode() for v in column.to_pylist())
         return out
     if field.nullable or field.default_value_bytes:
         out.valid_data.extend(column.is_valid().to_pylist())
