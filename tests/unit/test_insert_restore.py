@@ -286,3 +286,17 @@ def test_an_insert_restore_into_lite_needs_no_import_capability() -> None:
     assert capability_problems(plan, info, "milvus_lite-3.2.2") == []
     with pytest.raises(RestorePlanError, match="Milvus Lite"):
         DefaultRestorePlanner().plan(info, RestoreOptions(method="import"), lite)
+
+
+def test_lite_is_refused_the_field_types_it_cannot_create() -> None:
+    source = InMemoryMilvus("2.4.10")
+    _half_collection(source)
+    bk = client(source)
+    bk.create_backup("half", "h")
+    info = bk.get_backup("half")
+    lite = TargetState(frozenset({"default"}), frozenset(), server_version="milvus_lite-3.2.2")
+    plan = DefaultRestorePlanner().plan(info, RestoreOptions(), lite)
+    (problem,) = capability_problems(plan, info, "milvus_lite-3.2.2")
+    assert (
+        "Float16Vector field 'half': Milvus Lite (milvus_lite-3.2.2) has no Float16Vector fields" in problem
+    )
