@@ -31,7 +31,7 @@ from milvus_backup_lib.options import (
 )
 from milvus_backup_lib.restore.fields import field_layout, without_max_field_id
 from milvus_backup_lib.restore.imports import import_steps, insert_steps
-from milvus_backup_lib.restore.method import choose_method
+from milvus_backup_lib.restore.method import LOGICAL, choose_method
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
     AddField,
@@ -138,7 +138,7 @@ class DefaultRestorePlanner:
         """Plan restoring ``backup`` onto ``target``; raises :class:`RestorePlanError` with every conflict."""
         conflicts: list[str] = []
         skipped: list[tuple[str, str]] = []
-        if backup.format not in ("", "binlog"):
+        if backup.format not in ("", "binlog") and target.backup_strategy != LOGICAL:
             conflicts.append(
                 f"backup {backup.name} has format {backup.format!r}; only binlog backups restore"
             )
