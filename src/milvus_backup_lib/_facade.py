@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from milvus_backup_lib.backup.logical import need_milvus_storage
 from milvus_backup_lib.backup.runner import default_backup_name
@@ -47,7 +47,6 @@ __all__ = [
     "milvus_connection",
     "need_milvus_storage",
     "only_library_errors",
-    "optional_storage_location",
     "progress_of",
     "restorable",
     "storage_location",
@@ -107,8 +106,15 @@ def milvus_connection(
     return MilvusConnection(**given)  # type: ignore[arg-type]  # uri and timeout are checked there
 
 
-def storage_location(argument: str, value: object) -> StorageLocation:
-    """``value`` as a :class:`StorageLocation`: as it is, or built from a URL or a local path."""
+@overload
+def storage_location(argument: str, value: object) -> StorageLocation: ...
+@overload
+def storage_location(argument: str, value: object, *, optional: bool) -> StorageLocation | None: ...
+def storage_location(argument: str, value: object, *, optional: bool = False) -> StorageLocation | None:
+    """``value`` as a :class:`StorageLocation`: as it is, or built from a URL or a local path (None as
+    None when ``optional``)."""
+    if optional and value is None:
+        return None
     if isinstance(value, StorageLocation):
         return value
     if isinstance(value, str | os.PathLike):
@@ -223,11 +229,6 @@ def restorable(repository: BackupRepository, name: str, info: BackupInfo, option
             ]
         )
     return info
-
-
-def optional_storage_location(argument: str, value: object) -> StorageLocation | None:
-    """:func:`storage_location`, or None for None (Milvus's storage, which logical backups do not use)."""
-    return None if value is None else storage_location(argument, value)
 
 
 def check_bool(argument: str, value: object) -> bool:

@@ -48,7 +48,8 @@ class BackupClient(RetentionMixin):
     backup_storage="file:///srv/backups")``: ``uri``, ``token``, ``user``, ``password``,
     ``management_url`` and ``timeout`` build the :class:`MilvusConnection` (or pass one as ``milvus``).
     ``milvus_storage`` is where the cluster keeps its binlogs (its bucket's ``minio.rootPath``, or its local
-    data directory; None for ``strategy="logical"``), ``backup_storage`` the backup root (URL, path, location).
+    data directory; None for ``strategy="logical"`` backups and for restores by inserts, e.g. into Milvus
+    Lite), ``backup_storage`` the backup root (URL, path, location).
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
@@ -80,13 +81,14 @@ class BackupClient(RetentionMixin):
         lock_stale_after: float = DEFAULT_STALE_AFTER,
     ) -> None:
         self.milvus = facade.milvus_connection(milvus, uri, token, user, password, management_url, timeout)
-        self.milvus_storage = facade.optional_storage_location("milvus_storage", milvus_storage)
+        self.milvus_storage = facade.storage_location("milvus_storage", milvus_storage, optional=True)
         self.backup_storage = facade.storage_location("backup_storage", backup_storage)
         self.pause_gc = facade.check_pause_gc(pause_gc)
         self.gc_pause_seconds = int(facade.check_seconds("gc_pause_seconds", gc_pause_seconds, whole=True))
         self.lock_stale_after = facade.check_seconds("lock_stale_after", lock_stale_after)
+        flush_timeout = facade.check_seconds("flush_timeout", flush_timeout)
         self.snapshotter: MetadataSnapshotter = snapshotter or ListingSnapshotter(
-            self.milvus_storage, flush_timeout=facade.check_seconds("flush_timeout", flush_timeout)
+            self.milvus_storage, flush_timeout=flush_timeout
         )
         self.copier: SegmentCopier = copier or FsspecCopier()
         self.planner: RestorePlanner = planner or DefaultRestorePlanner()
@@ -120,7 +122,7 @@ class BackupClient(RetentionMixin):
             cluster=cluster,
             planner=self.planner,
             repository=self.repository,
-            milvus_storage=facade.need_milvus_storage(self.milvus_storage, "a restore"),
+            milvus_storage=self.milvus_storage,
             copier=self.copier,
         )
 

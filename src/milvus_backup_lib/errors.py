@@ -45,6 +45,7 @@ they were raised from (permanent without one).
      +-- RestoreError                                      cause  a restore was refused or failed
           +-- RestorePlanError (ValueError)                no     the request conflicts with the target
           +-- ImportFailedError (RuntimeError)             no     an import failed or brought too few rows
+               +-- InsertFailedError (RuntimeError)        no     an insert restore failed or left other rows
 
 Messages name the thing that is wrong and never carry a credential.
 """
@@ -67,6 +68,7 @@ __all__ = [
     "GcPauseError",
     "ImportFailedError",
     "InconsistentSegmentError",
+    "InsertFailedError",
     "InvalidConfigError",
     "InvalidFilterError",
     "InvalidNameError",
@@ -422,3 +424,8 @@ class RestorePlanError(RestoreError, ValueError):
 
 class ImportFailedError(RestoreError, RuntimeError):
     """A bulk import failed, or brought fewer rows than the backup holds."""
+
+
+class InsertFailedError(ImportFailedError):
+    """A restore by inserts (``method="insert"``) failed: a batch could not be converted or inserted, or
+    the target does not hold the backup's live rows afterwards."""

@@ -36,6 +36,10 @@ class Progress:
     def import_done(self, target: str, partition: str, rows: int) -> None:
         """A bulk import finished with ``rows`` rows."""
 
+    def rows_inserted(self, target: str, partition: str, rows: int) -> None:
+        """A restore by inserts (``method="insert"``) inserted ``rows`` more rows into ``target``
+        (read from backed-up partition ``partition``); called once per insert request."""
+
     def waiting(self, what: str, seconds: float) -> None:
         """Still waiting for ``what`` (a flush, an import, a load) after ``seconds``; called about once a second."""
 

@@ -181,8 +181,9 @@ def test_float16_restore_is_refused_on_2_3_before_any_change(
 ) -> None:
     m, bc = source
     before = server_state(milvus_server.uri)
+    # method="import" asked for: refused (method="auto" inserts instead, test_insert_restore_server.py)
     with pytest.raises(RestorePlanError, match=r"Float16Vector field 'half'"):
-        bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="_r"))
+        bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="_r", method="import"))
     assert server_state(milvus_server.uri) == before
     # meta_only still works: the schema comes back without data
     report = bc.restore("src", RestoreOptions(collections=[f"{m.db_a}.half"], suffix="_meta", meta_only=True))

@@ -72,6 +72,15 @@ def test_restore_flags_in_both_spellings() -> None:
     assert args.drop_existing is True and args.rebuild_indexes is False
 
 
+def test_restore_method_defaults_to_auto_and_lists_its_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["restore", "-n", "b"]).method == "auto"
+    assert parser.parse_args(["restore", "-n", "b", "--method", "insert"]).method == "insert"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["restore", "-n", "b", "--method", "copy"])
+    assert "choose from 'auto', 'import', 'insert'" in capsys.readouterr().err
+
+
 def test_create_defaults() -> None:
     args = build_parser().parse_args(["create"])
     assert args.name is None and args.filter is None

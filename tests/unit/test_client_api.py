@@ -184,6 +184,7 @@ def test_a_connection_and_shortcut_keywords_together_are_refused(keywords: dict[
     ("kwargs", "option", "choices"),
     [
         ({"milvus_storage": "  "}, "milvus_storage", "a storage URL such as 'file:///srv/backups'"),
+        ({"milvus_storage": 5}, "milvus_storage", "a storage URL such as 'file:///srv/backups'"),
         ({"backup_storage": 5}, "backup_storage", "or a StorageLocation"),
         ({"backup_storage": "  "}, "backup_storage", "a storage URL"),
         ({"milvus": 5}, "milvus", "a MilvusConnection, a URI string"),

@@ -97,7 +97,7 @@ def test_a_float16_collection_is_refused_up_front_by_a_2_3_target() -> None:
     bk.create_backup("half")
     target = InMemoryMilvus("2.3.5")
     with pytest.raises(RestorePlanError, match="Float16Vector"):
-        client(target, bk.backup_storage).restore("half")
+        client(target, bk.backup_storage).restore("half", method="import")
     assert target.list_collections(DB) == [] and target.import_tasks == {}
 
 

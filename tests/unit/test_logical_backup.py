@@ -21,6 +21,7 @@ from memory_data import DB, expected_pks, populate
 from cli_logging import logging_restored
 from milvus_backup_lib import (
     BackupClient,
+    InsertFailedError,
     InvalidOptionError,
     MilvusConnection,
     MilvusOperationError,
@@ -456,8 +457,13 @@ def test_a_bulk_import_restore_of_a_logical_backup_is_refused_before_anything_ch
     client = BackupClient(MilvusConnection(), target.storage, backups, milvus_factory=target.factory)
     for call in (client.plan_restore, client.restore):
         with pytest.raises(RestorePlanError, match=r"backup lg is a logical backup .*method='insert'"):
-            call("lg", suffix="_r")
+            call("lg", suffix="_r", method="import")
     assert target.list_collections(DB) == []
+    # the default, method="auto", restores it by inserts
+    plan = client.plan_restore("lg", suffix="_r")
+    assert "insert" in plan.table()
+    client.restore("lg", suffix="_r")
+    assert target.rows(DB, "c_r") == cluster.rows(DB, "c")
 
 
 def test_a_failure_mid_partition_stops_the_reader_and_commits_nothing(
@@ -506,3 +512,21 @@ def test_pages_of_wide_rows_are_smaller_so_memory_stays_bounded(monkeypatch: pyt
     cluster = _loaded("2.4.10")
     _logical_client(cluster).create_backup("b", ["default.c"], strategy="logical")
     assert len(asked) == 2 and len(set(asked)) == 1 and 1000 < asked[0] <= 8192  # two partitions
+
+
+def test_an_insert_restore_of_a_logical_backup_short_of_its_recorded_rows_is_an_error() -> None:
+    cluster = _loaded("2.4.10")
+    backups = StorageLocation(f"memory://bk-{uuid.uuid4().hex}")
+    _logical_client(cluster, backups).create_backup("lg", ["default.c"], strategy="logical")
+    repository = BackupRepository(backups)
+    meta = repository.read_library_meta("lg")
+    assert meta is not None
+    logical = json.loads(json.dumps(meta.logical))
+    logical["default.c"]["p1"]["rows"] += 1  # the record says one row more than the files hold
+    info = repository.read("lg")
+    repository.write_manifest(info, attrs.evolve(meta, logical=logical))
+    target = InMemoryMilvus("2.4.10")
+    client = BackupClient(MilvusConnection(), target.storage, backups, milvus_factory=target.factory)
+    with pytest.raises(InsertFailedError, match=r"partition 'p1' of the logical backup, which records"):
+        client.restore("lg", suffix="_r")
+    assert target.list_collections(DB) == []  # the half-restored collection is dropped

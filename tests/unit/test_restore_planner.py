@@ -740,7 +740,7 @@ def test_target_named_like_an_existing_alias_is_a_conflict() -> None:
 def test_misaligned_field_ids_are_a_conflict_unless_meta_only() -> None:
     # A field added later (Milvus 2.6 AddCollectionField) got an id after the dynamic field's.
     info = c1_backup(schema=schema("c1", field_ids=(100, 101, 103)))
-    (conflict,) = conflicts_of(backup(info))
+    (conflict,) = conflicts_of(backup(info), method="import")
     assert "default.c1" in conflict
     assert "text: 103 (Milvus assigns 102)" in conflict
     assert "$meta: 104 (Milvus assigns 103)" in conflict
@@ -779,6 +779,7 @@ def test_every_conflict_is_reported_together() -> None:
             target,
             collections="c1,db1.*,old.v04,db1.ghost",
             rename={"db1.empty": "old.v04"},
+            method="import",
         )
     conflicts = caught.value.conflicts
     assert len(conflicts) == 5, conflicts

@@ -131,7 +131,7 @@ def test_without_add_field_the_restore_is_refused_before_anything_is_created() -
         RestorePlanError,
         match=r"field 'note', added to default\.docs after its creation: Milvus v2\.5\.3 has no fields added",
     ):
-        client(target, bk.backup_storage).restore("evolved")
+        client(target, bk.backup_storage).restore("evolved", method="import")
     assert target.list_collections(DB) == []
 
 

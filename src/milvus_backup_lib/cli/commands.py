@@ -295,6 +295,7 @@ def cmd_restore(ctx: Context) -> int:
         dry_run=args.dry_run,
         keep_staged=ctx.config().tuning.keep_temp_files,
         keep_partial=args.keep_partial,
+        method=args.method,
     )
     options = attrs.evolve(options, **ctx.config().tuning.restore_options())
     client = _client(

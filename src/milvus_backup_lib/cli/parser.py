@@ -359,6 +359,13 @@ def _add_restore_options(restore: argparse.ArgumentParser) -> None:
         action="store_true",
         help_text="on failure keep the collections this restore created and did not finish (default: drop them)",
     )
+    restore.add_argument(
+        "--method",
+        choices=("auto", "import", "insert"),
+        default="auto",
+        help="how rows reach the target: bulk import of the binlogs, inserts through the reader, "
+        "or auto (import when the server can, else insert; the plan says why)",
+    )
     v05 = restore.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
     v05.add_argument(
         "-c", "--collections", metavar="LIST", help="backed-up collections to restore (source names)"

@@ -61,6 +61,7 @@ class TqdmProgress(Progress):
         self._status: Any = None
         self._copy: Any = None
         self._imports: Any = None
+        self._inserted: Any = None
         # plain-log mode: where the current copy phase stands
         self._copy_files = 0
         self._copy_total_files = 0
@@ -78,10 +79,10 @@ class TqdmProgress(Progress):
     def close(self) -> None:
         """Close every bar (the last state of the copy and import bars stays on the terminal)."""
         with self._lock:
-            for bar in (self._copy, self._imports, self._status):
+            for bar in (self._copy, self._imports, self._inserted, self._status):
                 if bar is not None:
                     bar.close()
-            self._copy = self._imports = self._status = None
+            self._copy = self._imports = self._inserted = self._status = None
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -182,6 +183,16 @@ class TqdmProgress(Progress):
                 self._imports = self._bar(desc="import jobs", unit="job", total=None)
             self._imports.update(1)
             self._imports.set_postfix_str(f"{target}/{partition}: {rows} rows", refresh=True)
+
+    def rows_inserted(self, target: str, partition: str, rows: int) -> None:
+        if not self.bars:
+            log.debug("insert into %s (from partition %s): %d row(s)", target, partition, rows)
+            return
+        with self._lock:
+            if self._inserted is None:
+                self._inserted = self._bar(desc="rows inserted", unit="row", total=None)
+            self._inserted.update(rows)
+            self._inserted.set_postfix_str(target, refresh=False)
 
     def waiting(self, what: str, seconds: float) -> None:
         if not self.bars:

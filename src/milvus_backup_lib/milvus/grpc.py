@@ -38,6 +38,7 @@ from milvus_backup_lib.milvus import convert
 from milvus_backup_lib.milvus._grpc_channel import management_url
 from milvus_backup_lib.milvus.ez import fetch_ezk, is_encrypted
 from milvus_backup_lib.milvus.grpc_errors import failed
+from milvus_backup_lib.milvus.grpc_insert import GrpcInserts
 from milvus_backup_lib.milvus.grpc_rbac import GrpcRbac
 from milvus_backup_lib.milvus.grpc_rows import GrpcRows
 from milvus_backup_lib.milvus.records import (
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 _INDEX_NOT_FOUND = 700
 
 
-class GrpcMilvus(GrpcRows, GrpcRbac):
+class GrpcMilvus(GrpcRows, GrpcRbac, GrpcInserts):
     """A :class:`~milvus_backup_lib.milvus.protocol.MilvusCluster` over gRPC: one Milvus server.
 
     Use as a context manager or call :meth:`close`. Garbage collection is paused through the server's

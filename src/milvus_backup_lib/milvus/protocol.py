@@ -203,6 +203,14 @@ class MilvusCluster(Protocol):
         """``count(*)`` with strong consistency (the collection must be loaded)."""
         ...
 
+    def insert_rows(
+        self, db: str, name: str, partition: str | None, batch: Any, schema: CollectionSchema
+    ) -> int:
+        """Insert the rows of ``batch`` (a ``pyarrow.RecordBatch`` with the columns
+        :class:`~milvus_backup_lib.reader.BackupReader` returns, named after ``schema``'s fields) into
+        ``partition`` (``None``: the server routes them, as for partition-key collections); the rows taken."""
+        ...
+
     # -- users, roles and grants (RBAC) ------------------------------------------------------------
     def list_users(self) -> list[str]: ...
 

@@ -73,6 +73,8 @@ def capability_problems(plan: RestorePlan, backup: BackupInfo, server: ServerCap
     problems: list[str] = []
     for coll in plan.collections:
         schema = backup.collection(coll.source.database, coll.source.collection).schema
+        if caps.lite and coll.create:
+            problems.extend(_lite_type_problems(coll.target, schema, caps.version))
         wanting: dict[Capability, list[str]] = {}
         for capability, what in collection_needs(coll, schema):
             if not caps.has(capability):
@@ -86,6 +88,39 @@ def capability_problems(plan: RestorePlan, backup: BackupInfo, server: ServerCap
                 advice = "restore into a newer Milvus, or restore with meta_only"
             problems.append(f"{coll.target}: {', '.join(whats)}: {caps.lacks(capability)}; {advice}")
     return problems
+
+
+#: The field types Milvus Lite 3.2.2 creates; it refuses the others at CreateCollection ("field 'bits'
+#: uses Milvus type BinaryVector which MilvusLite does not support. Phase 10.2 supports: BOOL,
+#: INT8/16/32/64, FLOAT, DOUBLE, VARCHAR, JSON, ARRAY, GEOMETRY, TIMESTAMPTZ, FLOAT_VECTOR,
+#: SPARSE_FLOAT_VECTOR", seen here with milvus-lite 3.2.2).
+_LITE_TYPES = frozenset(
+    {
+        DataType.BOOL,
+        DataType.INT8,
+        DataType.INT16,
+        DataType.INT32,
+        DataType.INT64,
+        DataType.FLOAT,
+        DataType.DOUBLE,
+        DataType.VARCHAR,
+        DataType.JSON,
+        DataType.ARRAY,
+        DataType.GEOMETRY,
+        DataType.TIMESTAMPTZ,
+        DataType.FLOAT_VECTOR,
+        DataType.SPARSE_FLOAT_VECTOR,
+    }
+)
+
+
+def _lite_type_problems(target: object, schema: CollectionSchema, version: str) -> list[str]:
+    refused = [f for f in schema.fields if not f.is_dynamic and f.data_type not in _LITE_TYPES]
+    return [
+        f"{target}: {f.type_name} field {f.name!r}: Milvus Lite ({version}) has no {f.type_name} fields; "
+        "restore it into a Milvus server"
+        for f in refused
+    ]
 
 
 #: What only an import needs: a meta_only restore of the same backup does not.

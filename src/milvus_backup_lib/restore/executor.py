@@ -39,8 +39,12 @@ from milvus_backup_lib.manifest.model import BackupInfo, CollectionSchema
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
+from milvus_backup_lib.reader import BackupReader
+from milvus_backup_lib.reader._arrow import arrow
+from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.restore.capability_check import capability_problems
 from milvus_backup_lib.restore.fields import field_ids
+from milvus_backup_lib.restore.inserts import InsertRestore
 from milvus_backup_lib.restore.jobs import DEFAULT_SEGMENTS_PER_JOB, ImportJob, batch_jobs, send_import
 from milvus_backup_lib.restore.journal import JournalKeeper, RestoreJournal
 from milvus_backup_lib.restore.parallel import SerializedProgress, Workers
@@ -53,6 +57,7 @@ from milvus_backup_lib.restore.plan import (
     CreatePartition,
     DropCollection,
     ImportData,
+    InsertData,
     LoadCollection,
     RestorePlan,
     Step,
@@ -74,7 +79,7 @@ class RestoreExecutor:
     def __init__(
         self,
         milvus: MilvusCluster,
-        milvus_storage: StorageLocation,
+        milvus_storage: StorageLocation | None,
         backup_storage: StorageLocation,
         *,
         copier: SegmentCopier | None = None,
@@ -99,7 +104,8 @@ class RestoreExecutor:
         self.keep_partial = keep_partial
         self._progress: Progress = NULL_PROGRESS
         self._workers = Workers()
-        self._staging = Staging(milvus_storage, backup_storage, self.copier)
+        # Without milvus_storage nothing is imported (the planner inserts), so nothing is staged.
+        self._staging = Staging(milvus_storage or backup_storage, backup_storage, self.copier)
         self.journal = RestoreJournal(milvus_storage)
         self._keeper = JournalKeeper(self.journal, "")
         self._gate = threading.BoundedSemaphore(self.parallel_imports)
@@ -117,6 +123,8 @@ class RestoreExecutor:
         """Refuse, before any change, what the target server is known not to be able to import."""
         # What this server's version cannot take (milvus/capabilities.py), all at once.
         problems = capability_problems(plan, backup, self.milvus.server_version())
+        if any(c.inserts for c in plan.collections):
+            arrow()  # inserts read the backup with pyarrow: MissingDependencyError names the extra
         for coll in plan.collections:
             if coll.imports and not coll.create:  # skip_create: the existing target must line up now
                 try:
@@ -139,7 +147,7 @@ class RestoreExecutor:
                 progress.phase("create_database", step.database)
                 if step.database not in self.milvus.list_databases():
                     self.milvus.create_database(step.database, [(kv.key, kv.value) for kv in step.properties])
-        stage_root = self.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
+        stage_root = self._staging.milvus_storage.join(f"restore-temp-{uuid.uuid4().hex[:12]}")
         self._keeper = JournalKeeper(self.journal, plan.backup_name)
         try:
             self._keeper.__enter__()
@@ -165,7 +173,7 @@ class RestoreExecutor:
             raise
         finally:
             self._keeper.__exit__()
-            if not self.keep_staged and not self._staging.in_place:
+            if not self.keep_staged and not self._staging.in_place and self.milvus_storage is not None:
                 self._staging.remove(stage_root)
         return RestoreReport(
             backup_name=plan.backup_name,
@@ -231,8 +239,8 @@ class RestoreExecutor:
         imports = [s for s in steps if isinstance(s, ImportData)]
         for step in steps:
             self._workers.check()
-            if isinstance(step, ImportData) and schema_checked:
-                continue  # every import of the collection ran with the first one
+            if isinstance(step, ImportData | InsertData) and schema_checked:
+                continue  # every import (insert) of the collection ran with the first one
             progress.phase(step.kind, step.describe())
             if isinstance(step, DropCollection):
                 for alias in step.aliases:
@@ -275,6 +283,14 @@ class RestoreExecutor:
                         ) from exc
                 schema_checked = True
                 outcomes.extend(self._import_all(plan.backup_name, imports, stage_root))
+            elif isinstance(step, InsertData):
+                schema_checked = True
+                repository = BackupRepository(self.backup_storage)
+                # with our record: a logical backup's Parquet files, an incremental one's references
+                library = repository.read_library_meta(plan.backup_name)
+                reader = BackupReader(repository, plan.backup_name, backup, library)
+                restore = InsertRestore(self.milvus, reader, self._progress, self._workers.check)
+                outcomes.extend(restore.collection(plan.options, backup, steps, target not in self._created))
             elif isinstance(step, CreateIndex):
                 self.milvus.create_index(db, name, step.field_name, step.index_name, step.params)
             elif isinstance(step, LoadCollection):
@@ -301,7 +317,8 @@ class RestoreExecutor:
         return CollectionRestoreReport(
             source=str(source),
             target=str(target),
-            backup_rows=backup_rows,
+            # a logical backup's manifest has no segments: its rows are the ones its files record
+            backup_rows=backup_rows or sum(o.expected_rows for o in outcomes),
             imported_rows=imported,
             target_rows=target_rows,
             seconds=time.monotonic() - started,

@@ -50,6 +50,11 @@ class FieldLayout:
     #: Fields whose backed-up ID the target will not give them, as ``name: id (Milvus assigns n)``.
     problems: tuple[str, ...]
 
+    @property
+    def all_at_once(self) -> CollectionSchema:
+        """The schema to create with every field at once (for inserts, where field IDs do not matter)."""
+        return attrs.evolve(self.create, fields=(*self.create.fields, *self.added))
+
 
 def without_max_field_id(properties: tuple[KeyValue, ...]) -> tuple[KeyValue, ...]:
     """``properties`` without the server-managed ``max_field_id``."""

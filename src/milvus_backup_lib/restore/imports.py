@@ -19,10 +19,10 @@ from collections import defaultdict
 
 from milvus_backup_lib.manifest.model import CollectionBackupInfo, PartitionBackupInfo, SegmentBackupInfo
 from milvus_backup_lib.options import QualifiedName
-from milvus_backup_lib.restore.plan import ImportData
+from milvus_backup_lib.restore.plan import ImportData, InsertData
 from milvus_backup_lib.storage.layout import backup_delta_log_dir, backup_insert_log_dir
 
-__all__ = ["has_deltas", "import_steps"]
+__all__ = ["has_deltas", "import_steps", "insert_steps"]
 
 #: The partition ID under which collection-level L0 segments are stored.
 _ALL_PARTITIONS_ID = -1
@@ -52,6 +52,25 @@ def import_steps(
         if has_deltas(seg)
     )
     return data + deletes
+
+
+def insert_steps(
+    source: QualifiedName, target: QualifiedName, info: CollectionBackupInfo, reason: str
+) -> list[InsertData]:
+    """The inserts restoring ``info`` into ``target``: one per backed-up partition; a partition-key
+    collection's rows are routed by the server (``into=""``), as its partitions are its own."""
+    routed = info.schema.partition_key_field is not None
+    return [
+        InsertData(
+            target=target,
+            source=source,
+            partition=part.partition_name,
+            into="" if routed else part.partition_name,
+            rows=sum(seg.num_of_rows for seg in part.segment_backups if not seg.is_l0),
+            reason=reason,
+        )
+        for part in info.partition_backups
+    ]
 
 
 def _data_jobs(

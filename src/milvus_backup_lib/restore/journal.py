@@ -50,12 +50,15 @@ class Unfinished:
 
 
 class RestoreJournal:
-    """Entries of unfinished restores in ``storage`` (the Milvus storage of the target cluster)."""
+    """Entries of unfinished restores in ``storage`` (the Milvus storage of the target cluster); without
+    one (a client without ``milvus_storage``, restoring by inserts) nothing is noted: a rerun after a
+    crash then needs ``drop_existing``."""
 
-    def __init__(self, storage: StorageLocation) -> None:
+    def __init__(self, storage: StorageLocation | None) -> None:
         self.storage = storage
 
     def _path(self, target: QualifiedName) -> str:
+        assert self.storage is not None
         # Database and collection names are Milvus names (letters, digits, "_"): safe as file names.
         return self.storage.join(JOURNAL_DIR, f"{target.database}.{target.collection}.json")
 
@@ -70,6 +73,8 @@ class RestoreJournal:
     ) -> None:
         """Record (or refresh) that ``target`` (ID ``collection_id``) was created by a restore of
         ``backup``; ``alive=False``: that restore has ended, the next one may drop it at once."""
+        if self.storage is None:
+            return
         now = time.time() if alive else 0.0
         entry = {
             "backup": backup,
@@ -92,6 +97,8 @@ class RestoreJournal:
 
     def finished(self, target: QualifiedName) -> None:
         """Forget ``target``: it is complete (or gone)."""
+        if self.storage is None:
+            return
         path = self._path(target)
         try:
             self.storage.remove_file(path)
@@ -108,6 +115,8 @@ class RestoreJournal:
 
     def entries(self) -> list[Unfinished]:
         """Every entry that can be read; unreadable ones are skipped with a warning."""
+        if self.storage is None:
+            return []
         try:
             files = self.storage.list_files(self.storage.join(JOURNAL_DIR))
         except (StorageError, FileNotFoundError):

@@ -16,13 +16,17 @@ from milvus_backup_lib.errors import (
 )
 from milvus_backup_lib.options import CollectionFilter, QualifiedName, validate_database_name
 
-__all__ = ["RestoreKeywords", "RestoreOptions", "restore_options"]
+__all__ = ["RESTORE_METHODS", "RestoreKeywords", "RestoreOptions", "restore_options"]
 
 _SUFFIX_RE = re.compile(r"[A-Za-z0-9_]+")
 # The longest suffix that still leaves room for a one-letter name (Milvus allows 255 characters).
 _MAX_SUFFIX_LENGTH = 254
 #: The valid ``check_backup`` levels, cheapest first.
 _CHECK_LEVELS = ("none", "exists", "size", "checksum")
+#: The valid ``method`` values: choose per collection, bulk-import the binlogs, or insert rows.
+RESTORE_METHODS = ("auto", "import", "insert")
+#: Milvus's gRPC message limit is 64 MiB (``grpc.serverMaxRecvSize``); an insert request stays well under it.
+MAX_INSERT_BATCH_BYTES = 48 * 1024 * 1024
 
 
 def _to_patterns(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
@@ -155,6 +159,21 @@ def _check_level(instance: RestoreOptions, attribute: attrs.Attribute[Any], valu
         raise InvalidOptionError(attribute.name, value, _CHECK_LEVELS)
 
 
+def _check_method(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidOptionTypeError(attribute.name, value, RESTORE_METHODS)
+    if value not in RESTORE_METHODS:
+        raise InvalidOptionError(attribute.name, value, RESTORE_METHODS)
+
+
+def _check_batch_bytes(instance: RestoreOptions, attribute: attrs.Attribute[Any], value: object) -> None:
+    _positive_int(instance, attribute, value)
+    if isinstance(value, int) and value > MAX_INSERT_BATCH_BYTES:
+        raise InvalidOptionError(
+            attribute.name, value, f"at most {MAX_INSERT_BATCH_BYTES} (Milvus's gRPC messages end at 64 MiB)"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RestoreOptions:
     """How to restore a backup.
@@ -213,6 +232,14 @@ class RestoreOptions:
     #: Keep the collections this restore created when it fails or is interrupted; by default they are
     #: dropped (only those it created and had not finished), and the error says what was dropped.
     keep_partial: bool = attrs.field(default=False, validator=_bool)
+    #: How rows reach the target: ``import`` (bulk import of the binlogs, the Go tool's way), ``insert``
+    #: (rows read offline from the backup and inserted in batches: any Milvus, Milvus Lite, logical
+    #: backups), or ``auto``: import where the server can, insert otherwise; the plan says why.
+    method: str = attrs.field(default="auto", validator=_check_method)
+    #: Rows per insert request (``method="insert"``).
+    insert_batch_rows: int = attrs.field(default=10_000, validator=_positive_int)
+    #: Bytes (Arrow size) per insert request, at most 48 MiB: requests stay under gRPC's 64 MiB.
+    insert_batch_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_check_batch_bytes)
 
     @property
     def filter(self) -> CollectionFilter:
@@ -255,6 +282,9 @@ class RestoreKeywords(TypedDict, total=False):
     parallel_imports: int
     segments_per_import: int
     keep_partial: bool
+    method: str
+    insert_batch_rows: int
+    insert_batch_bytes: int
 
 
 def restore_options(options: RestoreOptions | None, keywords: Mapping[str, object]) -> RestoreOptions:

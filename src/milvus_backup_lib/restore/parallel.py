@@ -90,6 +90,10 @@ class SerializedProgress(Progress):
         with self._lock:
             self._inner.import_done(target, partition, rows)
 
+    def rows_inserted(self, target: str, partition: str, rows: int) -> None:
+        with self._lock:
+            self._inner.rows_inserted(target, partition, rows)
+
     def waiting(self, what: str, seconds: float) -> None:
         with self._lock:
             self._inner.waiting(what, seconds)

@@ -15,6 +15,7 @@ import attrs
 from milvus_backup_lib.manifest.model import CollectionSchema, FieldSchema, KeyValue
 from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.restore.options import RestoreOptions
+from milvus_backup_lib.restore.plan_data import ImportData, InsertData
 
 __all__ = [
     "AddField",
@@ -26,6 +27,7 @@ __all__ = [
     "CreatePartition",
     "DropCollection",
     "ImportData",
+    "InsertData",
     "LoadCollection",
     "RestorePlan",
     "Step",
@@ -55,6 +57,12 @@ class TargetState:
     aliases: Mapping[tuple[str, str], str] = attrs.field(factory=dict, converter=_aliases, hash=False)
     #: Existing collections with an index on every vector field (they can be loaded without new indexes).
     indexed: frozenset[QualifiedName] = attrs.field(factory=frozenset, converter=_collections)
+    #: The version the server reports (``v2.3.5``, ``milvus_lite-3.2.2``); ``""``: unknown, assume it imports.
+    server_version: str = ""
+    #: Whether the client knows the server's storage (``milvus_storage``), so imports can be read there.
+    milvus_storage: bool = True
+    #: The backup's ``LibraryMeta.strategy`` (``"logical"``: rows in Parquet, only inserts restore it).
+    backup_strategy: str = ""
 
     @classmethod
     def empty(cls) -> TargetState:
@@ -219,55 +227,6 @@ class CreatePartition:
 
 
 @attrs.frozen(kw_only=True)
-class ImportData:
-    """One bulk import (``backup=true``, or ``l0_import=true`` when ``l0``) into a target partition.
-
-    The prefixes are relative to the backup directory and end with ``/``; ``delta_prefix`` is ``""`` when
-    the imported segments have no delete logs, ``insert_prefix`` is ``""`` for an L0 import. ``partition``
-    ``""`` means the whole collection (collection-level L0 deletes).
-    """
-
-    kind: ClassVar[str] = "import_data"
-    target: QualifiedName
-    source: QualifiedName
-    partition: str
-    insert_prefix: str
-    delta_prefix: str
-    segment_ids: tuple[int, ...]
-    #: Rows the segments held at backup time (before deletes); for L0 jobs, the delete entries.
-    rows: int
-    l0: bool = False
-    #: The segments' storage format (2: Milvus 2.6 column groups), sent as the import's
-    #: ``storage_version`` option when above 0, as milvus-backup does; one job never mixes formats.
-    storage_version: int = 0
-    #: The vchannel the segments were written to ("" when unknown or mixed): 2.4+ import jobs batch
-    #: segment groups of one vchannel and storage version, as milvus-backup's v2 restore does.
-    channel: str = ""
-    #: The encryption-zone key of the source database (encrypted databases only), sent as the ``ezk``
-    #: option as milvus-backup does (``internal/client/milvus/grpc.go`` ``GrpcBulkInsertInput``). Never shown.
-    ezk: str = attrs.field(default="", repr=False)
-
-    @property
-    def subject(self) -> str:
-        """What the step acts on, for tables."""
-        return str(self.target)
-
-    @property
-    def detail(self) -> str:
-        """The step's parameters in a few words."""
-        where = f"partition {self.partition}" if self.partition else "all partitions"
-        segments = f"{len(self.segment_ids)} segment{'s' if len(self.segment_ids) != 1 else ''}"
-        if self.l0:
-            return f"L0 deletes into {where}: {self.delta_prefix} ({segments}, {self.rows} deletes)"
-        delta = f" + {self.delta_prefix}" if self.delta_prefix else ""
-        return f"{where}: {self.insert_prefix}{delta} ({segments}, {self.rows} rows)"
-
-    def describe(self) -> str:
-        """One line for humans."""
-        return f"import into {self.target} {self.detail}"
-
-
-@attrs.frozen(kw_only=True)
 class CreateIndex:
     """Create a backed-up index; ``params`` are CreateIndex's extra params (index_type, metric_type, params)."""
 
@@ -346,6 +305,7 @@ Step: TypeAlias = (
     | AddField
     | CreatePartition
     | ImportData
+    | InsertData
     | CreateIndex
     | LoadCollection
     | CreateAlias
@@ -365,6 +325,15 @@ class CollectionPlan:
     #: Rows in the backup's non-L0 segments, before deletes.
     backup_rows: int
     steps: tuple[Step, ...]
+    #: How the data reaches the target: ``import`` or ``insert`` (``""``: no data, meta_only).
+    method: str = "import"
+    #: Why that method (``RestoreOptions.method="auto"`` chose it, or it was asked for).
+    method_reason: str = ""
+
+    @property
+    def inserts(self) -> tuple[InsertData, ...]:
+        """The insert steps, one per backed-up partition."""
+        return tuple(step for step in self.steps if isinstance(step, InsertData))
 
     @property
     def imports(self) -> tuple[ImportData, ...]:
@@ -418,6 +387,10 @@ class RestorePlan:
             "  ".join("-" * w for w in widths) + "  ------",
             *(line(row) for row in rows),
         ]
+        methods = [c for c in self.collections if c.method]
+        if methods:
+            out.append("data:")
+            out.extend(f"  {c.target}: {c.method} ({c.method_reason})" for c in methods)
         if self.skipped:
             out.append("skipped:")
             out.extend(f"  {what}: {why}" for what, why in self.skipped)

@@ -30,7 +30,8 @@ from milvus_backup_lib.options import (
     validate_database_name,
 )
 from milvus_backup_lib.restore.fields import field_layout, without_max_field_id
-from milvus_backup_lib.restore.imports import import_steps
+from milvus_backup_lib.restore.imports import import_steps, insert_steps
+from milvus_backup_lib.restore.method import LOGICAL, choose_method
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
     AddField,
@@ -40,6 +41,7 @@ from milvus_backup_lib.restore.plan import (
     CreateIndex,
     CreatePartition,
     DropCollection,
+    ImportData,
     LoadCollection,
     RestorePlan,
     Step,
@@ -136,7 +138,7 @@ class DefaultRestorePlanner:
         """Plan restoring ``backup`` onto ``target``; raises :class:`RestorePlanError` with every conflict."""
         conflicts: list[str] = []
         skipped: list[tuple[str, str]] = []
-        if backup.format not in ("", "binlog"):
+        if backup.format not in ("", "binlog") and target.backup_strategy != LOGICAL:
             conflicts.append(
                 f"backup {backup.name} has format {backup.format!r}; only binlog backups restore"
             )
@@ -177,12 +179,24 @@ class DefaultRestorePlanner:
             if drop:
                 steps.append(DropCollection(target=sel.target, aliases=target.aliases_of(sel.target)))
             layout = field_layout(sel.info.schema, sel.target.collection)
-            if create:
+            method, why = "", ""
+            imports: list[ImportData] = []
+            found: list[str] = []  # problems of the import steps: conflicts only when importing
+            if not options.meta_only:
+                imports = import_steps(sel.source, sel.target, sel.info, found)
+                problems = layout.problems if create else ()
+                method, why, refused = choose_method(
+                    options.method, backup.name, target, sel.info.schema, imports, problems
+                )
+                conflicts.extend(refused)
+            if create and method == "insert":  # inserts do not care about field IDs: all fields at once
+                steps.append(self._create_collection(sel, layout.all_at_once))
+            elif create:
                 steps.append(self._create_collection(sel, layout.create))
                 steps.extend(AddField(target=sel.target, field=f) for f in layout.added)
             steps.extend(self._partitions(sel))
-            if not options.meta_only:
-                imports = import_steps(sel.source, sel.target, sel.info, conflicts)
+            if method == "import":
+                conflicts.extend(found)
                 if imports and create and layout.problems:
                     conflicts.append(
                         f"field IDs of {sel.source} do not line up with the IDs Milvus gives a new "
@@ -191,6 +205,8 @@ class DefaultRestorePlanner:
                     )
                 ezk = databases[sel.source.database].ezk if sel.source.database in databases else ""
                 steps.extend(attrs.evolve(step, ezk=ezk) for step in imports)
+            elif method == "insert":
+                steps.extend(insert_steps(sel.source, sel.target, sel.info, why))
             indexes = self._indexes(sel, conflicts) if options.rebuild_indexes else []
             steps.extend(indexes)
             steps.extend(self._load(sel, options, target, drop, indexes, skipped))
@@ -207,6 +223,8 @@ class DefaultRestorePlanner:
                     create=create,
                     backup_rows=sel.info.num_rows,
                     steps=tuple(steps),
+                    method=method,
+                    method_reason=why,
                 )
             )
 

@@ -56,7 +56,8 @@ class RestoreRunner:
     cluster: MilvusCluster
     planner: RestorePlanner
     repository: BackupRepository
-    milvus_storage: StorageLocation
+    #: None: the client was given no ``milvus_storage``; only inserts restore data then.
+    milvus_storage: StorageLocation | None
     copier: SegmentCopier
 
     def _executor(self, options: RestoreOptions) -> RestoreExecutor:
@@ -74,7 +75,15 @@ class RestoreRunner:
 
     def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:
         """The plan of restoring ``backup`` with ``options``, checked against the target; changes nothing."""
-        plan = self.planner.plan(backup, options, read_target_state(self.cluster, backup, options))
+        meta = self.repository.read_library_meta(backup.name)
+        state = read_target_state(
+            self.cluster,
+            backup,
+            options,
+            milvus_storage=self.milvus_storage is not None,
+            backup_strategy=meta.strategy if meta is not None else "",
+        )
+        plan = self.planner.plan(backup, options, state)
         # What this server cannot take (its version's capabilities, a skip_create target that does not
         # line up) is refused now, all at once.
         self._executor(options).preflight(plan, backup)
@@ -101,6 +110,6 @@ class RestoreRunner:
             return RestoreReport(
                 backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
             )
-        if any(c.imports for c in plan.collections):
+        if any(c.imports for c in plan.collections) and self.milvus_storage is not None:
             self.milvus_storage.check_root()
         return executor.run(plan, backup, progress)

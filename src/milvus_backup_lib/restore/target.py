@@ -11,11 +11,19 @@ from milvus_backup_lib.restore.plan import TargetState
 __all__ = ["read_target_state"]
 
 
-def read_target_state(milvus: MilvusCluster, backup: BackupInfo, options: RestoreOptions) -> TargetState:
+def read_target_state(
+    milvus: MilvusCluster,
+    backup: BackupInfo,
+    options: RestoreOptions,
+    *,
+    milvus_storage: bool = True,
+    backup_strategy: str = "",
+) -> TargetState:
     """What exists on ``milvus``, as far as restoring ``backup`` with ``options`` is concerned.
 
     Only the databases the restore targets are read: their collections, the aliases of each, and
-    which of the restore's targets already have indexes.
+    which of the restore's targets already have indexes; and, for choosing between import and insert,
+    the server's version, whether the client knows its storage, and the backup's strategy.
     """
     databases = milvus.list_databases()
     targets = {
@@ -38,4 +46,7 @@ def read_target_state(milvus: MilvusCluster, backup: BackupInfo, options: Restor
         collections=frozenset(collections),
         aliases=aliases,
         indexed=frozenset(indexed),
+        server_version=milvus.server_version(),
+        milvus_storage=milvus_storage,
+        backup_strategy=backup_strategy,
     )

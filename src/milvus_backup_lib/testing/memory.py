@@ -27,6 +27,7 @@ bytes Milvus stores). Needs pyarrow (the ``testing`` extra).
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ import attrs
 from pymilvus.grpc_gen import msg_pb2
 
 from milvus_backup_lib.errors import CollectionNotFoundError, DatabaseNotFoundError, MilvusOperationError
-from milvus_backup_lib.manifest.model import DataType, IndexInfo
+from milvus_backup_lib.manifest.model import CollectionSchema, DataType, IndexInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster, MilvusFactory
 from milvus_backup_lib.milvus.records import (
     ChannelCheckpoint,
@@ -356,6 +357,19 @@ class InMemoryMilvus(ImportJobs, AdminState, SchemaState, SegmentMeta):
             if coll.schema.partition_key_field is not None and partition == DEFAULT_PARTITION:
                 partition = coll.partitions[0].name
             return self._data.insert(coll, rows, self._partition_id(coll, partition, "Insert"))
+
+    def insert_rows(
+        self, db: str, name: str, partition: str | None, batch: Any, schema: CollectionSchema
+    ) -> int:
+        """Insert an Arrow batch as the reader yields it: JSON as text, ``$meta`` keys as dynamic keys."""
+        json_fields = {f.name for f in schema.fields if f.data_type == DataType.JSON and not f.is_dynamic}
+        rows = []
+        for row in batch.to_pylist():
+            meta = row.pop("$meta", None)
+            for key in json_fields & row.keys():
+                row[key] = None if row[key] is None else json.loads(row[key])
+            rows.append({**(json.loads(meta) if meta else {}), **row})
+        return len(self.insert(db, name, rows, partition or DEFAULT_PARTITION))
 
     def delete(self, db: str, name: str, pks: Sequence[Any], partition: str | None = None) -> int:
         """Delete rows by primary key, in one partition or (``None``) in all of them."""
