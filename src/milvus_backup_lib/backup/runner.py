@@ -26,21 +26,24 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 
 import attrs
 
-from milvus_backup_lib._html import (
-    format_bytes,
-    format_count,
-    html_block,
-    html_heading,
-    html_key_values,
-    text_key_values,
-)
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
+from milvus_backup_lib.backup.incremental import (
+    Base,
+    Reuse,
+    missing_references,
+    plan_reuse,
+    source_record,
+    unit_keys,
+)
 from milvus_backup_lib.backup.plan import BackupPlan, plan_from_snapshot
+from milvus_backup_lib.backup.report import BackupReport
 from milvus_backup_lib.backup.snapshot import MetadataSnapshotter, resolve_collections
+from milvus_backup_lib.backup.vanished import source_vanished as _source_vanished
+from milvus_backup_lib.backup.vanished import vanished_advice as _vanished_advice
 from milvus_backup_lib.errors import BackupExistsError, StorageError
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
 from milvus_backup_lib.milvus.gc import AUTO, GcPause, GcPauseOutcome, PauseGc
@@ -49,6 +52,7 @@ from milvus_backup_lib.options import BackupStrategy, CollectionFilter
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository.checksum import compute_checksums, md5_of
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
+from milvus_backup_lib.repository.references import repository_lock
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.verify import stored_files
 from milvus_backup_lib.storage.layout import BinlogFile, binlog_files
@@ -67,56 +71,6 @@ def default_backup_name(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     nanos = time.time_ns() % 1_000_000_000
     return now.strftime("backup_%Y_%m_%d_%H_%M_%S_") + str(nanos)
-
-
-@attrs.frozen(kw_only=True)
-class BackupReport:
-    """What :meth:`BackupClient.create_backup` did."""
-
-    name: str
-    info: BackupInfo
-    strategy: BackupStrategy
-    files: int
-    bytes_copied: int
-    server_side_copy: bool
-    gc: GcPauseOutcome
-    #: Wall time of the whole backup, and of its copy phase alone.
-    seconds: float
-    copy_seconds: float = 0.0
-    #: Wall time of recording the copies' checksums (after the copy phase).
-    checksum_seconds: float = 0.0
-    #: With ``resume=True``: binlogs an earlier run had already stored whole, not copied again.
-    resumed_files: int = 0
-    resumed_bytes: int = 0
-
-    @property
-    def collections(self) -> tuple[str, ...]:
-        return tuple(c.qualified_name for c in self.info.collection_backups)
-
-    def _items(self) -> list[tuple[str, str]]:
-        gc = "paused" if self.gc.paused else "not paused"
-        names = self.collections
-        return [
-            ("backup", self.name),
-            ("strategy", self.strategy.value),
-            ("collections", f"{len(names)}: {', '.join(names)}" if names else "0"),
-            ("files", format_count(self.files)),
-            ("bytes", f"{format_bytes(self.bytes_copied)} ({format_count(self.bytes_copied)} bytes)"),
-            ("server-side copy", "yes" if self.server_side_copy else "no"),
-            ("GC", f"{gc}: {self.gc.note}" if self.gc.note else gc),
-            ("seconds", f"{self.seconds:.1f} (copy {self.copy_seconds:.1f})"),
-        ]
-
-    def table(self) -> str:
-        """What the backup did, one ``name  value`` line each, then the backed-up collections."""
-        return text_key_values(self._items()) + "\n\n" + self.info.table()
-
-    def _repr_html_(self) -> str:
-        return html_block(
-            html_heading(f"backup {self.name} created"),
-            html_key_values(self._items()),
-            self.info._repr_html_(),
-        )
 
 
 @attrs.frozen
@@ -161,10 +115,18 @@ class BackupRunner:
         progress: Progress = NULL_PROGRESS,
         resume: bool = False,
         rbac_meta: object = None,
+        base: Base | None = None,
+        self_contained: bool = False,
     ) -> BackupReport:
-        """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
+        """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants.
+
+        With ``base`` (resolved by :func:`~milvus_backup_lib.backup.incremental.resolve_base`) the
+        binlogs it stores are referenced, not copied (``self_contained``: copied from its store)."""
         started = time.monotonic()
-        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock:
+        with (
+            BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock,
+            ExitStack() as refs,
+        ):
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
             self._check_name_free(name, resume)
@@ -189,8 +151,19 @@ class BackupRunner:
                         rbac_meta=rbac_meta,
                     )
                     files = list(binlog_files(info))
+                    reuse = Reuse() if base is None else plan_reuse(info, base, self.milvus_storage)
                     written = bool(files)
-                    copied = self._copy(name, files, resume, progress, lock, gc.outcome)
+                    todo = [f for f in files if f.key not in reuse.references]
+                    copied = self._copy(name, todo, resume, progress, lock, gc.outcome)
+                    if reuse.files:
+                        # Under the repository lock until the manifest is written: a delete cannot
+                        # sweep a file between our check that it is there and our reference to it.
+                        refs.enter_context(
+                            repository_lock(self.backup_storage, stale_after=self.lock_stale_after)
+                        )
+                        reuse, copied = self._settle(
+                            name, info, reuse, copied, self_contained, progress, lock, gc.outcome
+                        )
                 outcome = gc.outcome
                 library_meta = LibraryMeta(
                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -198,7 +171,10 @@ class BackupRunner:
                     gc_paused=outcome.paused,
                     gc_note=outcome.note,
                     files={f.key: f.size for f in files},
-                    checksums=copied.checksums,
+                    checksums={**copied.checksums, **reuse.checksums},
+                    references={} if self_contained else reuse.references,
+                    base=base.name if base is not None else "",
+                    source=source_record(self.milvus_storage, info.collection_backups),
                 )
                 progress.phase("meta", name)
                 written = True
@@ -222,7 +198,48 @@ class BackupRunner:
             checksum_seconds=copied.checksum_seconds,
             resumed_files=copied.resumed,
             resumed_bytes=copied.resumed_bytes,
+            reused_files=reuse.files,
+            reused_bytes=reuse.bytes,
+            base=library_meta.base,
+            self_contained=library_meta.self_contained,
         )
+
+    def _settle(
+        self,
+        name: str,
+        info: BackupInfo,
+        reuse: Reuse,
+        copied: _Copied,
+        self_contained: bool,
+        progress: Progress,
+        lock: BackupLock,
+        gc: GcPauseOutcome,
+    ) -> tuple[Reuse, _Copied]:
+        """Under the repository lock: copy from the cluster now the units whose referenced files a
+        concurrent delete removed; with ``self_contained``, copy the reused files from their holders."""
+        progress.phase("references", f"checking {reuse.files} files stored by earlier backups")
+        gone = unit_keys(reuse, missing_references(self.repository, reuse), info)
+        if gone:
+            log.warning(
+                "backup %s: %d file(s) of the base were removed meanwhile (a delete?): copying them from "
+                "the cluster",
+                name,
+                len(gone),
+            )
+            reuse = reuse.without(gone)
+            again = self._copy(
+                name, [f for f in binlog_files(info) if f.key in gone], False, progress, lock, gc
+            )
+            copied = _merge(copied, again)
+        if self_contained and reuse.files:
+            jobs = [
+                CopyJob(self.repository.path(holder, key), self.repository.path(name, key), reuse.sizes[key])
+                for key, holder in reuse.references.items()
+            ]
+            progress.phase("copy", f"{len(jobs)} files from the base's store")
+            lock.check()
+            self.copier.copy(self.backup_storage, self.backup_storage, jobs, progress)
+        return reuse, copied
 
     def plan(
         self,
@@ -373,31 +390,20 @@ class BackupRunner:
             return {key: digest for key, digest in pool.map(same, candidates) if digest is not None}
 
 
-def _source_vanished(exc: BaseException) -> bool:
-    """Whether a copy failed because a source file is gone (a ``FileNotFoundError`` in its causes)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        if isinstance(link, FileNotFoundError):
-            return True
-        link = link.__cause__
-    return False
-
-
-def _vanished_advice(gc: GcPauseOutcome) -> str:
-    """What to say about GC when a source file vanished during the copy."""
-    if gc.paused:
-        return (
-            "garbage collection was paused, so the file was removed by something else (the collection "
-            "dropped, or its data deleted, while the backup ran?); back up again"
-        )
-    return (
-        f"garbage collection was not paused ({gc.note}), so compaction and GC may have removed a "
-        "segment after it was listed; back up again (resume=True keeps what was copied) with GC "
-        "paused: give the management URL of Milvus (its HTTP port, 9091: "
-        'management_url="http://HOST:9091") '
-        "so the pause reaches it, and pause_gc=True so that a backup never runs without it"
+def _merge(first: _Copied, second: _Copied) -> _Copied:
+    a, b = first.result, second.result
+    return _Copied(
+        result=CopyResult(
+            files=a.files + b.files,
+            bytes_copied=a.bytes_copied + b.bytes_copied,
+            server_side=a.server_side and b.server_side,
+            bytes_through_client=a.bytes_through_client + b.bytes_through_client,
+        ),
+        checksums={**first.checksums, **second.checksums},
+        resumed=first.resumed,
+        resumed_bytes=first.resumed_bytes,
+        copy_seconds=first.copy_seconds + second.copy_seconds,
+        checksum_seconds=first.checksum_seconds + second.checksum_seconds,
     )
 
 
