@@ -439,6 +439,10 @@ def test_to_dataframe() -> None:
         "milvus_version",
         "created_at",
         "collections",
+        "base",
+        "self_contained",
+        "reused_files",
+        "reused_bytes",
     ]
     assert frame["name"].tolist() == ["nightly", EVIL]
     assert frame["size"].tolist() == [3 * 2**20, 512]

@@ -166,7 +166,9 @@ class BackupRunner:
                         )
                 outcome = gc.outcome
                 library_meta = LibraryMeta(
-                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(
+                        timespec="milliseconds"
+                    ),  # "latest" orders by it
                     strategy=strategy.value,
                     gc_paused=outcome.paused,
                     gc_note=outcome.note,

@@ -19,7 +19,15 @@ import attrs
 from milvus_backup_lib.backup.copier import FsspecCopier
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.cli import legacy
-from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
+from milvus_backup_lib.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CommandLineError,
+    Output,
+    go_json,
+    report_data,
+    stored_text,
+)
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings, pause_gc_choice
 from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
 from milvus_backup_lib.cli.prune import run_prune
@@ -170,23 +178,12 @@ def cmd_create(ctx: Context) -> int:
             progress=progress,
             rbac=args.rbac,
             resume=args.resume,
+            base=getattr(args, "base", None),
+            self_contained=getattr(args, "self_contained", False),
         )
     finally:
         close_progress(progress)
-    data = {
-        "name": report.name,
-        "strategy": report.strategy,
-        "collections": report.collections,
-        "files": report.files,
-        "bytes_copied": report.bytes_copied,
-        "size": report.info.size,
-        "server_side_copy": report.server_side_copy,
-        "gc": report.gc,
-        "seconds": round(report.seconds, 3),
-        "copy_seconds": round(report.copy_seconds, 3),
-        "resumed_files": report.resumed_files,
-        "resumed_bytes": report.resumed_bytes,
-    }
+    data = report_data(report)
     ctx.out.result(report.table(), data)
     return EXIT_OK
 
@@ -238,12 +235,13 @@ def cmd_list(ctx: Context) -> int:
 
 
 def cmd_get(ctx: Context) -> int:
-    info = _client(ctx.config()).get_backup(ctx.args.name)
+    client = _client(ctx.config())
+    info = client.get_backup(ctx.args.name)
     if ctx.args.detail:
         ctx.note("-d/--detail is a v0.5 flag (Go 0.6 removed it): the full description in the Go tool's JSON")
         ctx.out.raw(go_json(info))
         return EXIT_OK
-    ctx.out.result(info.table(), info)
+    ctx.out.result(info.table() + stored_text(client.repository.summary(ctx.args.name)), info)
     return EXIT_OK
 
 
