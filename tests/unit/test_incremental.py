@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import pytest
 from memory_data import DB, client, populate, rows
 from test_backup_runner import HookedCopier
@@ -136,6 +137,11 @@ def test_latest_is_the_newest_complete_backup_of_the_same_source() -> None:
     client(other, bk.backup_storage).create_backup("z_other_cluster")
     meta_only = bk.create_backup("zz_meta", strategy="meta_only")
     assert meta_only.info.collection_backups
+    # an unfinished backup of the same source (its record is written before backup_meta.json) is skipped
+    newest = attrs.evolve(_meta(bk, "a_new"), created_at="2999-01-01T00:00:00+00:00")
+    bk.backup_storage.write_bytes(
+        bk.repository.meta_path("zzz_unfinished", LIBRARY_META_FILE), newest.to_json()
+    )
     assert bk.create_backup("inc", base="latest").base == "a_new"
 
 

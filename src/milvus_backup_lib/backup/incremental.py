@@ -176,22 +176,29 @@ def resolve_base(repository: BackupRepository, base: str, milvus_storage: Storag
 
 
 def _latest(repository: BackupRepository, ours: dict[str, Any]) -> Base:
-    best: tuple[dt.datetime, str, LibraryMeta] | None = None
-    for name in repository.names():
+    """The newest complete backup made from ``ours``: every record read at once (one request each, in
+    parallel, so the time does not grow with the number of backups), then the newest that is complete."""
+
+    def record(name: str) -> tuple[dt.datetime, str, LibraryMeta] | None:
         try:
             meta = repository.read_library_meta(name)
         except ManifestError:
-            continue
+            return None
         if meta is None or meta.strategy not in _BINLOG_STRATEGIES or not _same_source(meta.source, ours):
-            continue
+            return None
         try:
             created = dt.datetime.fromisoformat(meta.created_at)
         except ValueError:
-            continue
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=dt.timezone.utc)
-        if best is None or (created, name) > (best[0], best[1]):
-            best = (created, name, meta)
+            return None
+        return (created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)), name, meta
+
+    names = repository.directory_names()
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="latest") as pool:
+        found = [r for r in pool.map(record, names) if r is not None]
+    # newest first; an unfinished one (its record is written before backup_meta.json) is skipped
+    best = next(
+        (r for r in sorted(found, key=lambda r: (r[0], r[1]), reverse=True) if repository.exists(r[1])), None
+    )
     if best is None:
         raise IncrementalBaseError(
             LATEST,
