@@ -4,17 +4,21 @@ the commit, ``self_contained``, and restore, verify and the offline reader follo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import pytest
 from memory_data import DB, client, populate, rows
 from test_backup_runner import HookedCopier
+from test_cli_go_spellings import _local_config
 from test_reader import _as_query_rows
 
 from milvus_backup_lib import BackupClient, StorageLocation, open_backup
 from milvus_backup_lib.backup.copier import CopyJob
 from milvus_backup_lib.backup.incremental import units_of
+from milvus_backup_lib.cli import main
 from milvus_backup_lib.errors import IncrementalBaseError, StorageError
 from milvus_backup_lib.repository.store import LibraryMeta
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, binlog_files
@@ -287,3 +291,31 @@ def test_a_bad_base_argument_is_an_option_error() -> None:
         bk.create_backup("inc", base=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="self_contained"):
         bk.create_backup("inc", self_contained="yes")  # type: ignore[arg-type]
+
+
+def test_the_cli_makes_lists_and_gets_incremental_backups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    bk = client(cluster)
+    _local_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("milvus_backup_lib.cli.commands._client", lambda *args, **kwargs: bk)
+    assert main(["--json", "create", "-n", "full"]) == 0
+    assert json.loads(capsys.readouterr().out)["base"] == ""
+    assert main(["--json", "create", "-n", "inc", "--base", "latest"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["base"], made["files"], made["self_contained"]) == ("full", 0, False)
+    assert made["reused_files"] == len(_meta(bk, "inc").files) > 0
+    assert main(["--json", "create", "-n", "weekly", "--base", "inc", "--self-contained"]) == 0
+    assert json.loads(capsys.readouterr().out)["self_contained"] is True
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "base (reused)" in listed and "full (" in listed and "inc (self-contained)" in listed
+    assert main(["get", "-n", "inc"]) == 0
+    shown = capsys.readouterr().out
+    assert "base: full" in shown and "self-contained: no" in shown
+    assert main(["verify", "-n", "inc", "--level", "checksum"]) == 0
+    assert main(["create", "-n", "bad", "--base", "nope"]) != 0
+    assert "no complete backup of that name" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from milvus_backup_lib.reader._arrow import arrow, arrow_type
 from milvus_backup_lib.reader._files import DeleteMap, read_deletes
 from milvus_backup_lib.reader._segments import ROW_ID_FIELD, TIMESTAMP_FIELD, SegmentSource
 from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.references import file_path
 from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.storage.layout import (
     backup_delta_log_key,
@@ -132,7 +133,7 @@ class BackupReader:
                 key = backup_delta_log_key(
                     seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id, log_id_of(binlog)
                 )
-                path = self._repository.path(self._holders.of_file(key), key)
+                path = file_path(self._repository, self.name, self._holders.meta, key)
                 read_deletes(self._repository.location, path, into)
 
     def _insert_dir(self, seg: SegmentBackupInfo) -> str:

@@ -25,6 +25,7 @@ from milvus_backup_lib.manifest.codec import (
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.checksum import md5_of
 from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.references import file_path
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.storage.layout import binlog_files
 from milvus_backup_lib.storage.location import StorageLocation
@@ -208,7 +209,7 @@ def verify_backup(
                 # Always read: the recorded checksum is compared with the bytes, never with an MD5 the
                 # store reports (which is what the recording may have come from).
                 try:
-                    where = location.join(holders.of_file(path), path)
+                    where = file_path(repository, name, library, path)
                     return path, md5_of(location, where, size=expected[path])
                 except StorageError as exc:
                     if isinstance(exc.__cause__, FileNotFoundError):  # vanished since the listing
