@@ -71,7 +71,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark backup copy and restore against raw fsspec copies and bare imports (embedded Milvus, moto),
     the 2 GiB streaming copy against s3fs's put (memory and speed, benchmarks/bench_streaming.py), then
-    restore scheduling against sequential one-job-per-segment imports (benchmarks/bench_restore.py).
+    restore scheduling against sequential one-job-per-segment imports (benchmarks/bench_restore.py), then
+    a second incremental backup of unchanged data against the full one (benchmarks/bench_incremental.py).
 
     Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
     """
@@ -85,3 +86,5 @@ def bench(session: nox.Session) -> None:
     # Restore scheduling against one-job-per-segment sequential imports; written beside the above.
     out = [arg for i, arg in enumerate(session.posargs) if i and session.posargs[i - 1] == "--out"]
     session.run("python", "benchmarks/bench_restore.py", *(["--out", out[0]] if out else []))
+    # A second incremental backup of unchanged data against the full backup (docs/incremental.md).
+    session.run("python", "benchmarks/bench_incremental.py", *(["--out", out[0]] if out else []))

@@ -17,7 +17,7 @@ from test_reader import _as_query_rows
 
 from milvus_backup_lib import BackupClient, StorageLocation, open_backup
 from milvus_backup_lib.backup.copier import CopyJob
-from milvus_backup_lib.backup.incremental import units_of
+from milvus_backup_lib.backup.incremental import source_record, units_of
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.errors import IncrementalBaseError, StorageError
 from milvus_backup_lib.repository.store import LibraryMeta
@@ -319,3 +319,27 @@ def test_the_cli_makes_lists_and_gets_incremental_backups(
     assert main(["verify", "-n", "inc", "--level", "checksum"]) == 0
     assert main(["create", "-n", "bad", "--base", "nope"]) != 0
     assert "no complete backup of that name" in capsys.readouterr().err
+
+
+def test_the_source_record_names_the_store_without_credentials() -> None:
+    s3 = StorageLocation(
+        "s3://bucket/files",
+        {
+            "key": "AKIAEXAMPLE",
+            "secret": "s3cr3t",
+            "client_kwargs": {"endpoint_url": "http://user:pw@minio:9000"},
+        },
+    )
+    record = source_record(s3, [])
+    assert record == {
+        "storage": "s3://bucket/files",
+        "root_path": "bucket/files",
+        "endpoint": "http://minio:9000",
+        "collections": {},
+    }
+    azure = StorageLocation(
+        "az://container/files",
+        {"connection_string": "DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey=c2VjcmV0;"},
+    )
+    assert source_record(azure, [])["account"] == "acct1"
+    assert "c2VjcmV0" not in json.dumps(source_record(azure, []))

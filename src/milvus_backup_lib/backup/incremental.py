@@ -57,6 +57,7 @@ LATEST = "latest"
 #: Strategies whose backups hold binlogs (a ``meta_only`` backup holds none to reuse).
 _BINLOG_STRATEGIES = frozenset({BackupStrategy.SERIAL_FLUSH.value, BackupStrategy.SKIP_FLUSH.value})
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+_ACCOUNT = re.compile(r"(?:^|;)\s*AccountName=([^;]+)", re.IGNORECASE)
 
 
 @attrs.frozen
@@ -115,16 +116,27 @@ def _storage_identity(location: StorageLocation) -> dict[str, Any]:
     )
     if isinstance(endpoint, str) and endpoint:
         identity["endpoint"] = _USERINFO.sub(r"\1", scrub(endpoint, location))
+    # Azure container names are unique only within a storage account: the account names the store.
+    account = location.storage_options.get("account_name")
+    connection = location.storage_options.get("connection_string")
+    if not account and isinstance(connection, str):
+        found = _ACCOUNT.search(connection)
+        account = found.group(1) if found else None
+    if isinstance(account, str) and account:
+        identity["account"] = account
     return identity
 
 
 def _same_source(recorded: dict[str, Any], ours: dict[str, Any]) -> bool:
-    return all(recorded.get(key) == ours.get(key) for key in ("storage", "root_path", "endpoint"))
+    return all(recorded.get(key) == ours.get(key) for key in ("storage", "root_path", "endpoint", "account"))
 
 
 def _describe_source(source: dict[str, Any]) -> str:
     where = f"{source.get('storage', '?')} (root {source.get('root_path', '?')!r}"
-    return where + (f", endpoint {source['endpoint']})" if source.get("endpoint") else ")")
+    for key in ("endpoint", "account"):
+        if source.get(key):
+            where += f", {key} {source[key]}"
+    return where + ")"
 
 
 def resolve_base(repository: BackupRepository, base: str, milvus_storage: StorageLocation) -> Base:
