@@ -128,7 +128,9 @@ def render(args: argparse.Namespace, command: str, results: dict[str, Any], elap
     lines = [
         BEGIN,
         "",
-        f"## Incremental backups: results of {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "## Incremental backups: a second incremental against the full backup",
+        "",
+        f"Results of {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
         f"- Command (from the repository root): `{command}`",
         f"- Machine: {machine()}; shared with other work, so only the ratios (measured in one run) mean anything.",
@@ -171,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the collection (default 1000000, about 500 MB)")
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="rows in the collection (default 1000000, about 500 MB)"
+    )
     parser.add_argument("--segments", type=int, default=5, help="flushed segments to make (default 5)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per insert call (default 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per line (default 3)")

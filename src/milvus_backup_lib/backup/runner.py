@@ -165,10 +165,9 @@ class BackupRunner:
                             name, info, reuse, copied, self_contained, progress, lock, gc.outcome
                         )
                 outcome = gc.outcome
+                now = dt.datetime.now(dt.timezone.utc)
                 library_meta = LibraryMeta(
-                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(
-                        timespec="milliseconds"
-                    ),  # "latest" orders by it
+                    created_at=now.isoformat(timespec="milliseconds"),  # base="latest" orders by it
                     strategy=strategy.value,
                     gc_paused=outcome.paused,
                     gc_note=outcome.note,
