@@ -17,11 +17,12 @@ from test_reader import _as_query_rows
 
 from milvus_backup_lib import BackupClient, StorageLocation, open_backup
 from milvus_backup_lib.backup.copier import CopyJob
-from milvus_backup_lib.backup.incremental import source_record, units_of
+from milvus_backup_lib.backup.incremental import plan_reuse, resolve_base, source_record, units_of
 from milvus_backup_lib.cli import main
 from milvus_backup_lib.errors import IncrementalBaseError, StorageError
+from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.store import LibraryMeta
-from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, binlog_files
+from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, BinlogFile, binlog_files
 from milvus_backup_lib.testing.memory import InMemoryMilvus
 
 VERSIONS = ["2.3.5", "2.4.10", "2.6.11"]
@@ -343,3 +344,45 @@ def test_the_source_record_names_the_store_without_credentials() -> None:
     )
     assert source_record(azure, [])["account"] == "acct1"
     assert "c2VjcmV0" not in json.dumps(source_record(azure, []))
+
+
+def _with_first_insert_binlog(info: BackupInfo, **changes: object) -> BackupInfo:
+    """``info`` with its first segment's first insert binlog changed."""
+    coll = info.collection_backups[0]
+    part = next(p for p in coll.partition_backups if any(s.binlogs for s in p.segment_backups))
+    seg = next(s for s in part.segment_backups if s.binlogs)
+    field = seg.binlogs[0]
+    changed = attrs.evolve(field, binlogs=(attrs.evolve(field.binlogs[0], **changes), *field.binlogs[1:]))
+    seg2 = attrs.evolve(seg, binlogs=(changed, *seg.binlogs[1:]))
+    part2 = attrs.evolve(part, segment_backups=tuple(seg2 if s is seg else s for s in part.segment_backups))
+    coll2 = attrs.evolve(
+        coll, partition_backups=tuple(part2 if p is part else p for p in coll.partition_backups)
+    )
+    return attrs.evolve(info, collection_backups=(coll2, *info.collection_backups[1:]))
+
+
+def test_the_reuse_rule_copies_a_directory_whole_when_one_file_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    bk = client(cluster)
+    full = bk.create_backup("full")
+    base = resolve_base(bk.repository, "full", cluster.storage)
+    everything = {f.key for f in binlog_files(full.info)}
+    assert set(plan_reuse(full.info, base, cluster.storage).references) == everything
+
+    first = next(f for f in binlog_files(full.info) if not f.is_delta)
+    unit = {f.key for files in units_of(full.info).values() if first in files for f in files}
+    assert len(unit) > 1
+    bigger = _with_first_insert_binlog(full.info, log_size=first.size + 1)
+    assert set(plan_reuse(bigger, base, cluster.storage).references) == everything - unit
+
+    # an MD5 the cluster's store vouches for decides where both are known
+    def vouched(
+        location: StorageLocation, files: Sequence[BinlogFile], concurrency: int
+    ) -> dict[str, str | None]:
+        return {f.key: ("md5:" + "0" * 32 if f.key == first.key else None) for f in files}
+
+    monkeypatch.setattr("milvus_backup_lib.backup.incremental._source_md5s", vouched)
+    assert set(plan_reuse(full.info, base, cluster.storage).references) == everything - unit
