@@ -5,6 +5,8 @@ the commit, ``self_contained``, and restore, verify and the offline reader follo
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from milvus_backup_lib import BackupClient, StorageLocation, open_backup
 from milvus_backup_lib.backup.copier import CopyJob
 from milvus_backup_lib.backup.incremental import plan_reuse, resolve_base, source_record, units_of
 from milvus_backup_lib.cli import main
-from milvus_backup_lib.errors import IncrementalBaseError, StorageError
+from milvus_backup_lib.errors import BackupLockedError, IncrementalBaseError, StorageError
 from milvus_backup_lib.manifest.model import BackupInfo
+from milvus_backup_lib.repository.references import repository_lock
 from milvus_backup_lib.repository.store import LibraryMeta
 from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, BinlogFile, binlog_files
 from milvus_backup_lib.testing.memory import InMemoryMilvus
@@ -386,3 +389,33 @@ def test_the_reuse_rule_copies_a_directory_whole_when_one_file_differs(
 
     monkeypatch.setattr("milvus_backup_lib.backup.incremental._source_md5s", vouched)
     assert set(plan_reuse(full.info, base, cluster.storage).references) == everything - unit
+
+
+def test_the_commit_waits_while_a_delete_holds_the_repository_lock() -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    bk = client(cluster)
+    bk.create_backup("full")
+    sweeping = repository_lock(bk.backup_storage)
+    sweeping.acquire()
+    released = threading.Timer(1.0, sweeping.release)
+    released.start()
+    started = time.monotonic()
+    report = bk.create_backup("inc", base="full")
+    released.join()
+    assert time.monotonic() - started >= 1.0  # it waited for the sweep instead of failing
+    assert report.reused_files > 0 and bk.verify_backup("inc", level="checksum").ok
+    assert not bk.backup_storage.exists(sweeping.path)  # and released it after its commit
+
+
+def test_a_repository_lock_held_past_its_lease_fails_the_backup_clearly() -> None:
+    cluster = InMemoryMilvus("2.4.10")
+    populate(cluster)
+    bk = client(cluster, lock_stale_after=1.0)
+    bk.create_backup("full")
+    with (
+        repository_lock(bk.backup_storage, stale_after=60),
+        pytest.raises(BackupLockedError, match="milvus_backup_lib.repository"),
+    ):
+        bk.create_backup("inc", base="full")
+    assert "inc" not in bk.repository.names()

@@ -16,18 +16,22 @@ insert logs are still reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
 
-from milvus_backup_lib.errors import IncrementalBaseError, ManifestError
+from milvus_backup_lib.errors import BackupLockedError, IncrementalBaseError, ManifestError
 from milvus_backup_lib.manifest.model import BackupInfo, CollectionBackupInfo, SegmentBackupInfo
 from milvus_backup_lib.options import BackupStrategy
 from milvus_backup_lib.repository.checksum import store_checksum
+from milvus_backup_lib.repository.lock import BackupLock
+from milvus_backup_lib.repository.references import repository_lock
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.verify import stored_files
 from milvus_backup_lib.storage.layout import (
@@ -46,6 +50,7 @@ __all__ = [
     "Reuse",
     "missing_references",
     "plan_reuse",
+    "repository_lock_waiting",
     "resolve_base",
     "source_record",
     "unit_keys",
@@ -302,6 +307,30 @@ def _source_md5s(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="incremental") as pool:
         return dict(pool.map(one, files))
+
+
+@contextlib.contextmanager
+def repository_lock_waiting(
+    location: StorageLocation, *, stale_after: float, poll: float = 0.5
+) -> Iterator[BackupLock]:
+    """The repository lock, waiting while another holder (a delete sweeping) has it, at most for its
+    lease (``stale_after``: a lock not refreshed that long is taken over); then
+    :class:`BackupLockedError` propagates."""
+    deadline = time.monotonic() + stale_after
+    while True:
+        lock = repository_lock(location, stale_after=stale_after)
+        try:
+            lock.acquire()
+        except BackupLockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(poll)
+            continue
+        break
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def missing_references(repository: BackupRepository, reuse: Reuse) -> set[str]:

@@ -36,6 +36,7 @@ from milvus_backup_lib.backup.incremental import (
     Reuse,
     missing_references,
     plan_reuse,
+    repository_lock_waiting,
     source_record,
     unit_keys,
 )
@@ -52,7 +53,6 @@ from milvus_backup_lib.options import BackupStrategy, CollectionFilter
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.repository.checksum import compute_checksums, md5_of
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER, BackupLock
-from milvus_backup_lib.repository.references import repository_lock
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.verify import stored_files
 from milvus_backup_lib.storage.layout import BinlogFile, binlog_files
@@ -131,6 +131,7 @@ class BackupRunner:
             # BackupLockedError instead of interleaving its files with ours.
             self._check_name_free(name, resume)
             written = False
+            held: list[BackupLock] = []  # the repository lock, while references are added
             try:
                 with self._gc_pause(strategy, selection) as gc:
                     progress.phase(
@@ -158,8 +159,12 @@ class BackupRunner:
                     if reuse.files:
                         # Under the repository lock until the manifest is written: a delete cannot
                         # sweep a file between our check that it is there and our reference to it.
-                        refs.enter_context(
-                            repository_lock(self.backup_storage, stale_after=self.lock_stale_after)
+                        held.append(
+                            refs.enter_context(
+                                repository_lock_waiting(
+                                    self.backup_storage, stale_after=self.lock_stale_after
+                                )
+                            )
                         )
                         reuse, copied = self._settle(
                             name, info, reuse, copied, self_contained, progress, lock, gc.outcome
@@ -179,7 +184,8 @@ class BackupRunner:
                 )
                 progress.phase("meta", name)
                 written = True
-                lock.ensure_held()  # fencing: only the writer that provably holds the lock commits
+                for fence in (lock, *held):  # fencing: only a writer that provably holds the locks commits
+                    fence.ensure_held()
                 self.repository.write_manifest(info, library_meta)
             except BaseException:
                 if written:
