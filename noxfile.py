@@ -75,7 +75,8 @@ def bench(session: nox.Session) -> None:
     the offline reader against pyarrow reading the same Parquet payloads (an embedded Milvus writes
     them), with its peak memory while iterating a 1 GiB collection (benchmarks/bench_reader.py), then
     logical backup against a hand-written query_iterator -> Parquet loop (benchmarks/bench_logical.py),
-    and restore by inserts against a hand-written reader + ``MilvusClient.insert`` loop (benchmarks/bench_insert.py).
+    restore by inserts against a hand-written reader + ``MilvusClient.insert`` loop (benchmarks/bench_insert.py),
+    and a second incremental backup of unchanged data against the full one (benchmarks/bench_incremental.py).
 
     Arguments go to benchmarks/bench_backup.py, e.g. ``nox -s bench -- --rows 200000 --out docs/benchmarks.md``.
     """
@@ -95,3 +96,5 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_logical.py", *(["--out", out[0]] if out else []))
     # Restore by inserts against a hand-written read-and-insert loop (benchmarks/bench_insert.py).
     session.run("python", "benchmarks/bench_insert.py", *(["--out", out[0]] if out else []))
+    # A second incremental backup of unchanged data against the full backup (docs/incremental.md).
+    session.run("python", "benchmarks/bench_incremental.py", *(["--out", out[0]] if out else []))

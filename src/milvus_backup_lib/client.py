@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from milvus_backup_lib import _facade as facade
+from milvus_backup_lib._backup_facade import BackupMixin
 from milvus_backup_lib._retention_facade import RetentionMixin
 from milvus_backup_lib.backup.copier import FsspecCopier, SegmentCopier
 from milvus_backup_lib.backup.plan import BackupPlan
@@ -21,7 +22,7 @@ from milvus_backup_lib.milvus.grpc import open_milvus
 from milvus_backup_lib.milvus.protocol import MilvusCluster, MilvusFactory
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import Progress
-from milvus_backup_lib.rbac import RbacRestoreReport, backed_up_rbac, read_rbac, restore_rbac
+from milvus_backup_lib.rbac import RbacRestoreReport, backed_up_rbac, restore_rbac
 from milvus_backup_lib.repository.lock import DEFAULT_STALE_AFTER
 from milvus_backup_lib.repository.store import BackupList, BackupRepository
 from milvus_backup_lib.repository.unfinished import UnfinishedList, list_unfinished
@@ -41,7 +42,7 @@ __all__ = ["BackupClient", "BackupReport", "default_backup_name"]
 
 
 @facade.only_library_errors
-class BackupClient(RetentionMixin):
+class BackupClient(BackupMixin, RetentionMixin):
     """Back up and restore Milvus collections to and from any fsspec storage.
 
     ``BackupClient(uri="http://host:19530", token=..., milvus_storage="s3://bucket/files",
@@ -53,8 +54,9 @@ class BackupClient(RetentionMixin):
 
     Replaceable parts: ``snapshotter`` (default :class:`ListingSnapshotter`), ``copier``
     (:class:`FsspecCopier`), ``planner`` (:class:`DefaultRestorePlanner`) and ``milvus_factory``
-    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). :meth:`prune` removes backups by policy,
-    :meth:`delete_backup` one, :meth:`materialize` makes one self-contained. Each call opens and closes its own
+    (:func:`~milvus_backup_lib.milvus.grpc.open_milvus`: gRPC). :meth:`create_backup` (full, incremental or
+    logical) is in :class:`BackupMixin`; :meth:`prune`, :meth:`delete_backup` and :meth:`materialize` in
+    :class:`RetentionMixin`. Each call opens and closes its own
     connection; after :meth:`close` (or a ``with`` block) every call raises :class:`UsageError`. A value
     that cannot be used raises :class:`InvalidOptionError` listing the valid choices.
     """
@@ -125,35 +127,6 @@ class BackupClient(RetentionMixin):
             milvus_storage=self.milvus_storage,
             copier=self.copier,
         )
-
-    def create_backup(
-        self,
-        name: str | None = None,
-        collections: Iterable[str] | str | None = None,
-        *,
-        strategy: BackupStrategy | str = BackupStrategy.SERIAL_FLUSH,
-        progress: Progress | None = None,
-        resume: bool = False,
-        rbac: bool = False,
-    ) -> BackupReport:
-        """Back up the selected collections (``None``: every collection of every database).
-
-        ``collections``: ``db.coll``, ``coll`` (default database) or ``db.*``. ``strategy="logical"`` reads
-        rows by query into Parquet (no ``milvus_storage``; loaded collections). A failed backup keeps what
-        it wrote (:meth:`list_unfinished`): ``resume=True`` finishes it without copying again the binlogs
-        stored whole. ``rbac=True`` also records users (never passwords), roles and grants.
-
-        Raises :class:`InvalidNameError`, :class:`InvalidOptionError`, :class:`BackupExistsError`,
-        :class:`DatabaseNotFoundError`, :class:`CollectionNotFoundError`, :class:`MilvusConnectionError`
-        or :class:`StorageRootNotFoundError` before anything is written.
-        """
-        name, selection, strategy = self._backup_args(name, collections, strategy, resume=resume, rbac=rbac)
-        progress = facade.progress_of(progress)
-        with self._cluster() as cluster:
-            rbac_meta = read_rbac(cluster).to_json() if rbac else None
-            return self._backup_runner(cluster).run(
-                name, selection, strategy, progress=progress, resume=resume, rbac_meta=rbac_meta
-            )
 
     def plan_backup(
         self,

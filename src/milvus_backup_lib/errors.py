@@ -41,6 +41,7 @@ they were raised from (permanent without one).
      |    +-- ManifestError (ValueError)                   no     a manifest file is missing or malformed
      |    +-- BackupCorruptError (ValueError)              no     a backup's files are missing, short, corrupt
      |    +-- CorruptBinlogError (ValueError)              no     a segment file cannot be decoded (file, byte)
+     |    +-- IncrementalBaseError (ValueError)            no     the base of an incremental backup cannot be used
      +-- MissingDependencyError (ImportError)              no     an optional package (an extra) is not installed
      +-- RestoreError                                      cause  a restore was refused or failed
           +-- RestorePlanError (ValueError)                no     the request conflicts with the target
@@ -68,6 +69,7 @@ __all__ = [
     "GcPauseError",
     "ImportFailedError",
     "InconsistentSegmentError",
+    "IncrementalBaseError",
     "InsertFailedError",
     "InvalidConfigError",
     "InvalidFilterError",
@@ -379,6 +381,16 @@ class BackupCorruptError(BackupError, ValueError):
         shown = "\n  - ".join(self.problems[:20])
         more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
         super().__init__(f"backup {name!r} is damaged, refusing to use it:\n  - {shown}{more}")
+
+
+class IncrementalBaseError(BackupError, ValueError):
+    """The base named for an incremental backup cannot be used: missing, made by the Go tool, holding no
+    binlogs, or of another cluster or storage root. Raised before anything is written."""
+
+    def __init__(self, base: str, root: str, reason: str) -> None:
+        super().__init__(f"cannot make an incremental backup against {base!r} in {root}: {reason}")
+        self.base = base
+        self.reason = reason
 
 
 class CorruptBinlogError(BackupError, ValueError):

@@ -408,8 +408,8 @@ def test_backup_list_html() -> None:
                 "created",
                 "collection names",
                 "self-contained",
-                "base",
                 "kind",
+                "base (reused)",
             ],
             [
                 "nightly",
@@ -419,10 +419,10 @@ def test_backup_list_html() -> None:
                 "2024-05-01T12:30:00+00:00",
                 "default.c1, db2.c2",
                 "yes",
-                "",
                 "binlogs",
+                "(full)",
             ],
-            [EVIL, "512 B", "0", "v2.4.0", "", "", "no", "nightly", "logical"],
+            [EVIL, "512 B", "0", "v2.4.0", "", "", "no", "logical", "nightly (0 files, 0 B)"],
         ]
     ]
     assert "&lt;script&gt;" in markup
@@ -439,7 +439,6 @@ def test_empty_backup_list_html_and_text() -> None:
                 "created",
                 "collection names",
                 "self-contained",
-                "base",
                 "kind",
             ]
         ]
@@ -461,8 +460,9 @@ def test_backup_list_text_table() -> None:
         "db2.c2",
         "yes",
         "binlogs",
+        "(full)",
     ]
-    assert lines[4].split()[-1] == "logical"
+    assert lines[4].split()[-7:] == ["no", "logical", "nightly", "(0", "files,", "0", "B)"]
 
 
 def test_to_dataframe() -> None:
@@ -477,8 +477,10 @@ def test_to_dataframe() -> None:
         "milvus_version",
         "created_at",
         "collections",
-        "self_contained",
         "base",
+        "self_contained",
+        "reused_files",
+        "reused_bytes",
         "strategy",
     ]
     assert frame["strategy"].tolist() == ["", "logical"]

@@ -26,22 +26,27 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 
 import attrs
 
-from milvus_backup_lib._html import (
-    format_bytes,
-    format_count,
-    html_block,
-    html_heading,
-    html_key_values,
-    text_key_values,
-)
 from milvus_backup_lib.backup.copier import CopyJob, CopyResult, SegmentCopier
+from milvus_backup_lib.backup.incremental import (
+    Base,
+    Reuse,
+    missing_references,
+    plan_reuse,
+    repository_lock_waiting,
+    source_record,
+    unit_keys,
+)
 from milvus_backup_lib.backup.logical import LogicalWriter, need_milvus_storage
 from milvus_backup_lib.backup.plan import BackupPlan, plan_from_snapshot
+from milvus_backup_lib.backup.report import BackupReport
+from milvus_backup_lib.backup.run_parts import Copied, NoPause, NoTotals, merge
 from milvus_backup_lib.backup.snapshot import MetadataSnapshotter, resolve_collections
+from milvus_backup_lib.backup.vanished import source_vanished as _source_vanished
+from milvus_backup_lib.backup.vanished import vanished_advice as _vanished_advice
 from milvus_backup_lib.errors import BackupExistsError, StorageError
 from milvus_backup_lib.manifest.model import BackupInfo, DatabaseBackupInfo
 from milvus_backup_lib.milvus.gc import AUTO, GcPause, GcPauseOutcome, PauseGc
@@ -68,68 +73,6 @@ def default_backup_name(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     nanos = time.time_ns() % 1_000_000_000
     return now.strftime("backup_%Y_%m_%d_%H_%M_%S_") + str(nanos)
-
-
-@attrs.frozen(kw_only=True)
-class BackupReport:
-    """What :meth:`BackupClient.create_backup` did."""
-
-    name: str
-    info: BackupInfo
-    strategy: BackupStrategy
-    files: int
-    bytes_copied: int
-    server_side_copy: bool
-    gc: GcPauseOutcome
-    #: Wall time of the whole backup, and of its copy phase alone.
-    seconds: float
-    copy_seconds: float = 0.0
-    #: Wall time of recording the copies' checksums (after the copy phase).
-    checksum_seconds: float = 0.0
-    #: With ``resume=True``: binlogs an earlier run had already stored whole, not copied again.
-    resumed_files: int = 0
-    resumed_bytes: int = 0
-
-    @property
-    def collections(self) -> tuple[str, ...]:
-        return tuple(c.qualified_name for c in self.info.collection_backups)
-
-    def _items(self) -> list[tuple[str, str]]:
-        gc = "paused" if self.gc.paused else "not paused"
-        names = self.collections
-        return [
-            ("backup", self.name),
-            ("strategy", self.strategy.value),
-            ("collections", f"{len(names)}: {', '.join(names)}" if names else "0"),
-            ("files", format_count(self.files)),
-            ("bytes", f"{format_bytes(self.bytes_copied)} ({format_count(self.bytes_copied)} bytes)"),
-            ("server-side copy", "yes" if self.server_side_copy else "no"),
-            ("GC", f"{gc}: {self.gc.note}" if self.gc.note else gc),
-            ("seconds", f"{self.seconds:.1f} (copy {self.copy_seconds:.1f})"),
-        ]
-
-    def table(self) -> str:
-        """What the backup did, one ``name  value`` line each, then the backed-up collections."""
-        return text_key_values(self._items()) + "\n\n" + self.info.table()
-
-    def _repr_html_(self) -> str:
-        return html_block(
-            html_heading(f"backup {self.name} created"),
-            html_key_values(self._items()),
-            self.info._repr_html_(),
-        )
-
-
-@attrs.frozen
-class _Copied:
-    """What the copy and checksum steps did."""
-
-    result: CopyResult
-    checksums: dict[str, str]
-    resumed: int
-    resumed_bytes: int
-    copy_seconds: float
-    checksum_seconds: float
 
 
 @attrs.define(kw_only=True)
@@ -166,15 +109,24 @@ class BackupRunner:
         progress: Progress = NULL_PROGRESS,
         resume: bool = False,
         rbac_meta: object = None,
+        base: Base | None = None,
+        self_contained: bool = False,
     ) -> BackupReport:
-        """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants."""
+        """Back up ``selection`` as ``name``; ``rbac_meta`` is the JSON of the users, roles and grants.
+
+        With ``base`` (resolved by :func:`~milvus_backup_lib.backup.incremental.resolve_base`) the
+        binlogs it stores are referenced, not copied (``self_contained``: copied from its store)."""
         started = time.monotonic()
         logical = strategy is BackupStrategy.LOGICAL  # rows by query: the snapshot reads metadata only
-        with BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock:
+        with (
+            BackupLock(self.backup_storage, name, stale_after=self.lock_stale_after) as lock,
+            ExitStack() as refs,
+        ):
             # Held until backup_meta.json is written: a second writer of this name gets
             # BackupLockedError instead of interleaving its files with ours.
             self._check_name_free(name, resume)
             written = False
+            held: list[BackupLock] = []  # the repository lock, while references are added
             try:
                 with self._gc_pause(strategy, selection) as gc:
                     read_as = BackupStrategy.META_ONLY if logical else strategy
@@ -193,6 +145,7 @@ class BackupRunner:
                         rbac_meta=rbac_meta,
                     )
                     files = list(binlog_files(info))
+                    reuse = Reuse() if base is None else plan_reuse(info, base, self._source)
                     written = bool(files)
                     stored, rows = {f.key: f.size for f in files}, {}
                     if logical:
@@ -201,22 +154,41 @@ class BackupRunner:
                         written = True
                         result = writer.write(info, progress)
                         info, stored, rows = result.info, result.files, result.logical
-                        copied = _Copied(result.copy, result.checksums, 0, 0, result.seconds, 0.0)
+                        copied = Copied(result.copy, result.checksums, 0, 0, result.seconds, 0.0)
                     else:
-                        copied = self._copy(name, files, resume, progress, lock, gc.outcome)
+                        todo = [f for f in files if f.key not in reuse.references]
+                        copied = self._copy(name, todo, resume, progress, lock, gc.outcome)
+                    if reuse.files:
+                        # Under the repository lock until the manifest is written: a delete cannot
+                        # sweep a file between our check that it is there and our reference to it.
+                        held.append(
+                            refs.enter_context(
+                                repository_lock_waiting(
+                                    self.backup_storage, stale_after=self.lock_stale_after
+                                )
+                            )
+                        )
+                        reuse, copied = self._settle(
+                            name, info, reuse, copied, self_contained, progress, lock, gc.outcome
+                        )
                 outcome = gc.outcome
+                now = dt.datetime.now(dt.timezone.utc)
                 library_meta = LibraryMeta(
-                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    created_at=now.isoformat(timespec="milliseconds"),  # base="latest" orders by it
                     strategy=strategy.value,
                     gc_paused=outcome.paused,
                     gc_note=outcome.note,
                     files=stored,
-                    checksums=copied.checksums,
+                    checksums={**copied.checksums, **reuse.checksums},
                     logical=rows,
+                    references={} if self_contained else reuse.references,
+                    base=base.name if base is not None else "",
+                    source=source_record(self.milvus_storage, info.collection_backups),
                 )
                 progress.phase("meta", name)
                 written = True
-                lock.ensure_held()  # fencing: only the writer that provably holds the lock commits
+                for fence in (lock, *held):  # fencing: only a writer that provably holds the locks commits
+                    fence.ensure_held()
                 self.repository.write_manifest(info, library_meta)
             except BaseException:
                 if written:
@@ -237,7 +209,48 @@ class BackupRunner:
             checksum_seconds=copied.checksum_seconds,
             resumed_files=copied.resumed,
             resumed_bytes=copied.resumed_bytes,
+            reused_files=reuse.files,
+            reused_bytes=reuse.bytes,
+            base=library_meta.base,
+            self_contained=library_meta.self_contained,
         )
+
+    def _settle(
+        self,
+        name: str,
+        info: BackupInfo,
+        reuse: Reuse,
+        copied: Copied,
+        self_contained: bool,
+        progress: Progress,
+        lock: BackupLock,
+        gc: GcPauseOutcome,
+    ) -> tuple[Reuse, Copied]:
+        """Under the repository lock: copy from the cluster now the units whose referenced files a
+        concurrent delete removed; with ``self_contained``, copy the reused files from their holders."""
+        progress.phase("references", f"checking {reuse.files} files stored by earlier backups")
+        gone = unit_keys(reuse, missing_references(self.repository, reuse), info)
+        if gone:
+            log.warning(
+                "backup %s: %d file(s) of the base were removed meanwhile (a delete?): copying them from "
+                "the cluster",
+                name,
+                len(gone),
+            )
+            reuse = reuse.without(gone)
+            again = self._copy(
+                name, [f for f in binlog_files(info) if f.key in gone], False, progress, lock, gc
+            )
+            copied = merge(copied, again)
+        if self_contained and reuse.files:
+            jobs = [
+                CopyJob(self.repository.path(holder, key), self.repository.path(name, key), reuse.sizes[key])
+                for key, holder in reuse.references.items()
+            ]
+            progress.phase("copy", f"{len(jobs)} files from the base's store")
+            lock.check()
+            self.copier.copy(self.backup_storage, self.backup_storage, jobs, progress)
+        return reuse, copied
 
     def plan(
         self,
@@ -282,12 +295,12 @@ class BackupRunner:
 
     def _gc_pause(
         self, strategy: BackupStrategy, selection: CollectionFilter
-    ) -> AbstractContextManager[GcPause | _NoPause]:
+    ) -> AbstractContextManager[GcPause | NoPause]:
         """The GC pause for this run; a named collection or database that does not exist is refused
         first (:class:`CollectionNotFoundError`), before GC is touched."""
         if self.pause_gc is False or strategy in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL):
             why = "not requested (pause_gc=False)" if self.pause_gc is False else "no binlogs copied"
-            return nullcontext(_NoPause(GcPauseOutcome(False, why)))
+            return nullcontext(NoPause(GcPauseOutcome(False, why)))
         resolve_collections(self.cluster, selection)
         return GcPause(self.cluster, self.gc_pause_seconds, mode=self.pause_gc)
 
@@ -299,7 +312,7 @@ class BackupRunner:
         progress: Progress,
         lock: BackupLock,
         gc: GcPauseOutcome | None = None,
-    ) -> _Copied:
+    ) -> Copied:
         """Copy ``files`` into backup ``name`` and record their checksums (by backup-relative key).
 
         The copy goes in batches of :data:`COPY_BATCH_FILES`; before each the lock is checked, so a
@@ -340,7 +353,7 @@ class BackupRunner:
         for key, job in jobs.items():
             if job.destination in by_destination:
                 checksums[key] = by_destination[job.destination]
-        return _Copied(
+        return Copied(
             result=result,
             checksums=checksums,
             resumed=len(resumed),
@@ -357,7 +370,7 @@ class BackupRunner:
             lock.check()
             return self.copier.copy(self._source, self.backup_storage, todo, progress)
         progress.files_total(len(todo), sum(job.size for job in todo))
-        quiet = _NoTotals(progress)  # the copier announces each batch's total: the whole one is told
+        quiet = NoTotals(progress)  # the copier announces each batch's total: the whole one is told
         results: list[CopyResult] = []
         for start in range(0, len(todo), COPY_BATCH_FILES):
             lock.check()
@@ -396,54 +409,3 @@ class BackupRunner:
 
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="resume") as pool:
             return {key: digest for key, digest in pool.map(same, candidates) if digest is not None}
-
-
-def _source_vanished(exc: BaseException) -> bool:
-    """Whether a copy failed because a source file is gone (a ``FileNotFoundError`` in its causes)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        if isinstance(link, FileNotFoundError):
-            return True
-        link = link.__cause__
-    return False
-
-
-def _vanished_advice(gc: GcPauseOutcome) -> str:
-    """What to say about GC when a source file vanished during the copy."""
-    if gc.paused:
-        return (
-            "garbage collection was paused, so the file was removed by something else (the collection "
-            "dropped, or its data deleted, while the backup ran?); back up again"
-        )
-    return (
-        f"garbage collection was not paused ({gc.note}), so compaction and GC may have removed a "
-        "segment after it was listed; back up again (resume=True keeps what was copied) with GC "
-        "paused: give the management URL of Milvus (its HTTP port, 9091: "
-        'management_url="http://HOST:9091") '
-        "so the pause reaches it, and pause_gc=True so that a backup never runs without it"
-    )
-
-
-class _NoTotals(Progress):
-    """Forwards every event but ``files_total`` (told once by the runner, not per batch) to ``inner``."""
-
-    def __init__(self, inner: Progress) -> None:
-        self.inner = inner
-
-    def phase(self, name: str, detail: str = "") -> None:
-        self.inner.phase(name, detail)
-
-    def file_done(self, path: str, nbytes: int) -> None:
-        self.inner.file_done(path, nbytes)
-
-    def waiting(self, what: str, seconds: float) -> None:
-        self.inner.waiting(what, seconds)
-
-
-@attrs.frozen
-class _NoPause:
-    """Stands for a GC pause that was not attempted."""
-
-    outcome: GcPauseOutcome

@@ -19,7 +19,15 @@ import attrs
 from milvus_backup_lib.backup.copier import FsspecCopier
 from milvus_backup_lib.backup_yaml import ToolConfig, from_milvus_backup_config, load_config_file
 from milvus_backup_lib.cli import legacy
-from milvus_backup_lib.cli.output import EXIT_FAILURE, EXIT_OK, CommandLineError, Output, go_json
+from milvus_backup_lib.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CommandLineError,
+    Output,
+    go_json,
+    report_data,
+    stored_text,
+)
 from milvus_backup_lib.cli.parser import DEFAULT_CONFIG, Settings, pause_gc_choice
 from milvus_backup_lib.cli.progress import close_progress, configure_logging, make_progress
 from milvus_backup_lib.cli.prune import run_delete, run_materialize, run_prune, storage_line
@@ -170,23 +178,12 @@ def cmd_create(ctx: Context) -> int:
             progress=progress,
             rbac=args.rbac,
             resume=args.resume,
+            base=getattr(args, "base", None),
+            self_contained=getattr(args, "self_contained", False),
         )
     finally:
         close_progress(progress)
-    data = {
-        "name": report.name,
-        "strategy": report.strategy,
-        "collections": report.collections,
-        "files": report.files,
-        "bytes_copied": report.bytes_copied,
-        "size": report.info.size,
-        "server_side_copy": report.server_side_copy,
-        "gc": report.gc,
-        "seconds": round(report.seconds, 3),
-        "copy_seconds": round(report.copy_seconds, 3),
-        "resumed_files": report.resumed_files,
-        "resumed_bytes": report.resumed_bytes,
-    }
+    data = report_data(report)
     ctx.out.result(report.table(), data)
     return EXIT_OK
 
@@ -246,7 +243,8 @@ def cmd_get(ctx: Context) -> int:
         ctx.out.raw(go_json(info))
         return EXIT_OK
     note = "\nlogical backup: rows as Parquet; restore it with milvus-backup-lib (the Go tool cannot)"
-    text = info.table().rstrip("\n") + "\n" + storage_line(client, ctx.args.name)
+    text = info.table().rstrip("\n") + stored_text(client.repository.summary(ctx.args.name))
+    text += "\n" + storage_line(client, ctx.args.name)
     ctx.out.result(text + (note if library is not None and library.is_logical else ""), info)
     return EXIT_OK
 

@@ -25,8 +25,10 @@ from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.storage.location import StorageLocation
 
 if TYPE_CHECKING:
+    from milvus_backup_lib.backup.report import BackupReport
     from milvus_backup_lib.cli.parser import Settings
     from milvus_backup_lib.manifest.model import BackupInfo
+    from milvus_backup_lib.repository.store import BackupSummary
 
 __all__ = [
     "CLI_VOCABULARY",
@@ -40,6 +42,8 @@ __all__ = [
     "cli_message",
     "go_json",
     "one_line",
+    "report_data",
+    "stored_text",
     "to_jsonable",
 ]
 
@@ -192,3 +196,38 @@ def one_line(exc: BaseException, name: str | None = None) -> str:
     # Notes (a failed restore says which collections it dropped or left) belong to the message.
     text = " ".join([str(exc), *getattr(exc, "__notes__", ())])
     return cli_message(" ".join(text.split()), name) or type(exc).__name__
+
+
+def stored_text(summary: BackupSummary) -> str:
+    """How backup ``summary`` is stored, for an incremental one: its base and what it reuses (whether
+    it is self-contained is :func:`~milvus_backup_lib.cli.prune.storage_line`'s)."""
+    if not summary.base and summary.self_contained:
+        return ""
+    lines = [f"base: {summary.base}"]
+    if not summary.self_contained:
+        lines.append(
+            f"reused: {summary.reused_files} files, {summary.reused_bytes} bytes stored by earlier backups"
+        )
+    return "\n\n" + "\n".join(lines)
+
+
+def report_data(report: BackupReport) -> dict[str, Any]:
+    """The JSON of ``create``: what :class:`BackupReport` says."""
+    return {
+        "name": report.name,
+        "strategy": report.strategy,
+        "collections": report.collections,
+        "files": report.files,
+        "bytes_copied": report.bytes_copied,
+        "size": report.info.size,
+        "server_side_copy": report.server_side_copy,
+        "gc": report.gc,
+        "seconds": round(report.seconds, 3),
+        "copy_seconds": round(report.copy_seconds, 3),
+        "resumed_files": report.resumed_files,
+        "resumed_bytes": report.resumed_bytes,
+        "base": report.base,
+        "reused_files": report.reused_files,
+        "reused_bytes": report.reused_bytes,
+        "self_contained": report.self_contained,
+    }

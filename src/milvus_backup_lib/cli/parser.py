@@ -151,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print what would be backed up (collections, segments, files, bytes); copy nothing",
     )
+    create.add_argument(
+        "--base",
+        metavar="NAME",
+        default=None,
+        help="incremental backup: reference the segment directories backup NAME already stores instead of"
+        " copying them; 'latest' = the newest complete backup of the same Milvus storage and root",
+    )
+    create.add_argument(
+        "--self_contained",
+        "--self-contained",
+        dest="self_contained",
+        action="store_true",
+        help="with --base: copy the reused files from the base's store, so the Go tool can read the backup",
+    )
     v05 = create.add_argument_group("v0.5 spellings (accepted, with a note naming the new one)")
     v05.add_argument("-c", "--colls", metavar="LIST", help="= --filter LIST")
     v05.add_argument("-d", "--databases", metavar="DBS", help='= --filter "db1.*,db2.*"')

@@ -17,8 +17,15 @@ from milvus_backup_lib.reader._arrow import arrow, arrow_type
 from milvus_backup_lib.reader._files import DeleteMap, read_deletes
 from milvus_backup_lib.reader._logical import logical_batches
 from milvus_backup_lib.reader._segments import ROW_ID_FIELD, TIMESTAMP_FIELD, SegmentSource
+from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.references import file_path
 from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
-from milvus_backup_lib.storage.layout import backup_delta_log_key, log_id_of, validate_backup_name
+from milvus_backup_lib.storage.layout import (
+    backup_delta_log_key,
+    backup_insert_log_key,
+    log_id_of,
+    validate_backup_name,
+)
 from milvus_backup_lib.storage.location import StorageLocation
 
 if TYPE_CHECKING:
@@ -71,6 +78,9 @@ class BackupReader:
         self.info = info
         #: Our record of it (None for the Go tool's backups); a logical backup's files are listed there.
         self.library = library
+
+        #: Where each file is stored: an incremental backup's reused ones under the backup holding them.
+        self._holders = Holders(name, library)
 
     @property
     def logical(self) -> bool:
@@ -129,13 +139,18 @@ class BackupReader:
         return {by_name[p] for p in partitions}
 
     def _deletes_of(self, seg: SegmentBackupInfo, into: DeleteMap) -> None:
-        backup_dir = self._repository.backup_dir(self.name)
         for fb in seg.deltalogs:
             for binlog in fb.binlogs:
                 key = backup_delta_log_key(
                     seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id, log_id_of(binlog)
                 )
-                read_deletes(self._repository.location, f"{backup_dir}/{key}", into)
+                path = file_path(self._repository, self.name, self._holders.meta, key)
+                read_deletes(self._repository.location, path, into)
+
+    def _insert_dir(self, seg: SegmentBackupInfo) -> str:
+        """The directory of the backup storing ``seg``'s insert logs (another one's for a reused segment)."""
+        first = backup_insert_log_key(seg.collection_id, seg.partition_id, seg.group_id, seg.segment_id, 0, 0)
+        return self._repository.backup_dir(self._holders.of_dir(first.rsplit("/", 2)[0]))
 
     def iter_batches(
         self,
@@ -198,7 +213,6 @@ class BackupReader:
             for seg in part.segment_backups:
                 if seg.is_l0 and part.partition_id in part_ids:
                     self._deletes_of(seg, partition_l0.setdefault(part.partition_id, {}))
-        backup_dir = self._repository.backup_dir(self.name)
         pk = coll.schema.primary_field
         for part in coll.partition_backups:
             if part.partition_id not in part_ids:
@@ -211,7 +225,7 @@ class BackupReader:
                 if seg.deltalogs:  # the segment's own delete logs: for it alone
                     deletes = dict(shared)
                     self._deletes_of(seg, deletes)
-                source = SegmentSource(self._repository.location, backup_dir, seg, fields, pk)
+                source = SegmentSource(self._repository.location, self._insert_dir(seg), seg, fields, pk)
                 yield part.partition_name, seg.segment_id, source.batches(batch_rows, deletes, system, schema)
 
     def read(

@@ -60,11 +60,14 @@ class BackupSummary:
     milvus_version: str
     created_at: dt.datetime | None
     collections: tuple[str, ...] = ()
+    #: The backup an incremental backup was made against ("" for a full backup).
+    base: str = ""
     #: Whether every file is stored under the backup's own directory (the Go tool reads only these);
     #: False for an incremental backup until :meth:`BackupClient.materialize`.
     self_contained: bool = True
-    #: The backup an incremental backup was made against ("" for a full one).
-    base: str = ""
+    #: Binlogs stored by other backups (referenced), and their bytes.
+    reused_files: int = 0
+    reused_bytes: int = 0
     #: The backup's strategy (``serial_flush``, ``logical``...; "" for the Go tool's backups).
     strategy: str = ""
 
@@ -82,8 +85,10 @@ DATAFRAME_COLUMNS = (
     "milvus_version",
     "created_at",
     "collections",
-    "self_contained",
     "base",
+    "self_contained",
+    "reused_files",
+    "reused_bytes",
     "strategy",
 )
 _TABLE_HEADERS = (
@@ -94,7 +99,6 @@ _TABLE_HEADERS = (
     "created",
     "collection names",
     "self-contained",
-    "base",
     "kind",
 )
 _TABLE_NUMERIC = frozenset({1, 2})
@@ -110,8 +114,14 @@ class BackupList(list[BackupSummary]):
 
     __slots__ = ()
 
+    def _incremental(self) -> bool:
+        return any(s.base or not s.self_contained for s in self)
+
+    def _headers(self) -> tuple[str, ...]:
+        return (*_TABLE_HEADERS, "base (reused)") if self._incremental() else _TABLE_HEADERS
+
     def _rows(self) -> list[tuple[str, ...]]:
-        return [
+        rows: list[tuple[str, ...]] = [
             (
                 s.name,
                 format_bytes(s.size),
@@ -120,21 +130,23 @@ class BackupList(list[BackupSummary]):
                 s.created_at.isoformat(timespec="seconds") if s.created_at else "",
                 ", ".join(s.collections),
                 "yes" if s.self_contained else "no",
-                s.base,
                 "logical" if s.logical else "binlogs",
             )
             for s in self
         ]
+        if not self._incremental():
+            return rows
+        return [(*row, _stored(s)) for row, s in zip(rows, self, strict=True)]
 
     def table(self) -> str:
         """One line per backup: name, size, collection count, Milvus version, creation time, collections,
-        whether it is self-contained, and its base."""
-        return f"{len(self)} backup(s)\n" + text_table(_TABLE_HEADERS, self._rows(), numeric=_TABLE_NUMERIC)
+        whether it is self-contained, its kind (and, when any is incremental, its base and what it reuses)."""
+        return f"{len(self)} backup(s)\n" + text_table(self._headers(), self._rows(), numeric=_TABLE_NUMERIC)
 
     def _repr_html_(self) -> str:
         return html_block(
             html_heading(f"{len(self)} backup(s)"),
-            html_table(_TABLE_HEADERS, self._rows(), numeric=_TABLE_NUMERIC),
+            html_table(self._headers(), self._rows(), numeric=_TABLE_NUMERIC),
         )
 
     def to_dataframe(self) -> pandas.DataFrame:
@@ -152,6 +164,12 @@ class BackupList(list[BackupSummary]):
             ) from exc
         records = [{column: getattr(s, column) for column in DATAFRAME_COLUMNS} for s in self]
         return pd.DataFrame.from_records(records, columns=list(DATAFRAME_COLUMNS))
+
+
+def _stored(summary: BackupSummary) -> str:
+    if summary.self_contained:
+        return f"{summary.base} (self-contained)" if summary.base else "(full)"
+    return f"{summary.base} ({summary.reused_files} files, {format_bytes(summary.reused_bytes)})"
 
 
 class BackupRepository:
@@ -326,8 +344,10 @@ class BackupRepository:
             milvus_version=info.milvus_version,
             created_at=created,
             collections=tuple(c.qualified_name for c in info.collection_backups),
-            self_contained=lib.self_contained if lib else True,
             base=lib.base if lib else "",
+            self_contained=lib.self_contained if lib else True,
+            reused_files=len(lib.references) if lib else 0,
+            reused_bytes=sum(lib.files.get(key, 0) for key in lib.references) if lib else 0,
             strategy=lib.strategy if lib else "",
         )
 

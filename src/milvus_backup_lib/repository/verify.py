@@ -4,6 +4,8 @@
 binlog and compares its MD5 with the one recorded when it was copied (``meta/milvus_backup_lib.json``).
 A logical backup's Parquet files (``{name}/logical/``) are checked the same way, and at ``checksum``
 level each file's row count (its Parquet footer) is compared with the one recorded.
+The files an incremental backup references are checked where the backup that holds them stores them
+(one more listing per holder), and reported with that backup's name.
 Backups written by the Go tool record no checksums: they verify at size level, and the report says so.
 """
 
@@ -24,7 +26,9 @@ from milvus_backup_lib.manifest.codec import (
 )
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.repository.checksum import md5_of
-from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.references import file_path
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.storage.layout import binlog_files
 from milvus_backup_lib.storage.location import StorageLocation
 
@@ -129,6 +133,29 @@ def _wrong_rows(
     return out
 
 
+def _stored_with_references(
+    location: StorageLocation, name: str, library: LibraryMeta | None
+) -> dict[str, int]:
+    """:func:`stored_files` of backup ``name``, its referenced files taken from their holders (one
+    listing per holder)."""
+    stored = stored_files(location, name)
+    references = library.references if library is not None else {}
+    by_holder: dict[str, list[str]] = {}
+    for key, holder in references.items():
+        by_holder.setdefault(holder, []).append(key)
+        stored.pop(key, None)
+    for holder, keys in by_holder.items():
+        theirs = stored_files(location, holder)
+        stored.update({key: theirs[key] for key in keys if key in theirs})
+    return stored
+
+
+def _shown(holders: Holders, path: str) -> str:
+    """``path``, naming the backup that stores it when that is another one."""
+    holder = holders.of_file(path)
+    return path if holder == holders.name else f"{path} (stored by backup {holder})"
+
+
 def verify_backup(
     repository: BackupRepository,
     name: str,
@@ -177,12 +204,16 @@ def verify_backup(
         meta_problems.append(f"unreadable meta/milvus_backup_lib.json: {exc}")
     logical = library is not None and library.is_logical
     expected = dict(library.files) if library is not None and logical else expected_files(info)
-    stored = stored_files(location, name, "logical" if logical else "binlogs")
-    missing = tuple(sorted(path for path in expected if path not in stored))
+    holders = Holders(name, library)
+    if logical:
+        stored = stored_files(location, name, "logical")
+    else:
+        stored = _stored_with_references(location, name, library)
+    missing = tuple(sorted(_shown(holders, path) for path in expected if path not in stored))
     wrong_size: tuple[tuple[str, int, int], ...] = ()
     if level in ("size", "checksum"):
         wrong_size = tuple(
-            (path, size, stored[path])
+            (_shown(holders, path), size, stored[path])
             for path, size in sorted(expected.items())
             if path in stored and stored[path] != size
         )
@@ -196,7 +227,7 @@ def verify_backup(
                 "no checksums are recorded (a backup made by the Go tool or an older version): verified sizes"
             )
         else:
-            damaged = {p for p in missing} | {p for p, _, _ in wrong_size}
+            damaged = {p for p in expected if p not in stored or stored[p] != expected[p]}
             to_read = [p for p in sorted(expected) if p not in damaged]
             for path in to_read:
                 if path not in recorded:
@@ -207,7 +238,8 @@ def verify_backup(
                 # Always read: the recorded checksum is compared with the bytes, never with an MD5 the
                 # store reports (which is what the recording may have come from).
                 try:
-                    return path, md5_of(location, location.join(name, path), size=expected[path])
+                    where = file_path(repository, name, library, path)
+                    return path, md5_of(location, where, size=expected[path])
                 except StorageError as exc:
                     if isinstance(exc.__cause__, FileNotFoundError):  # vanished since the listing
                         return path, None
@@ -217,9 +249,9 @@ def verify_backup(
             with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="verify") as pool:
                 for path, found in pool.map(compute, readable):
                     if found is None:
-                        vanished.append(path)
+                        vanished.append(_shown(holders, path))
                     elif found != recorded[path]:
-                        corrupt.append((path, recorded[path], found))
+                        corrupt.append((_shown(holders, path), recorded[path], found))
             missing = tuple(sorted({*missing, *vanished}))
             if library is not None and logical:
                 bad = {*missing, *(p for p, _, _ in corrupt)}

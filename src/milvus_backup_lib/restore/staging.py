@@ -1,12 +1,19 @@
-"""Where the server reads a backup's binlogs from: in place, or staged into its own storage."""
+"""Where the server reads a backup's binlogs from: in place, or staged into its own storage.
+
+An incremental backup's reused directories are read where the backup that holds them stores them
+(:class:`~milvus_backup_lib.repository.holders.Holders`), in place and when staged alike.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from milvus_backup_lib.backup.copier import CopyJob, SegmentCopier
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
 from milvus_backup_lib.errors import ImportFailedError, StorageError
+from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.restore.plan import ImportData
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -24,6 +31,17 @@ class Staging:
         self.milvus_storage = milvus_storage
         self.backup_storage = backup_storage
         self.copier = copier
+        self._holders: dict[str, Holders] = {}
+        self._holders_lock = threading.Lock()
+
+    def holder(self, backup_name: str, prefix: str) -> str:
+        """The backup whose directory stores the import directory ``prefix`` of backup ``backup_name``."""
+        with self._holders_lock:
+            holders = self._holders.get(backup_name)
+            if holders is None:
+                holders = Holders.read(BackupRepository(self.backup_storage), backup_name)
+                self._holders[backup_name] = holders
+        return holders.of_dir(prefix)
 
     @property
     def in_place(self) -> bool:
@@ -46,7 +64,7 @@ class Staging:
         logs are ("" without), as a path of the storage :meth:`count_deletes` reads."""
         prefixes = [p for p in (step.insert_prefix, step.delta_prefix) if p]
         if self.in_place:
-            locations = [self.backup_storage.join(backup_name, p) for p in prefixes]
+            locations = [self.backup_storage.join(self.holder(backup_name, p), p) for p in prefixes]
         else:
             locations = [self.stage(backup_name, p, stage_root) for p in prefixes]
         paths = [self.milvus_path(p).rstrip("/") + "/" for p in locations]
@@ -63,7 +81,7 @@ class Staging:
 
     def stage(self, backup_name: str, prefix: str, stage_root: str) -> str:
         """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
-        src_dir = self.backup_storage.join(backup_name, prefix)
+        src_dir = self.backup_storage.join(self.holder(backup_name, prefix), prefix)
         dst_dir = f"{stage_root}/{prefix.strip('/')}"
         src_root = src_dir.rstrip("/") + "/"
         jobs = [
