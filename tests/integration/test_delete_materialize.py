@@ -119,7 +119,9 @@ def test_deleting_the_base_keeps_the_incremental_whole_and_deleting_it_leaves_no
     _change(milvus_server.uri, source, seed=11, start=ROWS)
     inc = bc.create_backup("inc", [source], base="latest")
     assert inc.base == "full" and inc.reused_files > 0 and inc.files > 0 and not inc.self_contained
-    referenced = set(bc.repository.read_library_meta("inc").references)  # type: ignore[union-attr]
+    meta = bc.repository.read_library_meta("inc")
+    assert meta is not None
+    referenced = set(meta.references)
 
     deleted = bc.delete_backup("full")
     assert deleted.referenced_by == ["inc"] and set(deleted.kept) == referenced
