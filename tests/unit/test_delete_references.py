@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import attrs
 import pytest
@@ -41,7 +42,7 @@ from milvus_backup_lib.repository.references import repository_lock
 from milvus_backup_lib.repository.retention import retention_policy
 from milvus_backup_lib.repository.store import TOMBSTONE_FILE, BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.unfinished import list_unfinished
-from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR
+from milvus_backup_lib.storage.layout import LIBRARY_META_FILE, META_DIR, ROOT_MARKER
 from milvus_backup_lib.testing.memory import InMemoryMilvus
 
 UTC = dt.timezone.utc
@@ -168,6 +169,46 @@ def test_an_interrupted_delete_leaves_a_husk_the_next_prune_removes(monkeypatch:
     assert report.removed == [] and [n for n, _ in report.kept] == ["new"]  # never counted as a backup
     assert report.husk_bytes == stored and report.bytes_freed == stored
     assert repository.directory_names() == ["new"]
+
+
+def test_a_delete_killed_mid_sweep_on_local_disk_leaves_unreferenced_files_the_next_delete_removes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repository = BackupRepository(StorageLocation(f"file://{tmp_path}"))
+    _store(repository, "old", 1, sizes=(100, 250, 40, 60))
+    referenced = ["binlogs/insert_log/1/2/3/100/0", "binlogs/insert_log/1/2/3/100/2"]
+    _refer(repository, "old", "inc", keys=referenced)
+    _store(repository, "other", 2)
+    checksums = {k: md5_of(repository.location, repository.path("old", k)) for k in referenced}
+    real, swept = StorageLocation.remove_file, []
+
+    def killed(self: StorageLocation, path: str) -> None:  # after the tombstone, the marker and one file
+        if "/old/" in path and not path.endswith(BACKUP_META):
+            if swept:
+                raise StorageError("the process was killed")
+            swept.append(path)
+        real(self, path)
+
+    monkeypatch.setattr(StorageLocation, "remove_file", killed)
+    with pytest.raises(StorageError, match="killed"):
+        deletion.delete_backup(repository, "old")
+    monkeypatch.undo()
+
+    # the name went at once; left: the tombstone, what inc references, and unreferenced files
+    assert repository.names() == ["inc", "other"] and repository.is_husk("old")
+    assert not (tmp_path / "old" / META_DIR / BACKUP_META).exists() and list_unfinished(repository) == []
+    left = _files(repository, "old")
+    leftovers = {k: v for k, v in left.items() if k not in referenced and k != TOMBSTONE_FILE}
+    assert leftovers and set(referenced) <= left.keys()
+
+    report = deletion.delete_backup(repository, "other")  # the next delete sweeps the husk
+
+    assert report.husk_bytes_freed == sum(leftovers.values())
+    assert set(_files(repository, "old")) == {*referenced, TOMBSTONE_FILE}  # exactly what inc references
+    assert {k: md5_of(repository.location, repository.path("old", k)) for k in referenced} == checksums
+    deletion.delete_backup(repository, "inc")
+    assert repository.directory_names() == []
+    assert [p.name for p in tmp_path.rglob("*")] == [ROOT_MARKER]
 
 
 def test_a_backup_whose_references_cannot_be_read_stops_every_sweep() -> None:
