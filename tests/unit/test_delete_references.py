@@ -1,8 +1,9 @@
 """Delete and prune never break another backup; materialize makes a backup self-contained.
 
-Until incremental creation writes references, a referencing backup is made here by hand: the meta files
-of a real backup copied to a new name, its library meta's ``references`` pointing every binlog at the
-original (exactly what an incremental backup of unchanged data records).
+A referencing backup is made here by hand, so that each test sets exactly the references it needs: the
+meta files of a real backup copied to a new name, its library meta's ``references`` pointing every binlog
+at the original (what an incremental backup of unchanged data records). The same with real incremental
+backups on the real server: tests/integration/test_delete_materialize.py.
 """
 
 from __future__ import annotations
