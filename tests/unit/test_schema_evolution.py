@@ -9,6 +9,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import pytest
 from memory_data import DB, client
 
@@ -373,3 +374,25 @@ def test_struct_array_fields_are_refused_up_front_by_a_2_5_target() -> None:
     ):
         client(target, bk.backup_storage).restore("s")
     assert target.list_collections(DB) == []
+
+
+def test_varchar_fields_without_max_length_get_milvus_s_largest() -> None:
+    """Milvus Lite 3.2.2 keeps no max_length for an Array of VarChar (nor, optionally, a VarChar): a
+    server refuses to create such a field, so it is recreated with 65535; given lengths are kept."""
+    lite_like = FieldSchema(
+        field_id=102, name="tags", data_type=DataType.ARRAY, element_type=DataType.VARCHAR
+    )
+    schema = CollectionSchema(
+        fields=(
+            _f(100, "pk"),
+            FieldSchema(field_id=101, name="title", data_type=DataType.VARCHAR),
+            attrs.evolve(lite_like, type_params=(KeyValue(key="max_capacity", value="4"),)),
+            field("kept", DataType.VARCHAR, max_length=16),
+            field("nums", DataType.ARRAY, element_type=DataType.INT64, max_capacity=4),
+        )
+    )
+    layout = field_layout(schema, "t")
+    lengths = {f.name: f.type_param("max_length") for f in layout.all_at_once.fields}
+    assert lengths == {"pk": None, "title": "65535", "tags": "65535", "kept": "16", "nums": None}
+    tags = next(f for f in layout.create.fields if f.name == "tags")
+    assert tags.type_param("max_capacity") == "4"

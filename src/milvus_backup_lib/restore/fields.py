@@ -15,9 +15,18 @@ covers collections without a dynamic field and those with struct array fields.
 Newer Milvus keeps a ``max_field_id`` collection property (milvus#48988) and numbers added fields after
 it: replayed into ``CreateCollection`` it would push every re-added field past its backed-up ID, so it is
 left out (the fix of milvus-backup PR #1079).
+
+A VarChar field, or an Array of VarChar, needs a ``max_length`` on every Milvus server ("type
+param(max_length) should be specified for varChar field"), but Milvus Lite 3.2.2 neither requires nor
+keeps one: its ``adapter/grpc/translators/schema.py`` reads ``max_length`` only for VARCHAR fields (optional)
+and never for an ARRAY's elements, so its ``DescribeCollection``, and a logical backup of it, has none.
+Such a field is recreated with Milvus's largest VarChar length, 65535 (``proxy.maxVarCharLength``,
+milvus ``configs/milvus.yaml``): the source enforced no limit.
 """
 
 from __future__ import annotations
+
+import logging
 
 import attrs
 
@@ -26,9 +35,11 @@ from milvus_backup_lib.manifest.model import CollectionSchema, DataType, FieldSc
 __all__ = [
     "FIRST_USER_FIELD_ID",
     "MAX_FIELD_ID_PROPERTY",
+    "MAX_VARCHAR_LENGTH",
     "FieldLayout",
     "field_ids",
     "field_layout",
+    "with_max_length",
     "without_max_field_id",
 ]
 
@@ -36,6 +47,10 @@ __all__ = [
 FIRST_USER_FIELD_ID = 100
 #: The collection property newer Milvus manages itself (never sent back on create).
 MAX_FIELD_ID_PROPERTY = "max_field_id"
+#: ``proxy.maxVarCharLength``'s default, the longest VarChar a Milvus server accepts.
+MAX_VARCHAR_LENGTH = 65535
+
+_log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -61,9 +76,27 @@ def without_max_field_id(properties: tuple[KeyValue, ...]) -> tuple[KeyValue, ..
     return tuple(kv for kv in properties if kv.key != MAX_FIELD_ID_PROPERTY)
 
 
+def with_max_length(f: FieldSchema, collection: str = "") -> FieldSchema:
+    """``f``, with ``max_length`` :data:`MAX_VARCHAR_LENGTH` if it is a VarChar (or Array of VarChar)
+    field without one (a Milvus Lite schema: see the module docstring)."""
+    varchar = f.data_type == DataType.VARCHAR or (
+        f.data_type == DataType.ARRAY and f.element_type == DataType.VARCHAR
+    )
+    if not varchar or f.type_param("max_length") is not None:
+        return f
+    _log.info(
+        "field %r of %s has no max_length (a Milvus Lite schema): it is created with max_length %d",
+        f.name,
+        collection or "the backed-up collection",
+        MAX_VARCHAR_LENGTH,
+    )
+    params = (*f.type_params, KeyValue(key="max_length", value=str(MAX_VARCHAR_LENGTH)))
+    return attrs.evolve(f, type_params=params)
+
+
 def field_layout(schema: CollectionSchema, name: str) -> FieldLayout:
     """How to recreate ``schema`` as collection ``name`` (see the module docstring)."""
-    user = [f for f in schema.fields if not f.is_dynamic]
+    user = [with_max_length(f, name) for f in schema.fields if not f.is_dynamic]
     created = 0
     while created < len(user) and user[created].field_id == FIRST_USER_FIELD_ID + created:
         created += 1
