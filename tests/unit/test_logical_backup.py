@@ -462,6 +462,8 @@ def test_a_bulk_import_restore_of_a_logical_backup_is_refused_before_anything_ch
     # the default, method="auto", restores it by inserts
     plan = client.plan_restore("lg", suffix="_r")
     assert "insert" in plan.table()
+    # the plan counts the rows the logical backup records (its manifest has no segments)
+    assert [c.backup_rows for c in plan.collections] == [len(cluster.rows(DB, "c"))]
     client.restore("lg", suffix="_r")
     assert target.rows(DB, "c_r") == cluster.rows(DB, "c")
 

@@ -16,6 +16,7 @@ group's directory in a batch: core/restore/coll_task.go ``notL0SegBatchesWithGro
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from milvus_backup_lib.manifest.model import CollectionBackupInfo, PartitionBackupInfo, SegmentBackupInfo
 from milvus_backup_lib.options import QualifiedName
@@ -55,10 +56,15 @@ def import_steps(
 
 
 def insert_steps(
-    source: QualifiedName, target: QualifiedName, info: CollectionBackupInfo, reason: str
+    source: QualifiedName,
+    target: QualifiedName,
+    info: CollectionBackupInfo,
+    reason: str,
+    recorded: Mapping[str, int] | None = None,
 ) -> list[InsertData]:
     """The inserts restoring ``info`` into ``target``: one per backed-up partition; a partition-key
-    collection's rows are routed by the server (``into=""``), as its partitions are its own."""
+    collection's rows are routed by the server (``into=""``), as its partitions are its own.
+    ``recorded``: a logical backup's rows per partition (its manifest has no segments)."""
     routed = info.schema.partition_key_field is not None
     return [
         InsertData(
@@ -66,7 +72,9 @@ def insert_steps(
             source=source,
             partition=part.partition_name,
             into="" if routed else part.partition_name,
-            rows=sum(seg.num_of_rows for seg in part.segment_backups if not seg.is_l0),
+            rows=recorded.get(part.partition_name, 0)
+            if recorded is not None
+            else sum(seg.num_of_rows for seg in part.segment_backups if not seg.is_l0),
             reason=reason,
         )
         for part in info.partition_backups

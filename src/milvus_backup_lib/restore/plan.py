@@ -63,6 +63,9 @@ class TargetState:
     milvus_storage: bool = True
     #: The backup's ``LibraryMeta.strategy`` (``"logical"``: rows in Parquet, only inserts restore it).
     backup_strategy: str = ""
+    #: A logical backup's recorded rows: ``{qualified source: {partition name: rows}}`` (its manifest
+    #: has no segments to count them from).
+    logical_rows: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict, hash=False)
 
     @classmethod
     def empty(cls) -> TargetState:

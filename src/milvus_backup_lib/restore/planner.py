@@ -206,7 +206,8 @@ class DefaultRestorePlanner:
                 ezk = databases[sel.source.database].ezk if sel.source.database in databases else ""
                 steps.extend(attrs.evolve(step, ezk=ezk) for step in imports)
             elif method == "insert":
-                steps.extend(insert_steps(sel.source, sel.target, sel.info, why))
+                recorded = target.logical_rows.get(str(sel.source))
+                steps.extend(insert_steps(sel.source, sel.target, sel.info, why, recorded))
             indexes = self._indexes(sel, conflicts) if options.rebuild_indexes else []
             steps.extend(indexes)
             steps.extend(self._load(sel, options, target, drop, indexes, skipped))
@@ -221,7 +222,9 @@ class DefaultRestorePlanner:
                     target=sel.target,
                     drop=drop,
                     create=create,
-                    backup_rows=sel.info.num_rows,
+                    backup_rows=sum(target.logical_rows[str(sel.source)].values())
+                    if str(sel.source) in target.logical_rows
+                    else sel.info.num_rows,
                     steps=tuple(steps),
                     method=method,
                     method_reason=why,

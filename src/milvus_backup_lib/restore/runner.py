@@ -82,6 +82,11 @@ class RestoreRunner:
             options,
             milvus_storage=self.milvus_storage is not None,
             backup_strategy=meta.strategy if meta is not None else "",
+            logical_rows={
+                c.qualified_name: meta.partition_rows(c.qualified_name) for c in backup.collection_backups
+            }
+            if meta is not None and meta.is_logical
+            else None,
         )
         plan = self.planner.plan(backup, options, state)
         # What this server cannot take (its version's capabilities, a skip_create target that does not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.options import DEFAULT_DATABASE, QualifiedName
@@ -18,6 +20,7 @@ def read_target_state(
     *,
     milvus_storage: bool = True,
     backup_strategy: str = "",
+    logical_rows: Mapping[str, Mapping[str, int]] | None = None,
 ) -> TargetState:
     """What exists on ``milvus``, as far as restoring ``backup`` with ``options`` is concerned.
 
@@ -49,4 +52,5 @@ def read_target_state(
         server_version=milvus.server_version(),
         milvus_storage=milvus_storage,
         backup_strategy=backup_strategy,
+        logical_rows=logical_rows or {},
     )
