@@ -51,6 +51,7 @@ from typing import Any
 import bench_streaming  # type: ignore[import-not-found]  # benchmarks/ is on sys.path when run as a script
 import fsspec
 import numpy as np
+from _markdown import replace_section  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
 from milvus_backup_lib.backup import copier as copier_module
@@ -824,18 +825,8 @@ def table(results: dict[str, Any]) -> str:
 
 
 def write_markdown(path: Path, block: str) -> None:
-    """Put ``block`` between the markers of ``path`` (keeping the rest), or create the file."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1]
-            path.write_text(head + block.rstrip("\n") + tail, encoding="utf-8")
-            return
-        path.write_text(text.rstrip("\n") + "\n\n" + block, encoding="utf-8")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Benchmarks\n\n" + block, encoding="utf-8")
+    """Put ``block`` between this benchmark's markers in ``path`` (keeping the rest), or append it."""
+    replace_section(path, block, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+from _markdown import replace_section  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 from bench_backup import (  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
     NO_COMPACTION,
     machine,
@@ -160,13 +161,8 @@ def render(args: argparse.Namespace, command: str, results: dict[str, Any], elap
 
 
 def write_markdown(path: Path, block: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
+    """Put ``block`` between this benchmark's markers in ``path`` (keeping the rest), or append it."""
+    replace_section(path, block, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _markdown import replace_section  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 
 from milvus_backup_lib import BackupClient, MilvusConnection
 from milvus_backup_lib.testing.embedded import MILVUS_VERSION, EmbeddedMilvus
@@ -168,13 +169,8 @@ def render(args: argparse.Namespace, command: str, result: dict[str, Any]) -> st
 
 
 def write_markdown(path: Path, block: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Logical backup\n\n" + block
-    path.write_text(text, encoding="utf-8")
+    """Put ``block`` between this benchmark's markers in ``path`` (keeping the rest), or append it."""
+    replace_section(path, block, BEGIN, END, "Logical backup")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _markdown import replace_section  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 
 DIM = 128
 COLLECTION = "default.bench"
@@ -365,13 +366,7 @@ def render(args: argparse.Namespace, command: str, fast: dict[str, Any], mem: di
 
 def write_markdown(path: Path, block: str) -> None:
     """Put ``block`` between this benchmark's markers in ``path`` (keeping the rest), or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, block, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

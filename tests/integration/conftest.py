@@ -20,3 +20,19 @@ def matrix(milvus_server: Any) -> Iterator[Matrix]:
     m = build_matrix(milvus_server.uri, f"mx{uuid.uuid4().hex[:6]}")
     yield m
     drop_matrix(m)
+
+
+@pytest.fixture(scope="module")
+def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a Milvus Lite 3.2.2 gRPC server on a free local port, one per test module.
+
+    Its gRPC server runs in this process (``milvus_lite.adapter.grpc.server.start_server_in_thread``,
+    what ``MilvusClient("./x.db")`` does underneath); skipped where milvus-lite is not installed.
+    """
+    server_module = pytest.importorskip("milvus_lite.adapter.grpc.server")
+    server, db, port = server_module.start_server_in_thread(str(tmp_path_factory.mktemp("lite") / "lite.db"))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop(grace=2).wait()
+        db.close()

@@ -8,6 +8,8 @@ FLOAT, BINARY and FLOAT16 vectors; an HNSW and a Trie index; a TTL property, a d
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import attrs
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
+from milvus_backup_lib import BackupClient, BackupReader, MilvusConnection, StorageLocation
 
 
 @attrs.frozen
@@ -338,3 +340,62 @@ def build_small(uri: str, coll: str, seed: int = 3) -> tuple[int, tuple[int, ...
     c.flush(coll)
     c.close()
     return 500, deleted
+
+
+def plain_value(value: Any) -> Any:
+    """A query result value compared as data, in the offline reader's shape: pymilvus gives a binary
+    or float16 vector as a one-element list of bytes, numpy scalars and protobuf repeated fields as
+    themselves."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
+        return value[0]
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
+        return [plain_value(v) for v in value]
+    return value
+
+
+def query_rows(uri: str, db: str, coll: str, key: str | None = None) -> dict[Any, dict[str, Any]]:
+    """Every row as data (:func:`plain_value`), keyed by primary key, or by the unique field ``key``
+    (then without the auto-ID primary key ``id``, which an insert restore gives anew)."""
+    out = {}
+    for pk, row in fetch_rows(uri, db, coll).items():
+        shaped = {k: plain_value(v) for k, v in row.items()}
+        if key is not None:
+            shaped.pop("id")
+        out[shaped[key] if key else pk] = shaped
+    return out
+
+
+def _sparse(data: bytes) -> dict[int, float]:
+    """A stored sparse row (``uint32`` index, ``float32`` value pairs) as pymilvus's ``{index: value}``."""
+    pairs = [struct.unpack_from("<If", data, offset) for offset in range(0, len(data), 8)]
+    return {index: value for index, value in pairs}
+
+
+def offline_rows(
+    reader: BackupReader, qualified: str, partition: str | None = None
+) -> dict[Any, dict[str, Any]]:
+    """The rows the offline reader reads, keyed by primary key, shaped as a query gives them: the
+    dynamic field's keys as columns, JSON parsed, sparse vectors as ``{index: value}``."""
+    schema = reader.collections[qualified]
+    pk = schema.primary_field.name
+    types = {f.name: f.type_name for f in schema.fields}
+    out: dict[Any, dict[str, Any]] = {}
+    table = reader.read(qualified, partitions=[partition] if partition else None)
+    for row in table.to_pylist():
+        shaped: dict[str, Any] = {}
+        for name, value in row.items():
+            if name == "$meta":
+                shaped.update(json.loads(value) if value else {})
+            elif types.get(name) == "JSON" and value is not None:
+                shaped[name] = json.loads(value)
+            elif types.get(name) == "SparseFloatVector" and value is not None:
+                shaped[name] = _sparse(value)
+            else:
+                shaped[name] = value
+        assert shaped[pk] not in out, f"{qualified}: primary key {shaped[pk]!r} read twice"
+        out[shaped[pk]] = shaped
+    return out

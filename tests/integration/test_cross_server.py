@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, ensure_loaded, fetch_rows
+from dataset import Matrix, ensure_loaded, query_rows
 from pymilvus import DataType, MilvusClient
 
 from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
@@ -32,18 +31,7 @@ from milvus_backup_lib.errors import RestorePlanError
 
 pytestmark = pytest.mark.integration
 
-server_module = pytest.importorskip("milvus_lite.adapter.grpc.server")
-
-
-@pytest.fixture(scope="module")
-def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URI of a Milvus Lite 3.2.2 gRPC server on a free local port, for this module."""
-    server, db, port = server_module.start_server_in_thread(str(tmp_path_factory.mktemp("lite") / "lite.db"))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop(grace=2).wait()
-        db.close()
+pytest.importorskip("milvus_lite.adapter.grpc.server")
 
 
 def _f32(x: float) -> float:
@@ -107,30 +95,6 @@ def _populate_lite(uri: str, ints: str, words: str) -> dict[str, list[Any]]:
         return {ints: deleted_ints, words: deleted_words}
     finally:
         c.close()
-
-
-def _plain(value: Any) -> Any:
-    """A query value compared as data: a binary or float16 vector as its bytes, numbers as lists."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
-        return value[0]
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
-        return [_plain(v) for v in value]
-    return value
-
-
-def _rows(uri: str, db: str, coll: str, key: str | None = None) -> dict[Any, dict[str, Any]]:
-    """Every row keyed by primary key, or by the unique field ``key`` (then without the auto-ID ``id``)."""
-    out = {}
-    for pk, row in fetch_rows(uri, db, coll).items():
-        shaped = {k: _plain(v) for k, v in row.items()}
-        if key is not None:
-            shaped.pop("id")
-        out[shaped[key] if key else pk] = shaped
-    return out
 
 
 def _schema(uri: str, db: str, coll: str) -> list[tuple[Any, ...]]:
@@ -210,8 +174,8 @@ def test_milvus_lite_to_the_2_3_5_server_by_a_logical_backup(
     assert {c.method for c in report.plan.collections} == {"insert"}
     for name in (ints, words):
         target = rename[f"default.{name}"].split(".")[1]
-        source = _rows(lite_uri, "default", name)
-        restored = _rows(milvus_server.uri, "default", target)
+        source = query_rows(lite_uri, "default", name)
+        restored = query_rows(milvus_server.uri, "default", target)
         assert not set(deleted[name]) & set(restored)
         _assert_row_equal(source, restored, f"{name} -> {target}")
         done = next(c for c in report.collections if str(c.target).endswith(f".{target}"))
@@ -264,8 +228,8 @@ def test_a_2_3_5_logical_backup_restores_into_2_3_5_by_inserts(
     (plan,) = report.plan.collections
     assert plan.method == "insert" and "logical backup" in plan.method_reason
     key = "title" if kind == "full" else None  # auto-ID keys are assigned anew: match by the unique title
-    source = _rows(matrix.uri, matrix.db_a, coll, key)
-    restored = _rows(matrix.uri, "default", target, key)
+    source = query_rows(matrix.uri, matrix.db_a, coll, key)
+    restored = query_rows(matrix.uri, "default", target, key)
     _assert_row_equal(source, restored, f"{kind} -> {target}")
     (done,) = report.collections
     assert done.target_rows == len(source)

@@ -14,30 +14,18 @@ so its rows are matched by their unique title.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, fetch_rows, make_client
+from dataset import Matrix, make_client, query_rows
 
 from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
 from milvus_backup_lib.errors import RestorePlanError
 
 pytestmark = pytest.mark.integration
 
-server_module = pytest.importorskip("milvus_lite.adapter.grpc.server")
-
-
-@pytest.fixture(scope="module")
-def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URI of a Milvus Lite 3.2.2 gRPC server on a free local port, for this module."""
-    server, db, port = server_module.start_server_in_thread(str(tmp_path_factory.mktemp("lite") / "lite.db"))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop(grace=2).wait()
-        db.close()
+pytest.importorskip("milvus_lite.adapter.grpc.server")
 
 
 @pytest.fixture(scope="module")
@@ -46,30 +34,6 @@ def backup_root(milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.Tem
     names = [f"{matrix.db_a}.{c}" for c in (matrix.full, matrix.varchar, matrix.half, matrix.pkey)]
     make_client(milvus_server, root).create_backup("physical", collections=names)
     return root
-
-
-def _plain(value: Any) -> Any:
-    """A query value compared as data: a binary or float16 vector as its bytes, numbers as lists."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
-        return value[0]
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
-        return [_plain(v) for v in value]
-    return value
-
-
-def _rows(uri: str, db: str, coll: str, key: str | None = None) -> dict[Any, dict[str, Any]]:
-    """Rows keyed by primary key, or by ``key`` (then without the primary key ``drop``)."""
-    out = {}
-    for pk, row in fetch_rows(uri, db, coll).items():
-        shaped = {k: _plain(v) for k, v in row.items()}
-        if key is not None:
-            shaped.pop("id")
-        out[shaped[key] if key else pk] = shaped
-    return out
 
 
 def _fields(uri: str, db: str, coll: str) -> list[tuple[str, int, bool, bool]]:
@@ -118,8 +82,8 @@ def test_a_float16_collection_of_2_3_5_restores_into_2_3_5_by_inserts(
     )
     (done,) = report.collections
     assert done.imports and all(not o.files for o in done.imports)  # inserts, no import job
-    source = _rows(matrix.uri, matrix.db_a, matrix.half)
-    restored = _rows(matrix.uri, "default", target)
+    source = query_rows(matrix.uri, matrix.db_a, matrix.half)
+    restored = query_rows(matrix.uri, "default", target)
     assert len(restored) == len(source) > 0
     assert restored == source
     assert done.target_rows == len(source)
@@ -169,8 +133,8 @@ def test_a_2_3_5_backup_restores_into_milvus_lite_by_inserts(
     (plan,) = report.plan.collections
     assert plan.method == "insert"
     key = "title" if kind == "full" else None  # auto-ID keys are assigned anew
-    source = _rows(matrix.uri, matrix.db_a, coll, key)
-    restored = _rows(lite_uri, "default", target, key)
+    source = query_rows(matrix.uri, matrix.db_a, coll, key)
+    restored = query_rows(lite_uri, "default", target, key)
     assert len(restored) == len(source) > 0
     for k, row in source.items():
         assert restored[k] == row, f"{kind} row {k!r}"

@@ -6,30 +6,19 @@ float16 vectors: "Phase 10.2 supports ... FLOAT_VECTOR, SPARSE_FLOAT_VECTOR").""
 
 from __future__ import annotations
 
-import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dataset import offline_rows, plain_value
 from pymilvus import DataType, MilvusClient
 
-from milvus_backup_lib import BackupClient, BackupReader, open_backup
+from milvus_backup_lib import BackupClient, open_backup
 
 pytestmark = pytest.mark.integration
 
-server_module = pytest.importorskip("milvus_lite.adapter.grpc.server")
-
-
-@pytest.fixture(scope="module")
-def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server, db, port = server_module.start_server_in_thread(str(tmp_path_factory.mktemp("lite") / "lite.db"))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop(grace=2).wait()
-        db.close()
+pytest.importorskip("milvus_lite.adapter.grpc.server")
 
 
 def _populate(uri: str) -> dict[str, list[Any]]:
@@ -104,49 +93,11 @@ def _query_rows(uri: str, coll: str, partition: str | None = None) -> dict[Any, 
         rows: dict[Any, dict[str, Any]] = {}
         while page := it.next():
             for row in page:
-                rows[row[pk]] = {k: _plain(v) for k, v in row.items()}
+                rows[row[pk]] = {k: plain_value(v) for k, v in row.items()}
         it.close()
         return rows
     finally:
         c.close()
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _sparse(data: bytes) -> dict[int, float]:
-    """A stored sparse row (``uint32`` index, ``float32`` value pairs) as pymilvus's ``{index: value}``."""
-    pairs = [struct.unpack_from("<If", data, offset) for offset in range(0, len(data), 8)]
-    return {index: value for index, value in pairs}
-
-
-def _offline_rows(
-    reader: BackupReader, qualified: str, partition: str | None = None
-) -> dict[Any, dict[str, Any]]:
-    schema = reader.collections[qualified]
-    pk = schema.primary_field.name
-    types = {f.name: f.type_name for f in schema.fields}
-    out: dict[Any, dict[str, Any]] = {}
-    table = reader.read(qualified, partitions=[partition] if partition else None)
-    for row in table.to_pylist():
-        shaped: dict[str, Any] = {}
-        for name, value in row.items():
-            if name == "$meta":
-                shaped.update(json.loads(value) if value else {})
-            elif types.get(name) == "JSON" and value is not None:
-                shaped[name] = json.loads(value)
-            elif types.get(name) == "SparseFloatVector" and value is not None:
-                shaped[name] = _sparse(value)
-            else:
-                shaped[name] = value
-        assert shaped[pk] not in out, f"{qualified}: key {shaped[pk]!r} read twice"
-        out[shaped[pk]] = shaped
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +122,7 @@ def test_a_logical_backup_of_milvus_lite_reads_back_equal_to_its_rows(
     assert sorted(reader.collections) == ["default.ints", "default.words"]
     for coll in ("ints", "words"):
         source = _query_rows(lite_uri, coll)
-        offline = _offline_rows(reader, f"default.{coll}")
+        offline = offline_rows(reader, f"default.{coll}")
         assert not set(deleted[coll]) & set(offline)
         assert sorted(offline, key=str) == sorted(source, key=str)
         for pk, row in source.items():
@@ -192,7 +143,7 @@ def test_partitions_are_kept_with_their_rows(
     assert library is not None
     counts = library.partition_rows("default.ints")
     for partition in ("_default", "p1", "p2"):
-        offline = _offline_rows(reader, "default.ints", partition)
+        offline = offline_rows(reader, "default.ints", partition)
         assert offline == _query_rows(lite_uri, "ints", partition), partition
         assert counts[partition] == len(offline)
     assert len(set(library.files)) == len(library.files) == 4  # unique keys although every ID is 0

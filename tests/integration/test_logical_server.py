@@ -6,14 +6,21 @@ binary and float16 vectors; and with a physical backup of the same collections, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, ensure_loaded, fetch_rows, make_client, partition_counts
+from dataset import (
+    Matrix,
+    ensure_loaded,
+    fetch_rows,
+    make_client,
+    offline_rows,
+    partition_counts,
+    plain_value,
+)
 
-from milvus_backup_lib import BackupClient, BackupReader, MilvusConnection, MilvusOperationError, open_backup
+from milvus_backup_lib import BackupClient, MilvusConnection, MilvusOperationError, open_backup
 
 pytestmark = pytest.mark.integration
 
@@ -47,46 +54,16 @@ def backups(milvus_server: Any, matrix: Matrix, tmp_path_factory: pytest.TempPat
     return root
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
-        return value[0]
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
-        return [_plain(v) for v in value]
-    return value
-
-
-def _offline_rows(reader: BackupReader, qualified: str) -> dict[Any, dict[str, Any]]:
-    schema = reader.collections[qualified]
-    pk = schema.primary_field.name
-    json_fields = {f.name for f in schema.fields if f.type_name == "JSON"}
-    out: dict[Any, dict[str, Any]] = {}
-    for row in reader.read(qualified).to_pylist():
-        shaped: dict[str, Any] = {}
-        for name, value in row.items():
-            if name == "$meta":
-                shaped.update(json.loads(value) if value else {})
-            elif name in json_fields and value is not None:
-                shaped[name] = json.loads(value)
-            else:
-                shaped[name] = value
-        assert shaped[pk] not in out, f"{qualified}: primary key {shaped[pk]!r} read twice"
-        out[shaped[pk]] = shaped
-    return out
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_logical_backup_reads_back_equal_to_the_server(backups: Path, matrix: Matrix, kind: str) -> None:
     qualified = _qualified(matrix, kind)
     db, _, coll = qualified.partition(".")
     reader = open_backup(f"file://{backups}", "logical")
     assert reader.logical
-    offline = _offline_rows(reader, qualified)
+    offline = offline_rows(reader, qualified)
     server = {
-        pk: {k: _plain(v) for k, v in row.items()} for pk, row in fetch_rows(matrix.uri, db, coll).items()
+        pk: {k: plain_value(v) for k, v in row.items()}
+        for pk, row in fetch_rows(matrix.uri, db, coll).items()
     }
     assert sorted(offline, key=str) == sorted(server, key=str)
     for pk, row in server.items():

@@ -22,25 +22,13 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 from milvus_backup_lib import BackupClient, MilvusConnection, StorageLocation
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
-server_module = pytest.importorskip("milvus_lite.adapter.grpc.server")
+pytest.importorskip("milvus_lite.adapter.grpc.server")
 
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
-
-
-@pytest.fixture(scope="module")
-def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URI of a Milvus Lite 3.2.2 gRPC server on a free local port, for this module."""
-    server, db, port = server_module.start_server_in_thread(str(tmp_path_factory.mktemp("lite") / "lite.db"))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop(grace=2).wait()
-        db.close()
 
 
 def _create_source(uri: str, name: str) -> None:

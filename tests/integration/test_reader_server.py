@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dataset import Matrix, ensure_loaded, fetch_rows, make_client, partition_counts
+from dataset import (
+    Matrix,
+    ensure_loaded,
+    fetch_rows,
+    make_client,
+    offline_rows,
+    partition_counts,
+    plain_value,
+)
 
 from go_layouts import GO_SHAPES, GoShape, go_meta_files, go_path, group_of
 from milvus_backup_lib import BackupReader, CorruptBinlogError, open_backup
@@ -36,43 +44,11 @@ def reader(backup_root: Path) -> BackupReader:
     return open_backup(f"file://{backup_root}", "offline")
 
 
-def _plain(value: Any) -> Any:
-    """A query result value in the reader's shape: pymilvus gives a binary or float16 vector as a
-    one-element list of bytes, numpy scalars and protobuf repeated fields as themselves."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], bytes):
-        return value[0]
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedScalarContainer":
-        return [_plain(v) for v in value]
-    return value
-
-
-def _offline_rows(reader: BackupReader, qualified: str) -> dict[Any, dict[str, Any]]:
-    schema = reader.collections[qualified]
-    pk = schema.primary_field.name
-    json_fields = {f.name for f in schema.fields if f.type_name == "JSON"}
-    out: dict[Any, dict[str, Any]] = {}
-    for row in reader.read(qualified).to_pylist():
-        shaped: dict[str, Any] = {}
-        for name, value in row.items():
-            if name == "$meta":
-                shaped.update(json.loads(value) if value else {})
-            elif name in json_fields and value is not None:
-                shaped[name] = json.loads(value)
-            else:
-                shaped[name] = value
-        assert shaped[pk] not in out, f"{qualified}: primary key {shaped[pk]!r} read twice"
-        out[shaped[pk]] = shaped
-    return out
-
-
 def _server_rows(matrix: Matrix, qualified: str) -> dict[Any, dict[str, Any]]:
     db, _, coll = qualified.partition(".")
     return {
-        pk: {k: _plain(v) for k, v in row.items()} for pk, row in fetch_rows(matrix.uri, db, coll).items()
+        pk: {k: plain_value(v) for k, v in row.items()}
+        for pk, row in fetch_rows(matrix.uri, db, coll).items()
     }
 
 
@@ -88,7 +64,7 @@ def test_a_physical_backup_reads_back_equal_to_the_server(
         "other": f"{matrix.db_b}.{matrix.other}",
         "default": f"default.{matrix.default_coll}",
     }[kind]
-    offline = _offline_rows(reader, qualified)
+    offline = offline_rows(reader, qualified)
     server = _server_rows(matrix, qualified)
     assert sorted(offline, key=str) == sorted(server, key=str)
     for pk, row in server.items():
@@ -180,7 +156,7 @@ def test_a_go_layout_backup_reads_back_equal_to_the_server(
     go_reader = open_backup(f"file://{go_base}", shape.name)
     assert sorted(go_reader.collections) == sorted(collections)
     for qualified in collections:
-        assert _offline_rows(go_reader, qualified) == _server_rows(matrix, qualified), qualified
+        assert offline_rows(go_reader, qualified) == _server_rows(matrix, qualified), qualified
 
 
 def test_exported_parquet_imports_into_the_server(
