@@ -215,10 +215,14 @@ class GrpcMilvus(GrpcRows, GrpcRbac, GrpcInserts):
         ``GetFlushStateResponse`` has no checkpoints (only ``status`` and ``flushed``): they come from the
         ``FlushResponse`` (:attr:`FlushResult.channel_checkpoints`), returned here once durable.
 
-        ``on_wait`` is called with the seconds waited so far after each unsuccessful poll.
+        ``on_wait`` is called with the seconds waited so far after each unsuccessful poll. The first
+        polls come sooner (0.05 s, doubling up to ``interval``): a flush with little or nothing to write
+        is durable as soon as the channel checkpoint passes its timestamp, which a fixed half-second
+        sleep would make every backup wait for.
         """
         started = time.monotonic()
         deadline = started + timeout
+        pause = min(0.05, interval)
         while True:
             req = milvus_pb2.GetFlushStateRequest(
                 segmentIDs=list(flush.segment_ids), flush_ts=flush.flush_ts, db_name=db, collection_name=name
@@ -231,7 +235,8 @@ class GrpcMilvus(GrpcRows, GrpcRbac, GrpcInserts):
                 raise FlushTimeoutError(f"flush of {db}.{name} not finished after {timeout:.0f} s")
             if on_wait is not None:
                 on_wait(time.monotonic() - started)
-            time.sleep(interval)
+            time.sleep(pause)
+            pause = min(pause * 2, interval)
 
     def persistent_segments(self, db: str, name: str) -> list[SegmentInfo]:
         """``GetPersistentSegmentInfo``: the collection's persisted segments (any state)."""
