@@ -42,26 +42,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-#: The session's servers keep segments as the tests made them. Milvus 2.3.5 otherwise merges small
-#: segments and applies deletes in the background (its compaction trigger runs every minute), so a
-#: collection built at the start of a 25-minute session no longer has the segments and delta logs the
-#: tests later back up and compare (seen in CI: a 2-segment collection backed up with 1 segment, no
-#: delta logs left). Manual compaction (``MilvusClient.compact``) still runs: it is governed by
-#: ``dataCoord.enableCompaction``, not by this key.
-NO_AUTO_COMPACTION = {"dataCoord.compaction.enableAutoCompaction": "false"}
-
-
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMilvus]:
     """A Milvus 2.3.5 standalone server for the whole session (local storage under ``.data_dir``)."""
-    with EmbeddedMilvus(tmp_path_factory.mktemp("milvus-source"), extra_config=NO_AUTO_COMPACTION) as server:
+    with EmbeddedMilvus(tmp_path_factory.mktemp("milvus-source")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def second_milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMilvus]:
     """Another, independent Milvus server (a restore target), started by the first test that needs it."""
-    with EmbeddedMilvus(tmp_path_factory.mktemp("milvus-target"), extra_config=NO_AUTO_COMPACTION) as server:
+    with EmbeddedMilvus(tmp_path_factory.mktemp("milvus-target")) as server:
         yield server
 
 
