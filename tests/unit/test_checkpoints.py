@@ -12,7 +12,7 @@ from pymilvus.grpc_gen import milvus_pb2, msg_pb2, schema_pb2
 
 from milvus_backup_lib.manifest.model import CollectionBackupInfo
 from milvus_backup_lib.milvus import convert
-from milvus_backup_lib.milvus.records import ChannelCheckpoint, FlushResult
+from milvus_backup_lib.milvus.records import ChannelCheckpoint, FlushResult, flush_poll_pause
 from milvus_backup_lib.testing.memory import InMemoryMilvus
 
 
@@ -24,14 +24,21 @@ class RecordingMilvus(InMemoryMilvus):
         self.flushes: list[FlushResult] = []
         self.report_checkpoints = report_checkpoints
 
+        self.calls: list[tuple[str, str]] = []
+
     def flush(self, db: str, name: str) -> FlushResult:
         result = super().flush(db, name)
         self.flushes.append(result)
+        self.calls.append(("flush", name))
         return result
 
     def wait_flushed(
         self, db: str, name: str, flush: FlushResult, *args: Any, **kwargs: Any
     ) -> list[ChannelCheckpoint]:
+        self.calls.append(("wait", name))
+        assert (
+            flush in self.flushes and flush.segment_ids == self.flushes[self.flushes.index(flush)].segment_ids
+        )
         found = super().wait_flushed(db, name, flush, *args, **kwargs)
         return found if self.report_checkpoints else []
 
@@ -113,3 +120,46 @@ def test_flush_response_without_checkpoints_converts_to_none() -> None:
     result = convert.flush_from_proto(resp, "c")
     assert result == FlushResult((), (), 5, 1) and result.channel_checkpoints == ()
     assert convert.flush_from_proto(resp, "other") == FlushResult((), (), 0, 0)
+
+
+def test_flush_polls_notice_a_one_tick_flush_soon_and_back_off_to_the_interval() -> None:
+    # Simulate the polls' clock: each poll is at the previous plus its pause.
+    def first_poll_after(durable_at: float) -> float:
+        waited = 0.0
+        while waited < durable_at:
+            waited += flush_poll_pause(waited, 0.5)
+        return waited
+
+    # 2.3.5 makes an empty flush durable one time tick (~0.23 s) after it is asked: seen within 0.03 s.
+    assert first_poll_after(0.23) - 0.23 < 0.03
+    # Late by at most ~10% (+ the 0.02 s floor) while short, by at most the interval once long.
+    for durable_at in (0.5, 1.0, 3.0, 20.0, 120.0):
+        late = first_poll_after(durable_at) - durable_at
+        assert late <= max(0.02, min(0.5, 0.11 * durable_at)) + 1e-9, (durable_at, late)
+    assert flush_poll_pause(0.0, 0.5) == 0.02
+    assert flush_poll_pause(1000.0, 0.5) == 0.5
+
+
+def test_every_collections_flush_is_asked_before_any_is_waited_for() -> None:
+    # Each flush is durable one time tick after it is asked: asked together, N collections wait one tick.
+    cluster = RecordingMilvus("2.3.5")
+    for name in ("a", "b", "c"):
+        cluster.create_collection(DB, name, schema(), shards_num=1)
+        cluster.insert(DB, name, rows(range(0, 5)))
+    bk = client(cluster)
+    bk.create_backup("three", ["a", "b", "c"])
+    assert cluster.calls == [
+        ("flush", "a"),
+        ("flush", "b"),
+        ("flush", "c"),
+        ("wait", "a"),
+        ("wait", "b"),
+        ("wait", "c"),
+    ]
+    # each collection waited for its own flush, and is backed up with the segment that flush sealed
+    info = bk.get_backup("three")
+    for name, flush in zip(("a", "b", "c"), cluster.flushes, strict=True):
+        segments = [
+            s.segment_id for p in info.collection(DB, name).partition_backups for s in p.segment_backups
+        ]
+        assert segments == list(flush.segment_ids) and len(segments) == 1

@@ -33,6 +33,7 @@ from milvus_backup_lib.manifest.model import (
     SegmentBackupInfo,
 )
 from milvus_backup_lib.milvus.protocol import MilvusCluster
+from milvus_backup_lib.milvus.records import FlushResult
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.storage.location import StorageLocation
@@ -112,10 +113,20 @@ class ListingSnapshotter:
         version = milvus.server_version()
         names = resolve_collections(milvus, selection)
         databases = tuple(sorted({n.database for n in names}))
+        flushes: dict[QualifiedName, FlushResult] = {}
+        if strategy is BackupStrategy.SERIAL_FLUSH:
+            # Every collection's flush is asked before any is waited for: a flush is durable one time
+            # tick after it is asked (0.23 s on 2.3.5), so N collections wait about one tick, not N.
+            # (The Go tool flushes 4 collections at once: backup.parallelism.backupCollection.)
+            for name in names:
+                progress.phase("flush", str(name))
+                flushes[name] = milvus.flush(name.database, name.collection)
         collections = []
         for name in names:
             progress.collection_started(str(name))
-            collections.append(self.snapshot_collection(milvus, name, strategy, progress))
+            collections.append(
+                self.snapshot_collection(milvus, name, strategy, progress, flush=flushes.get(name))
+            )
             progress.collection_done(str(name))
         # As milvus-backup's core/backup/database_task.go: db_id and properties, and the key of an
         # encrypted database (2.3.5 has no DescribeDatabase: then only the name is recorded).
@@ -128,10 +139,16 @@ class ListingSnapshotter:
         name: QualifiedName,
         strategy: BackupStrategy,
         progress: Progress = NULL_PROGRESS,
+        flush: FlushResult | None = None,
     ) -> CollectionBackupInfo:
-        """Snapshot one collection (flushing it first with ``serial_flush``)."""
+        """Snapshot one collection. With ``serial_flush`` it waits for ``flush``, the collection's flush
+        already asked, or flushes it first."""
         db, coll = name.database, name.collection
         desc = milvus.describe_collection(db, coll)
+        if strategy is BackupStrategy.SERIAL_FLUSH and flush is None:
+            # Asked before the other metadata reads, which then overlap the time tick the flush waits for.
+            progress.phase("flush", str(name))
+            flush = milvus.flush(db, coll)
         partitions = milvus.show_partitions(db, coll)
         indexes = milvus.describe_indexes(db, coll)
         load_state = milvus.load_state(db, coll)
@@ -144,9 +161,7 @@ class ListingSnapshotter:
         backup_ts = 0
         physical_ts = 0
         segments: list[SegmentBackupInfo] = []
-        if strategy is BackupStrategy.SERIAL_FLUSH:
-            progress.phase("flush", str(name))
-            flush = milvus.flush(db, coll)
+        if flush is not None:
             cps = milvus.wait_flushed(
                 db,
                 coll,

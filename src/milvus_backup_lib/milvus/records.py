@@ -22,6 +22,7 @@ __all__ = [
     "PartitionInfo",
     "SegmentBinlogList",
     "SegmentInfo",
+    "flush_poll_pause",
 ]
 
 
@@ -44,6 +45,15 @@ class FlushResult:
     flush_ts: int
     seal_time: int
     channel_checkpoints: tuple[ChannelCheckpoint, ...] = ()
+
+
+def flush_poll_pause(waited: float, interval: float) -> float:
+    """Seconds to sleep before the next ``GetFlushState`` poll, ``waited`` seconds into the wait: a
+    tenth of what was waited (so a poll notices durability at most ~10% late), at least 0.02 s and at
+    most ``interval``. A flush with nothing to write is durable one time tick later (0.23 s measured
+    on 2.3.5, ``proxy.timeTickInterval`` 200 ms by default): a coarser schedule (0.05 s doubling: polls
+    at 0.05, 0.15, 0.35 s) saw it at 0.35 s, adding half again to every backup's flush."""
+    return min(interval, max(0.02, waited / 10))
 
 
 @attrs.frozen
