@@ -29,9 +29,10 @@ from milvus_backup_lib.options import (
     validate_collection_name,
     validate_database_name,
 )
+from milvus_backup_lib.repository.library_meta import LOGICAL
 from milvus_backup_lib.restore.fields import field_layout, without_max_field_id
 from milvus_backup_lib.restore.imports import import_steps, insert_steps
-from milvus_backup_lib.restore.method import LOGICAL, choose_method
+from milvus_backup_lib.restore.method import choose_method
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
     AddField,
