@@ -181,7 +181,7 @@ class BackupClient(BackupMixin, RetentionMixin):
     ) -> RestorePlan:
         """The plan :meth:`restore` (same options) would run, checked against the target; changes nothing."""
         options = restore_options(options, keywords)
-        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
+        backup = self.get_backup(name)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).plan(backup, options)
 
@@ -203,7 +203,7 @@ class BackupClient(BackupMixin, RetentionMixin):
         """
         options = restore_options(options, keywords)
         progress = facade.progress_of(progress)
-        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
+        backup = self.get_backup(name)
         check_backup(self.repository, name, backup, options, progress)
         with self._cluster() as cluster:
             return self._restore_runner(cluster).run(name, backup, options, progress)

@@ -189,7 +189,8 @@ class DefaultRestorePlanner:
                 method, why, refused = choose_method(
                     options.method, backup.name, target, sel.info.schema, imports, problems
                 )
-                conflicts.extend(refused)
+                # a backup-wide refusal (a logical backup, no milvus_storage) is said once, not per collection
+                conflicts.extend(why for why in refused if why not in conflicts)
             if create and method == "insert":  # inserts do not care about field IDs: all fields at once
                 steps.append(self._create_collection(sel, layout.all_at_once))
             elif create:
