@@ -23,15 +23,12 @@ from milvus_backup_lib.errors import (
     InvalidOptionError,
     InvalidOptionTypeError,
     MilvusBackupError,
-    RestorePlanError,
     StorageError,
     UsageError,
 )
-from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.gc import AUTO, PauseGc
 from milvus_backup_lib.options import BackupStrategy, CollectionFilter, MilvusConnection
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.storage.layout import validate_backup_name
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -48,7 +45,6 @@ __all__ = [
     "need_milvus_storage",
     "only_library_errors",
     "progress_of",
-    "restorable",
     "storage_location",
     "strategy_of",
 ]
@@ -214,21 +210,6 @@ def backup_arguments(
     if checked not in (BackupStrategy.META_ONLY, BackupStrategy.LOGICAL):
         need_milvus_storage(milvus_storage, f"strategy={checked.value!r}").check_root()
     return name, selection, checked
-
-
-def restorable(repository: BackupRepository, name: str, info: BackupInfo, options: object) -> BackupInfo:
-    """``info``, unless it is a logical backup asked to restore by bulk import: then
-    :class:`RestorePlanError` (its rows are Parquet files, not binlogs a Milvus imports). A restore
-    whose options choose another method (``method="insert"`` or ``"auto"``) is left to the planner."""
-    library = repository.read_library_meta(name)
-    if library is not None and library.is_logical and getattr(options, "method", "import") == "import":
-        raise RestorePlanError(
-            [
-                f"backup {name} is a logical backup (rows stored as Parquet, read through the client): "
-                "a bulk import cannot restore it; restore it by inserts (RestoreOptions(method='insert'))"
-            ]
-        )
-    return info
 
 
 def check_bool(argument: str, value: object) -> bool:

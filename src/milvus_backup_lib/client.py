@@ -181,9 +181,10 @@ class BackupClient(BackupMixin, RetentionMixin):
     ) -> RestorePlan:
         """The plan :meth:`restore` (same options) would run, checked against the target; changes nothing."""
         options = restore_options(options, keywords)
-        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
+        backup = self.get_backup(name)
+        library = self.repository.read_library_meta(name)
         with self._cluster() as cluster:
-            return self._restore_runner(cluster).plan(backup, options)
+            return self._restore_runner(cluster).plan(backup, library, options)
 
     def restore(
         self,
@@ -203,10 +204,11 @@ class BackupClient(BackupMixin, RetentionMixin):
         """
         options = restore_options(options, keywords)
         progress = facade.progress_of(progress)
-        backup = facade.restorable(self.repository, name, self.get_backup(name), options)
-        check_backup(self.repository, name, backup, options, progress)
+        backup = self.get_backup(name)
+        library = self.repository.read_library_meta(name)  # read once: the check, plan and run share it
+        check_backup(self.repository, name, backup, library, options, progress)
         with self._cluster() as cluster:
-            return self._restore_runner(cluster).run(name, backup, options, progress)
+            return self._restore_runner(cluster).run(name, backup, library, options, progress)
 
     def restore_rbac(self, name: str, user_passwords: Mapping[str, str] | None = None) -> RbacRestoreReport:
         """Create the users, roles, grants and user roles of backup ``name`` that the server lacks.

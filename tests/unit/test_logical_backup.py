@@ -451,21 +451,32 @@ def test_without_pyarrow_a_logical_backup_names_the_extra_and_writes_nothing(
 
 def test_a_bulk_import_restore_of_a_logical_backup_is_refused_before_anything_changes() -> None:
     cluster = _loaded("2.4.10")
+    populate(cluster, "d")
+    cluster.create_index(DB, "d", "vec", "vec_ix", [("index_type", "FLAT"), ("metric_type", "L2")])
+    cluster.load_collection(DB, "d")
     backups = StorageLocation(f"memory://bk-{uuid.uuid4().hex}")
-    _logical_client(cluster, backups).create_backup("lg", ["default.c"], strategy="logical")
+    _logical_client(cluster, backups).create_backup("lg", ["default.c", "default.d"], strategy="logical")
     target = InMemoryMilvus("2.4.10")
     client = BackupClient(MilvusConnection(), target.storage, backups, milvus_factory=target.factory)
     for call in (client.plan_restore, client.restore):
-        with pytest.raises(RestorePlanError, match=r"backup lg is a logical backup .*method='insert'"):
+        with pytest.raises(
+            RestorePlanError, match=r"backup lg is a logical backup .*method='insert'"
+        ) as caught:
             call("lg", suffix="_r", method="import")
+        # refused by the planner, once for the whole backup (not once per collection)
+        assert [c for c in caught.value.conflicts if "logical" in c] == [
+            "cannot import: backup lg is a logical backup (rows in Parquet files, no binlogs); "
+            "restore with method='insert' (or 'auto')"
+        ]
     assert target.list_collections(DB) == []
     # the default, method="auto", restores it by inserts
     plan = client.plan_restore("lg", suffix="_r")
     assert "insert" in plan.table()
     # the plan counts the rows the logical backup records (its manifest has no segments)
-    assert [c.backup_rows for c in plan.collections] == [len(cluster.rows(DB, "c"))]
+    assert [c.backup_rows for c in plan.collections] == [len(cluster.rows(DB, n)) for n in ("c", "d")]
     client.restore("lg", suffix="_r")
     assert target.rows(DB, "c_r") == cluster.rows(DB, "c")
+    assert target.rows(DB, "d_r") == cluster.rows(DB, "d")
 
 
 def test_a_failure_mid_partition_stops_the_reader_and_commits_nothing(

@@ -11,13 +11,14 @@ from __future__ import annotations
 import posixpath
 
 from milvus_backup_lib.errors import ManifestError
-from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
+from milvus_backup_lib.repository.store import LibraryMeta
 
 __all__ = ["Holders"]
 
 
 class Holders:
-    """The holder backup of every file and directory of backup ``name`` (``meta``: its library record)."""
+    """The holder backup of every file and directory of backup ``name`` (``meta``: its library record,
+    ``meta/milvus_backup_lib.json``; None for the Go tool's backups: every file is its own)."""
 
     def __init__(self, name: str, meta: LibraryMeta | None) -> None:
         self.name = name
@@ -31,12 +32,6 @@ class Holders:
             while parent:
                 self._dirs.setdefault(parent, set()).add(holder)
                 parent = posixpath.dirname(parent)
-
-    @classmethod
-    def read(cls, repository: BackupRepository, name: str) -> Holders:
-        """The holders of backup ``name`` as its ``meta/milvus_backup_lib.json`` records them (none for
-        the Go tool's backups: every file is its own)."""
-        return cls(name, repository.read_library_meta(name))
 
     @property
     def self_contained(self) -> bool:

@@ -11,6 +11,7 @@ Backups written by the Go tool record no checksums: they verify at size level, a
 
 from __future__ import annotations
 
+import enum
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
@@ -36,6 +37,12 @@ __all__ = ["LEVELS", "VerifyReport", "expected_files", "verify_backup"]
 
 LEVELS = ("exists", "size", "checksum")
 _UPSTREAM_META = (BACKUP_META, COLLECTION_META, PARTITION_META, SEGMENT_META, FULL_META)
+
+
+class _Unread(enum.Enum):
+    """The default of :func:`verify_backup`'s ``library``: not read by the caller (None is "no record")."""
+
+    UNREAD = "unread"
 
 
 @attrs.frozen(kw_only=True)
@@ -163,11 +170,13 @@ def verify_backup(
     concurrency: int = 8,
     *,
     info: BackupInfo | None = None,
+    library: LibraryMeta | _Unread | None = _Unread.UNREAD,
 ) -> VerifyReport:
     """Check backup ``name`` at ``level``; raises :class:`BackupNotFoundError` if it does not exist and
     :class:`InvalidOptionError` (a ``ValueError``) listing the levels for an unknown level. A manifest
     that cannot be read is reported, not raised.
-    ``info`` is the manifest when the caller has just read it (it is not read again)."""
+    ``info`` is the manifest and ``library`` the library record (None: the backup has none) when the
+    caller has just read them (they are not read again)."""
     if not isinstance(level, str):
         raise InvalidOptionTypeError("level", level, LEVELS)
     if level not in LEVELS:
@@ -197,11 +206,12 @@ def verify_backup(
             bytes=0,
             meta_problems=(*meta_problems, f"unreadable manifest: {exc}"),
         )
-    try:
-        library = repository.read_library_meta(name)
-    except ManifestError as exc:
-        library = None
-        meta_problems.append(f"unreadable meta/milvus_backup_lib.json: {exc}")
+    if isinstance(library, _Unread):
+        try:
+            library = repository.read_library_meta(name)
+        except ManifestError as exc:
+            library = None
+            meta_problems.append(f"unreadable meta/milvus_backup_lib.json: {exc}")
     logical = library is not None and library.is_logical
     expected = dict(library.files) if library is not None and logical else expected_files(info)
     holders = Holders(name, library)

@@ -41,7 +41,8 @@ from milvus_backup_lib.options import QualifiedName
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
 from milvus_backup_lib.reader import BackupReader
 from milvus_backup_lib.reader._arrow import arrow
-from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.repository.holders import Holders
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.restore.capability_check import capability_problems
 from milvus_backup_lib.restore.fields import field_ids
 from milvus_backup_lib.restore.inserts import InsertRestore
@@ -113,6 +114,8 @@ class RestoreExecutor:
         #: Collections this run created -> whether their restore finished.
         self._created: dict[QualifiedName, bool] = {}
         self._batched = False
+        #: Where each file of the running plan's backup is stored, from the library record run() got.
+        self._holders = Holders("", None)
 
     @property
     def imports_in_place(self) -> bool:
@@ -134,10 +137,18 @@ class RestoreExecutor:
         if problems:
             raise RestorePlanError(problems)
 
-    def run(self, plan: RestorePlan, backup: BackupInfo, progress: Progress = NULL_PROGRESS) -> RestoreReport:
-        """Execute ``plan`` (made from ``backup``); raise on the first failure, after cleaning up."""
+    def run(
+        self,
+        plan: RestorePlan,
+        backup: BackupInfo,
+        library: LibraryMeta | None,
+        progress: Progress = NULL_PROGRESS,
+    ) -> RestoreReport:
+        """Execute ``plan`` (made from ``backup``, whose library record is ``library``: an incremental
+        backup's references, a logical backup's files); raise on the first failure, after cleaning up."""
         started = time.monotonic()
         self.preflight(plan, backup)
+        self._holders = Holders(plan.backup_name, library)
         progress = self._progress = SerializedProgress(progress)
         self._workers = Workers()
         self._created = {}
@@ -282,13 +293,12 @@ class RestoreExecutor:
                             f"nothing was imported into it: {exc.conflicts[0]}"
                         ) from exc
                 schema_checked = True
-                outcomes.extend(self._import_all(plan.backup_name, imports, stage_root))
+                outcomes.extend(self._import_all(imports, stage_root))
             elif isinstance(step, InsertData):
                 schema_checked = True
                 repository = BackupRepository(self.backup_storage)
                 # with our record: a logical backup's Parquet files, an incremental one's references
-                library = repository.read_library_meta(plan.backup_name)
-                reader = BackupReader(repository, plan.backup_name, backup, library)
+                reader = BackupReader(repository, plan.backup_name, backup, self._holders.meta)
                 restore = InsertRestore(self.milvus, reader, self._progress, self._workers.check)
                 outcomes.extend(restore.collection(plan.options, backup, steps, target not in self._created))
             elif isinstance(step, CreateIndex):
@@ -356,27 +366,25 @@ class RestoreExecutor:
 
     # -- imports ----------------------------------------------------------------------------------
 
-    def _import_all(
-        self, backup_name: str, steps: Sequence[ImportData], stage_root: str
-    ) -> list[ImportOutcome]:
+    def _import_all(self, steps: Sequence[ImportData], stage_root: str) -> list[ImportOutcome]:
         """Run the imports of one collection: its data jobs, then its L0 delete jobs."""
         jobs = batch_jobs(steps, batched=self._batched, max_segments=self.segments_per_import)
         outcomes: list[ImportOutcome] = []
         for batch in ([j for j in jobs if not j.l0], [j for j in jobs if j.l0]):
-            work = [functools.partial(self._import, backup_name, job, stage_root) for job in batch]
+            work = [functools.partial(self._import, job, stage_root) for job in batch]
             outcomes.extend(self._workers.run(work, self.parallel_imports))
         return outcomes
 
-    def _import(self, backup_name: str, job: ImportJob, stage_root: str) -> ImportOutcome:
+    def _import(self, job: ImportJob, stage_root: str) -> ImportOutcome:
         with self._gate:  # at most parallel_imports jobs in flight over every collection
             self._workers.check()
-            return self._import_job(backup_name, job, stage_root)
+            return self._import_job(job, stage_root)
 
-    def _import_job(self, backup_name: str, job: ImportJob, stage_root: str) -> ImportOutcome:
+    def _import_job(self, job: ImportJob, stage_root: str) -> ImportOutcome:
         started = time.monotonic()
         step = job.first
         batch = len(job.steps) > 1
-        located = [self._staging.files_of(backup_name, s, stage_root, batch=batch) for s in job.steps]
+        located = [self._staging.files_of(self._holders, s, stage_root, batch=batch) for s in job.steps]
         groups = [files for files, _ in located]
         delete_entries = sum(self._staging.count_deletes(delta) for _, delta in located if delta)
         options = [("skip_disk_quota_check", "true"), ("l0_import" if step.l0 else "backup", "true")]

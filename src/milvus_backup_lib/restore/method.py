@@ -15,12 +15,10 @@ from collections.abc import Sequence
 
 from milvus_backup_lib.manifest.model import CollectionSchema
 from milvus_backup_lib.milvus.capabilities import Capability, capabilities_of, vector_capability
+from milvus_backup_lib.repository.library_meta import LOGICAL
 from milvus_backup_lib.restore.plan import ImportData, TargetState
 
-__all__ = ["LOGICAL", "choose_method"]
-
-#: ``LibraryMeta.strategy`` of a logical backup (rows as Parquet, no binlogs).
-LOGICAL = "logical"
+__all__ = ["choose_method"]
 
 
 def _capability_gaps(

@@ -29,9 +29,10 @@ from milvus_backup_lib.options import (
     validate_collection_name,
     validate_database_name,
 )
+from milvus_backup_lib.repository.library_meta import LOGICAL
 from milvus_backup_lib.restore.fields import field_layout, without_max_field_id
 from milvus_backup_lib.restore.imports import import_steps, insert_steps
-from milvus_backup_lib.restore.method import LOGICAL, choose_method
+from milvus_backup_lib.restore.method import choose_method
 from milvus_backup_lib.restore.options import RestoreOptions
 from milvus_backup_lib.restore.plan import (
     AddField,
@@ -188,7 +189,8 @@ class DefaultRestorePlanner:
                 method, why, refused = choose_method(
                     options.method, backup.name, target, sel.info.schema, imports, problems
                 )
-                conflicts.extend(refused)
+                # a backup-wide refusal (a logical backup, no milvus_storage) is said once, not per collection
+                conflicts.extend(why for why in refused if why not in conflicts)
             if create and method == "insert":  # inserts do not care about field IDs: all fields at once
                 steps.append(self._create_collection(sel, layout.all_at_once))
             elif create:

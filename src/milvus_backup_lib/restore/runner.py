@@ -17,7 +17,7 @@ from milvus_backup_lib.errors import BackupCorruptError
 from milvus_backup_lib.manifest.model import BackupInfo
 from milvus_backup_lib.milvus.protocol import MilvusCluster
 from milvus_backup_lib.progress import NULL_PROGRESS, Progress
-from milvus_backup_lib.repository.store import BackupRepository
+from milvus_backup_lib.repository.store import BackupRepository, LibraryMeta
 from milvus_backup_lib.repository.verify import verify_backup
 from milvus_backup_lib.restore.executor import RestoreExecutor, RestoreReport
 from milvus_backup_lib.restore.options import RestoreOptions
@@ -33,17 +33,19 @@ def check_backup(
     repository: BackupRepository,
     name: str,
     backup: BackupInfo,
+    library: LibraryMeta | None,
     options: RestoreOptions,
     progress: Progress = NULL_PROGRESS,
 ) -> None:
-    """Raise :class:`BackupCorruptError` if backup ``name`` (whose manifest is ``backup``) fails
-    ``options.check_backup``. A ``meta_only`` restore reads no binlogs: only its meta files must be whole.
+    """Raise :class:`BackupCorruptError` if backup ``name`` (whose manifest is ``backup`` and library
+    record ``library``) fails ``options.check_backup``. A ``meta_only`` restore reads no binlogs: only
+    its meta files must be whole.
     """
     if options.check_backup == "none":
         return
     progress.phase("verify", f"{name} ({options.check_backup})")
     level = "exists" if options.meta_only else options.check_backup
-    check = verify_backup(repository, name, level, info=backup)  # the manifest just read
+    check = verify_backup(repository, name, level, info=backup, library=library)  # both just read
     if not check.ok and not (options.meta_only and not check.meta_problems):
         raise BackupCorruptError(name, check.problems())
 
@@ -73,9 +75,9 @@ class RestoreRunner:
             keep_partial=options.keep_partial,
         )
 
-    def plan(self, backup: BackupInfo, options: RestoreOptions) -> RestorePlan:
-        """The plan of restoring ``backup`` with ``options``, checked against the target; changes nothing."""
-        meta = self.repository.read_library_meta(backup.name)
+    def plan(self, backup: BackupInfo, meta: LibraryMeta | None, options: RestoreOptions) -> RestorePlan:
+        """The plan of restoring ``backup`` (library record ``meta``) with ``options``, checked against
+        the target; changes nothing."""
         state = read_target_state(
             self.cluster,
             backup,
@@ -95,9 +97,16 @@ class RestoreRunner:
         return plan
 
     def run(
-        self, name: str, backup: BackupInfo, options: RestoreOptions, progress: Progress = NULL_PROGRESS
+        self,
+        name: str,
+        backup: BackupInfo,
+        library: LibraryMeta | None,
+        options: RestoreOptions,
+        progress: Progress = NULL_PROGRESS,
     ) -> RestoreReport:
-        """Plan and run the restore of backup ``name`` (with ``dry_run``: only plan it).
+        """Plan and run the restore of backup ``name`` (with ``dry_run``: only plan it). ``backup`` is its
+        manifest and ``library`` its library record (``meta/milvus_backup_lib.json``, None for the Go
+        tool's backups), read once by the caller: the plan, the staging and the inserts all use them.
 
         :func:`check_backup` comes first, before the target is contacted.
         """
@@ -110,11 +119,11 @@ class RestoreRunner:
         executor = self._executor(options)
         if not options.dry_run:
             executor.journal.recover(self.cluster, name)  # what a killed run of this restore left
-        plan = self.plan(backup, options)
+        plan = self.plan(backup, library, options)
         if options.dry_run:
             return RestoreReport(
                 backup_name=name, plan=plan, dry_run=True, seconds=time.monotonic() - started
             )
         if any(c.imports for c in plan.collections) and self.milvus_storage is not None:
             self.milvus_storage.check_root()
-        return executor.run(plan, backup, progress)
+        return executor.run(plan, backup, library, progress)

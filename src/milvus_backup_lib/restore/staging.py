@@ -7,13 +7,11 @@ An incremental backup's reused directories are read where the backup that holds 
 from __future__ import annotations
 
 import logging
-import threading
 
 from milvus_backup_lib.backup.copier import CopyJob, SegmentCopier
 from milvus_backup_lib.binlog import BinlogFormatError, count_binlog_rows
 from milvus_backup_lib.errors import ImportFailedError, StorageError
 from milvus_backup_lib.repository.holders import Holders
-from milvus_backup_lib.repository.store import BackupRepository
 from milvus_backup_lib.restore.plan import ImportData
 from milvus_backup_lib.storage.location import StorageLocation, scrub
 
@@ -23,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class Staging:
-    """The paths the server imports a backup's segment groups from, staging them when it must."""
+    """The paths the server imports a backup's segment groups from, staging them when it must. Each
+    call takes the backup's :class:`Holders` (made from the library record the restore read once)."""
 
     def __init__(
         self, milvus_storage: StorageLocation, backup_storage: StorageLocation, copier: SegmentCopier
@@ -31,17 +30,6 @@ class Staging:
         self.milvus_storage = milvus_storage
         self.backup_storage = backup_storage
         self.copier = copier
-        self._holders: dict[str, Holders] = {}
-        self._holders_lock = threading.Lock()
-
-    def holder(self, backup_name: str, prefix: str) -> str:
-        """The backup whose directory stores the import directory ``prefix`` of backup ``backup_name``."""
-        with self._holders_lock:
-            holders = self._holders.get(backup_name)
-            if holders is None:
-                holders = Holders.read(BackupRepository(self.backup_storage), backup_name)
-                self._holders[backup_name] = holders
-        return holders.of_dir(prefix)
 
     @property
     def in_place(self) -> bool:
@@ -58,15 +46,16 @@ class Staging:
         return self.milvus_storage.bucket_key(path)
 
     def files_of(
-        self, backup_name: str, step: ImportData, stage_root: str, *, batch: bool
+        self, holders: Holders, step: ImportData, stage_root: str, *, batch: bool
     ) -> tuple[list[str], str]:
-        """The paths (in the server's storage) one segment group is imported from, and where its delta
-        logs are ("" without), as a path of the storage :meth:`count_deletes` reads."""
+        """The paths (in the server's storage) one segment group of backup ``holders.name`` is imported
+        from, and where its delta logs are ("" without), as a path of the storage :meth:`count_deletes`
+        reads."""
         prefixes = [p for p in (step.insert_prefix, step.delta_prefix) if p]
         if self.in_place:
-            locations = [self.backup_storage.join(self.holder(backup_name, p), p) for p in prefixes]
+            locations = [self.backup_storage.join(holders.of_dir(p), p) for p in prefixes]
         else:
-            locations = [self.stage(backup_name, p, stage_root) for p in prefixes]
+            locations = [self.stage(holders, p, stage_root) for p in prefixes]
         paths = [self.milvus_path(p).rstrip("/") + "/" for p in locations]
         # A backup import takes exactly [insert prefix, delta prefix]; an empty string stands for "none".
         # Given a single path, Milvus 2.3.5 falls back to row-based files: "unsupported file type". An
@@ -79,9 +68,10 @@ class Staging:
             return paths, delta
         return [paths[0], ""], delta
 
-    def stage(self, backup_name: str, prefix: str, stage_root: str) -> str:
-        """Copy everything under the backup's ``prefix`` into the server's storage; return the staged prefix."""
-        src_dir = self.backup_storage.join(self.holder(backup_name, prefix), prefix)
+    def stage(self, holders: Holders, prefix: str, stage_root: str) -> str:
+        """Copy everything under ``prefix`` of backup ``holders.name`` (stored by the backup that holds
+        it) into the server's storage; return the staged prefix."""
+        src_dir = self.backup_storage.join(holders.of_dir(prefix), prefix)
         dst_dir = f"{stage_root}/{prefix.strip('/')}"
         src_root = src_dir.rstrip("/") + "/"
         jobs = [
