@@ -342,6 +342,41 @@ def build_small(uri: str, coll: str, seed: int = 3) -> tuple[int, tuple[int, ...
     return 500, deleted
 
 
+def two_partition_rows(
+    rng: np.random.Generator, pks: range, *, dim: int, dynamic: bool
+) -> list[dict[str, Any]]:
+    """Rows for ``build_two_partitions``' schema, one a primary key of ``pks``; with ``dynamic`` also the
+    dynamic keys "dyn" (every row) and "tag" (every third row only)."""
+    vectors = rng.random((len(pks), dim), dtype=np.float32)
+    return [
+        {"pk": pk, "vec": vectors[i].tolist(), "title": f"row {pk}", "doc": {"pk": pk}}
+        | ({"dyn": pk % 7} | ({"tag": f"t{pk}"} if pk % 3 == 0 else {}) if dynamic else {})
+        for i, pk in enumerate(pks)
+    ]
+
+
+def build_two_partitions(uri: str, coll: str, *, rows: int, dim: int, dynamic: bool, seed: int) -> None:
+    """``rows`` rows (INT64 ``pk`` 0..rows-1, ``dim``-d ``vec``, VARCHAR ``title``, JSON ``doc``, and the
+    dynamic field when ``dynamic``): the first half in ``_default``, the rest in ``p1``, one flushed
+    segment each; then pks 1, 2 and rows // 2 + 1 deleted and flushed (so delta logs exist)."""
+    rng = np.random.default_rng(seed)
+    c = client(uri)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=dynamic)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("title", DataType.VARCHAR, max_length=32)
+    schema.add_field("doc", DataType.JSON)
+    c.create_collection(coll, schema=schema)
+    c.create_partition(coll, "p1")
+    half = rows // 2
+    c.insert(coll, two_partition_rows(rng, range(0, half), dim=dim, dynamic=dynamic))
+    c.insert(coll, two_partition_rows(rng, range(half, rows), dim=dim, dynamic=dynamic), partition_name="p1")
+    c.flush(coll)
+    c.delete(coll, ids=[1, 2, half + 1])
+    c.flush(coll)
+    c.close()
+
+
 def plain_value(value: Any) -> Any:
     """A query result value compared as data, in the offline reader's shape: pymilvus gives a binary
     or float16 vector as a one-element list of bytes, numpy scalars and protobuf repeated fields as

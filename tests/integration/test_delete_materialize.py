@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dataset import client, fetch_rows, make_client
-from pymilvus import DataType, MilvusClient
+from dataset import build_two_partitions, client, fetch_rows, make_client, two_partition_rows
 
 import milvus_backup_lib.backup.runner as runner_module
 from milvus_backup_lib import BackupClient
@@ -33,41 +32,11 @@ ROWS = 2_000
 DIM = 8
 
 
-def _rows(rng: np.random.Generator, pks: range) -> list[dict[str, Any]]:
-    vectors = rng.random((len(pks), DIM), dtype=np.float32)
-    return [
-        # "dyn" and "tag" go to the dynamic field; "tag" only on some rows
-        {"pk": pk, "vec": vectors[i].tolist(), "title": f"row {pk}", "doc": {"pk": pk}, "dyn": pk % 7}
-        | ({"tag": f"t{pk}"} if pk % 3 == 0 else {})
-        for i, pk in enumerate(pks)
-    ]
-
-
-def _build(uri: str, coll: str, seed: int) -> None:
-    """Two partitions, one flushed segment each, deletes after the flush (delta logs)."""
-    rng = np.random.default_rng(seed)
-    c = client(uri)
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
-    schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    schema.add_field("title", DataType.VARCHAR, max_length=32)
-    schema.add_field("doc", DataType.JSON)
-    c.create_collection(coll, schema=schema)
-    c.create_partition(coll, "p1")
-    half = ROWS // 2
-    c.insert(coll, _rows(rng, range(0, half)))
-    c.insert(coll, _rows(rng, range(half, ROWS)), partition_name="p1")
-    c.flush(coll)
-    c.delete(coll, ids=[1, 2, half + 1])
-    c.flush(coll)
-    c.close()
-
-
 def _change(uri: str, coll: str, seed: int, start: int) -> None:
     """5% more rows from pk ``start``, deletes of old and new rows, a flush."""
     rng = np.random.default_rng(seed)
     c = client(uri)
-    c.insert(coll, _rows(rng, range(start, start + ROWS // 20)))
+    c.insert(coll, two_partition_rows(rng, range(start, start + ROWS // 20), dim=DIM, dynamic=True))
     c.flush(coll)
     c.delete(coll, ids=[start - ROWS + 10, start - ROWS // 2 + 10, start + 3])
     c.flush(coll)
@@ -77,7 +46,7 @@ def _change(uri: str, coll: str, seed: int, start: int) -> None:
 @pytest.fixture
 def source(milvus_server: Any, unique_name: str) -> Iterator[str]:
     coll = f"dm_{unique_name}"[:60]
-    _build(milvus_server.uri, coll, seed=21)
+    build_two_partitions(milvus_server.uri, coll, rows=ROWS, dim=DIM, dynamic=True, seed=21)
     yield coll
     c = client(milvus_server.uri)
     for name in c.list_collections():

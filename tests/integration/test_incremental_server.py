@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dataset import client, fetch_rows, make_client
-from pymilvus import DataType, MilvusClient
+from dataset import build_two_partitions, client, fetch_rows, make_client, two_partition_rows
+from pymilvus import MilvusClient
 
 from milvus_backup_lib import BackupClient, RestoreOptions
 from milvus_backup_lib.backup.incremental import units_of
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.integration
 
 ROWS = 20_000
 DIM = 32
-
-
-def _rows(rng: np.random.Generator, pks: range) -> list[dict[str, Any]]:
-    vectors = rng.random((len(pks), DIM), dtype=np.float32)
-    return [
-        {"pk": pk, "vec": vectors[i].tolist(), "title": f"row {pk}", "doc": {"pk": pk}}
-        for i, pk in enumerate(pks)
-    ]
 
 
 def _compact(c: MilvusClient, coll: str) -> int:
@@ -49,31 +41,11 @@ def _compact(c: MilvusClient, coll: str) -> int:
     return int(response.compactionID)
 
 
-def _build(uri: str, coll: str) -> None:
-    """One flushed segment in each of two partitions, and deletes in both (so delta logs exist)."""
-    rng = np.random.default_rng(5)
-    c = client(uri)
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    schema.add_field("title", DataType.VARCHAR, max_length=32)
-    schema.add_field("doc", DataType.JSON)
-    c.create_collection(coll, schema=schema)
-    c.create_partition(coll, "p1")
-    half = ROWS // 2
-    c.insert(coll, _rows(rng, range(0, half)))
-    c.insert(coll, _rows(rng, range(half, ROWS)), partition_name="p1")
-    c.flush(coll)
-    c.delete(coll, ids=[1, 2, half + 1])
-    c.flush(coll)
-    c.close()
-
-
 def _change(uri: str, coll: str) -> None:
     """5% more rows, deletes of old rows, a flush and a compaction (waited for)."""
     rng = np.random.default_rng(6)
     c = client(uri)
-    c.insert(coll, _rows(rng, range(ROWS, ROWS + ROWS // 20)))
+    c.insert(coll, two_partition_rows(rng, range(ROWS, ROWS + ROWS // 20), dim=DIM, dynamic=False))
     c.flush(coll)
     c.delete(coll, ids=[10, 11, ROWS // 2 + 10, ROWS + 3])
     c.flush(coll)
@@ -90,7 +62,7 @@ def backups(
     milvus_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[BackupClient, str, Any, Any, Any]:
     coll = "incr_source"
-    _build(milvus_server.uri, coll)
+    build_two_partitions(milvus_server.uri, coll, rows=ROWS, dim=DIM, dynamic=False, seed=5)
     bk = make_client(milvus_server, Path(tmp_path_factory.mktemp("incremental")))
     full = bk.create_backup("full", [coll])
     _change(milvus_server.uri, coll)
