@@ -281,15 +281,16 @@ def schema() -> Any:
     )
 
 
-def make_collection(alias: str, rows: int, segments: int, batch: int) -> dict[str, Any]:
-    """Create and fill the collection: ``segments`` flushes of ``rows / segments`` rows each."""
+def make_collection(alias: str, rows: int, segments: int, batch: int, start: int = 0) -> dict[str, Any]:
+    """Create and fill the collection: ``segments`` flushes of ``rows / segments`` rows each. With
+    ``start`` the collection exists with keys below it and grows by ``rows - start`` rows."""
     from pymilvus import Collection, connections
 
     started = time.monotonic()
     coll = Collection(COLLECTION, schema(), using=alias, shards_num=1)
-    rng = np.random.default_rng(7)
-    per_segment = -(-rows // segments)
-    done = 0
+    rng = np.random.default_rng(7 + start)
+    per_segment = -(-(rows - start) // segments)
+    done = start
     for _ in range(segments):
         target = min(rows, done + per_segment)
         while done < target:

@@ -1,18 +1,21 @@
 """Benchmark: a second incremental backup of unchanged data against a full backup of the same data.
 
-    python benchmarks/bench_incremental.py [--rows N] [--segments S] [--repeat R] [--out docs/benchmarks.md]
+    python benchmarks/bench_incremental.py [--rows N,M,...] [--segments S] [--repeat R] [--out docs/benchmarks.md]
 
 (``nox -s bench`` runs it after bench_backup.py). What runs, in one process:
 
-1. An embedded Milvus 2.3.5 on local storage gets a collection of ``--rows`` rows (INT64 key, 128-d
-   FLOAT_VECTOR) flushed into ``--segments`` segments (auto-compaction off), as bench_backup.py makes it.
-2. For each backup root (local disk: server-side kernel copies; S3 on a moto server: every byte streamed
+1. An embedded Milvus 2.3.5 on local storage gets a collection of the first ``--rows`` rows (INT64 key,
+   128-d FLOAT_VECTOR) flushed into ``--segments`` segments (auto-compaction off), as bench_backup.py
+   makes it; after step 2 it grows to the next size (``--segments`` more segments), and so on. The
+   sizes show the shape of the ratio: the default strategy's flush waits one Milvus time tick whatever
+   the data size, a fixed cost the full backup's copy outgrows.
+2. For each size and each backup root (local disk: server-side kernel copies; S3 on a moto server: every byte streamed
    through this process, the case of a nightly backup to object storage), ``--repeat`` rounds of:
    a full backup ``full_k``; an incremental ``inc_k_1`` (``base=full_k``); a second incremental
    ``inc_k_2`` (``base="latest"``, i.e. ``inc_k_1``). Nothing changes in the collection meanwhile.
    The whole ``create_backup`` calls are timed, with the default strategy (``serial_flush``: the flush
    and its wait are in both) and again with ``skip_flush`` (the flush wait, the same for any data size,
-   left out).
+   left out). The round's three backups are deleted after it.
 3. Every second incremental must have copied no binlog (checked; the run fails otherwise).
 
 Only the ratio (median second incremental / median full, within one run) is quoted: the machine is
@@ -55,6 +58,11 @@ BACKUP_BUCKET = "bench-incremental"
 GOAL = 0.10
 
 
+def sizes(text: str) -> tuple[int, ...]:
+    """``--rows``: comma-separated row counts."""
+    return tuple(int(part) for part in text.split(","))
+
+
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -75,6 +83,8 @@ def rounds(client: BackupClient, strategy: str, repeat: int, tag: str) -> dict[s
         if second.files or second.bytes_copied or second.base != f"{tag}_inc_{k}_1":
             raise SystemExit(f"the second incremental copied {second.files} files: {second.table()}")
         copied, reused = full.bytes_copied, second.reused_bytes
+        for name in (second.name, f"{tag}_inc_{k}_1", full.name):
+            client.delete_backup(name)
         log(
             f"  {tag} {strategy} round {k + 1}: full {full_s[-1]:.2f} s, second incremental {second_s[-1]:.2f} s"
         )
@@ -102,30 +112,35 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             fs.mkdir(BACKUP_BUCKET)
         alias = "bench-incremental"
         connections.connect(alias=alias, uri=server.uri)
-        try:
-            results["data"] = make_collection(alias, args.rows, args.segments, args.batch)
-        finally:
-            connections.disconnect(alias)
         (work / "backups").mkdir()
         roots = {
             "local disk -> local disk": StorageLocation((work / "backups").as_uri()),
             "local disk -> S3 (moto)": StorageLocation(f"s3://{BACKUP_BUCKET}/backups", options),
         }
-        for label, root in roots.items():
-            client = BackupClient(
-                milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
-                milvus_storage=StorageLocation(server.storage_url),
-                backup_storage=root,
-            )
-            tag = "s3" if "S3" in label else "local"
-            for strategy in ("serial_flush", "skip_flush"):
-                log(f"{label}, {strategy}")
-                results[(label, strategy)] = rounds(client, strategy, args.repeat, f"{tag}_{strategy}")
+        made = 0
+        try:
+            for rows in args.rows:
+                data = make_collection(alias, rows, args.segments, args.batch, start=made)
+                made = rows
+                results.setdefault("data", []).append(data)
+                for label, root in roots.items():
+                    client = BackupClient(
+                        milvus=MilvusConnection(uri=server.uri, management_url=server.management_url),
+                        milvus_storage=StorageLocation(server.storage_url),
+                        backup_storage=root,
+                    )
+                    tag = f"{'s3' if 'S3' in label else 'local'}_{rows}"
+                    for strategy in ("serial_flush", "skip_flush"):
+                        log(f"{rows:,} rows, {label}, {strategy}")
+                        found = rounds(client, strategy, args.repeat, f"{tag}_{strategy}")
+                        results[(data["rows"], label, strategy)] = found
+        finally:
+            connections.disconnect(alias)
     return results
 
 
 def render(args: argparse.Namespace, command: str, results: dict[str, Any], elapsed: float) -> str:
-    data = results["data"]
+    sizes = ", ".join(f"{d['rows']:,} rows in {d['segments']} flushed segments" for d in results["data"])
     lines = [
         BEGIN,
         "",
@@ -136,23 +151,23 @@ def render(args: argparse.Namespace, command: str, results: dict[str, Any], elap
         f"- Command (from the repository root): `{command}`",
         f"- Machine: {machine()}; shared with other work, so only the ratios (measured in one run) mean anything.",
         f"- Software: {versions()}.",
-        f"- Data: {data['rows']:,} rows in {data['segments']} flushed segments (INT64 key, 128-d FLOAT_VECTOR), "
-        f"unchanged between the backups. Whole run: {elapsed / 60:.1f} min.",
+        f"- Data: one collection (INT64 key, 128-d FLOAT_VECTOR) of {sizes} (grown between the sizes), "
+        f"unchanged between the backups of one size. Whole run: {elapsed / 60:.1f} min.",
         "",
         f"{args.repeat} rounds per line: a full backup, an incremental against it, then a second incremental "
         '(`base="latest"`), each a whole `create_backup` call. Every second incremental copied no binlog '
         f"(checked). Goal: second incremental / full <= {GOAL:.2f}.",
         "",
-        "| backup root | strategy | MB in the full backup | full median (s) | second incremental median (s) "
-        "| **ratio** | full rounds (s) | second incremental rounds (s) |",
-        "|---|---|---:|---:|---:|---:|---|---|",
+        "| rows | backup root | strategy | MB in the full backup | full median (s) "
+        "| second incremental median (s) | **ratio** | full rounds (s) | second incremental rounds (s) |",
+        "|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
     for key, r in results.items():
         if key == "data":
             continue
-        label, strategy = key
+        rows, label, strategy = key
         lines.append(
-            f"| {label} | {strategy} | {r['full_bytes'] / 2**20:.1f} | {statistics.median(r['full']):.3f} "
+            f"| {rows:,} | {label} | {strategy} | {r['full_bytes'] / 2**20:.1f} | {statistics.median(r['full']):.3f} "
             f"| {statistics.median(r['second']):.3f} | **{r['ratio']:.2f}** "
             f"| {', '.join(f'{s:.2f}' for s in r['full'])} | {', '.join(f'{s:.2f}' for s in r['second'])} |"
         )
@@ -170,9 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rows", type=int, default=1_000_000, help="rows in the collection (default 1000000, about 500 MB)"
+        "--rows",
+        type=sizes,
+        default=(1_000_000, 4_000_000),
+        help="the collection's sizes, growing, comma-separated (default 1000000,4000000: about 0.5 and 2 GB)",
     )
-    parser.add_argument("--segments", type=int, default=5, help="flushed segments to make (default 5)")
+    parser.add_argument("--segments", type=int, default=5, help="flushed segments per size (default 5)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per insert call (default 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per line (default 3)")
     parser.add_argument("--out", type=Path, help="markdown file to write the results into")
@@ -180,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*ORM-style PyMilvus API.*")
     logging.getLogger("milvus_backup_lib.milvus.gc").setLevel(logging.ERROR)
-    if args.repeat < 1 or args.segments < 1 or args.rows < args.segments:
-        parser.error("--repeat and --segments must be >= 1, and --rows >= --segments")
+    steps = [b - a for a, b in zip((0, *args.rows), args.rows, strict=False)]
+    if args.repeat < 1 or args.segments < 1 or min(steps) < args.segments:
+        parser.error("--repeat and --segments must be >= 1, --rows growing by at least --segments each")
     command = "python benchmarks/bench_incremental.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-incremental-", dir=args.workdir))
