@@ -157,7 +157,9 @@ def test_a_delete_of_the_base_between_the_incrementals_copy_and_commit_breaks_no
     assert not (tmp_path / "full").exists()
     # the commit found the base's files gone and copied them from the cluster
     assert inc.reused_files == 0 and inc.files == len(list(binlog_files(inc.info)))
-    assert [(b.name, b.self_contained) for b in bc.list_backups()] == [("inc", True)]
+    # it references nothing: recorded and shown as a full backup, not as an incremental of the deleted base
+    assert (inc.base, inc.self_contained) == ("", True)
+    assert [(b.name, b.base, b.self_contained) for b in bc.list_backups()] == [("inc", "", True)]
     _holds_all_it_lists(bc, "inc", tmp_path)
     assert bc.verify_backup("inc", level="checksum").ok
     _restores_equal(milvus_server.uri, bc, "inc", source)

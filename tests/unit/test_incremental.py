@@ -230,11 +230,12 @@ def test_files_of_the_base_removed_before_the_commit_are_copied_from_the_cluster
                 bk.backup_storage.remove_file(path)
 
     bk.copier = HookedCopier(sweep)
-    bk.create_backup("inc", base="full")
+    report = bk.create_backup("inc", base="full")
     meta = _meta(bk, "inc")
     unit = swept.rsplit("/", 3)[0]
     assert swept not in meta.references and not any(k.startswith(unit + "/") for k in meta.references)
-    assert meta.references  # the other directories are still referenced
+    assert meta.references  # the other directories are still referenced: full stays the base
+    assert (meta.base, meta.self_contained) == (report.base, report.self_contained) == ("full", False)
     assert bk.verify_backup("inc", level="checksum").ok
     target = InMemoryMilvus("2.3.5")
     client(target, bk.backup_storage).restore("inc")

@@ -50,6 +50,7 @@ __all__ = [
     "Reuse",
     "missing_references",
     "plan_reuse",
+    "recorded_base",
     "repository_lock_waiting",
     "resolve_base",
     "source_record",
@@ -355,3 +356,20 @@ def unit_keys(reuse: Reuse, keys: Iterable[str], info: BackupInfo) -> set[str]:
         if unit & wanted:
             out |= unit & set(reuse.references)
     return out
+
+
+def recorded_base(repository: BackupRepository, base: Base, reuse: Reuse) -> str:
+    """The base an incremental records at its commit (under the repository lock): only a backup it
+    still reuses files of.
+
+    ``""`` when nothing is reused any more (its base was deleted meanwhile and every file copied from
+    the cluster again, or nothing matched): then it is a full, self-contained backup like any other.
+    Otherwise ``base``, while it stores a reused file or is still a complete backup; a base deleted
+    meanwhile whose own files were all copied again gives way to a backup the reused files are stored
+    by (the base's own base when it is one of them)."""
+    holders = set(reuse.references.values())
+    if not holders:
+        return ""
+    if base.name in holders or repository.exists(base.name):
+        return base.name
+    return base.meta.base if base.meta.base in holders else min(holders)

@@ -36,6 +36,7 @@ from milvus_backup_lib.backup.incremental import (
     Reuse,
     missing_references,
     plan_reuse,
+    recorded_base,
     repository_lock_waiting,
     source_record,
     unit_keys,
@@ -171,6 +172,7 @@ class BackupRunner:
                         reuse, copied = self._settle(
                             name, info, reuse, copied, self_contained, progress, lock, gc.outcome
                         )
+                    made_against = "" if base is None else recorded_base(self.repository, base, reuse)
                 outcome = gc.outcome
                 now = dt.datetime.now(dt.timezone.utc)
                 library_meta = LibraryMeta(
@@ -182,7 +184,7 @@ class BackupRunner:
                     checksums={**copied.checksums, **reuse.checksums},
                     logical=rows,
                     references={} if self_contained else reuse.references,
-                    base=base.name if base is not None else "",
+                    base=made_against,
                     source=source_record(self.milvus_storage, info.collection_backups),
                 )
                 progress.phase("meta", name)
@@ -238,6 +240,8 @@ class BackupRunner:
                 len(gone),
             )
             reuse = reuse.without(gone)
+            if not reuse.files:
+                log.warning("backup %s references nothing now: it is recorded as a full backup", name)
             again = self._copy(
                 name, [f for f in binlog_files(info) if f.key in gone], False, progress, lock, gc
             )
