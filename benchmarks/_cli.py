@@ -98,10 +98,12 @@ def section(name: str, lines: list[str], marker: str | None = None) -> str:
     return "\n".join([begin, "", *lines, "", end, ""])
 
 
-def write_section(out: Path, name: str, block: str, heading: str = "", marker: str | None = None) -> None:
-    """Put ``block`` (from ``section``) between its markers in ``out`` (keeping the rest), or append it
+def write_section(
+    out: Path, name: str, lines: list[str], heading: str = "", marker: str | None = None
+) -> None:
+    """Put ``lines`` between the markers in ``out`` (keeping the rest), or append them with the markers
     (under ``## heading`` when given); then say so."""
-    replace_section(out, block, *markers(name, marker), heading)
+    replace_section(out, section(name, lines, marker), *markers(name, marker), heading)
     print(f"results written to {out}")
 
 
@@ -138,8 +140,8 @@ def run_benchmark(
     started = time.monotonic()
     with scratch(name, args.workdir if workdir else None) as work:
         result = measure(args, work)
-    block = section(name, render(args, command, result, time.monotonic() - started))
-    print(block)
+    lines = render(args, command, result, time.monotonic() - started)
+    print(section(name, lines))
     if args.out:
-        write_section(args.out, name, block, heading)
+        write_section(args.out, name, lines, heading)
     return 0

@@ -44,21 +44,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _cli  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 import bench_streaming  # type: ignore[import-not-found]  # benchmarks/ is on sys.path when run as a script
 import fsspec
 import numpy as np
-from _cli import (  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
-    add_output,
-    command_line,
-    log,
-    new_parser,
-    quiet_milvus,
-    samples,
-    scratch,
-    section,
-    status_kib,
-    write_section,
-)
+from _cli import log, samples, status_kib  # type: ignore[import-not-found]
 
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
 from milvus_backup_lib.backup import copier as copier_module
@@ -813,7 +803,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = new_parser(__doc__)
+    parser = _cli.new_parser(__doc__)
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the collection (default 200000)")
     parser.add_argument("--segments", type=int, default=5, help="flushed segments to make (default 5)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per insert call (default 10000)")
@@ -834,18 +824,18 @@ def main(argv: list[str] | None = None) -> int:
         "--streaming-only", action="store_true", help="only the streaming-copy benchmark (no Milvus)"
     )
     bench_streaming.add_arguments(parser)
-    add_output(parser)
+    _cli.add_output(parser)
     args = parser.parse_args(argv)
-    quiet_milvus()
+    _cli.quiet_milvus()
     if args.repeat < 1 or args.segments < 1 or args.rows < args.segments:
         parser.error("--repeat and --segments must be >= 1, and --rows >= --segments")
-    command = command_line("backup", argv)
+    command = _cli.command_line("backup", argv)
     if args.streaming_only:
         return bench_streaming.run_and_report(args, command)
 
     started = time.monotonic()
     results: dict[str, Any] = {}
-    with scratch("backup", args.workdir) as work:
+    with _cli.scratch("backup", args.workdir) as work:
         results["local"] = run_local(args, work)
         if not args.skip_s3:
             results["s3"] = run_s3(args, work)
@@ -854,8 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print(f"\nwhole run {elapsed / 60:.1f} min")
     if args.out:
-        block = section("backup", render(args, command, results, elapsed), MARKER)
-        write_section(args.out, "backup", block, marker=MARKER)
+        _cli.write_section(args.out, "backup", render(args, command, results, elapsed), marker=MARKER)
     if args.streaming:
         return bench_streaming.run_and_report(args, command)
     return 0

@@ -42,17 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _cli  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
 import numpy as np
-from _cli import (  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
-    add_output,
-    command_line,
-    log,
-    new_parser,
-    samples,
-    scratch,
-    section,
-    write_section,
-)
+from _cli import log, samples  # type: ignore[import-not-found]
 
 DIM = 128
 COLLECTION = "default.bench"
@@ -355,7 +347,7 @@ def render(args: argparse.Namespace, command: str, fast: dict[str, Any], mem: di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = new_parser(__doc__)
+    parser = _cli.new_parser(__doc__)
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the throughput backup (200,000)")
     parser.add_argument("--segments", type=int, default=5, help="segments of the throughput backup (5)")
     parser.add_argument("--repeat", type=int, default=15, help="timed rounds per side (15)")
@@ -366,12 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="throughput backup written by the in-memory cluster instead of an embedded Milvus 2.3.5",
     )
-    add_output(parser)
+    _cli.add_output(parser)
     args = parser.parse_args(argv)
     if min(args.rows, args.segments, args.repeat, args.memory_rounds) < 1 or args.big_gib < 0:
         raise SystemExit("--rows, --segments, --repeat and --memory-rounds must be >= 1, --big-gib >= 0")
-    command = command_line("reader", argv)
-    with scratch("reader", args.workdir) as work:
+    command = _cli.command_line("reader", argv)
+    with _cli.scratch("reader", args.workdir) as work:
         fast = throughput(args, work)
         print(
             f"pyarrow {fast['medians']['raw']:.3f} s, reader {fast['medians']['ours']:.3f} s: "
@@ -383,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         mem = memory(args, work)
         print(f"iterating {mem['binlog_bytes'] / 2**30:.2f} GiB: peak RSS growth {mem['growth_mib']:.0f} MiB")
     if args.out:
-        write_section(args.out, "reader", section("reader", render(args, command, fast, mem)))
+        _cli.write_section(args.out, "reader", render(args, command, fast, mem))
     return 0
 
 

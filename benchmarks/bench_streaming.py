@@ -30,17 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _cli import (  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
-    add_output,
-    command_line,
-    log,
-    new_parser,
-    samples,
-    scratch,
-    section,
-    status_kib,
-    write_section,
-)
+import _cli  # type: ignore[import-not-found]  # benchmarks/ is on sys.path as a script
+from _cli import log, samples, status_kib  # type: ignore[import-not-found]
 
 REPO = Path(__file__).resolve().parent.parent
 BUCKET = "bench-streaming"
@@ -111,7 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests"))
     from emulators import MotoServer  # type: ignore[import-not-found]
 
-    with scratch("streaming", args.workdir) as work:
+    with _cli.scratch("streaming", args.workdir) as work:
         log(f"writing {args.files} files of {args.file_mib} MiB to {work / 'src'}")
         paths = _make_files(work / "src", args.files, args.file_mib)
         with MotoServer(work / "moto") as moto:
@@ -210,16 +201,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = new_parser(__doc__)
+    parser = _cli.new_parser(__doc__)
     add_arguments(parser)
-    add_output(parser)
+    _cli.add_output(parser)
     parser.add_argument("--child", choices=["put", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, json.loads(args.spec.read_text(encoding="utf-8")))))
         return 0
-    return run_and_report(args, command_line("streaming", argv))
+    return run_and_report(args, _cli.command_line("streaming", argv))
 
 
 def run_and_report(args: argparse.Namespace, command: str) -> int:
@@ -236,7 +227,7 @@ def run_and_report(args: argparse.Namespace, command: str) -> int:
     )
     print(f"throughput ours / put: {summary['throughput_ratio']:.2f}")
     if args.out:
-        write_section(args.out, "streaming", section("streaming", render(args, command.strip(), summary)))
+        _cli.write_section(args.out, "streaming", render(args, command.strip(), summary))
     return 0
 
 
