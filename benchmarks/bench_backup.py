@@ -53,7 +53,7 @@ from _cli import log, samples, status_kib  # type: ignore[import-not-found]
 from milvus_backup_lib import BackupClient, MilvusConnection, RestoreOptions, StorageLocation
 from milvus_backup_lib.backup import copier as copier_module
 from milvus_backup_lib.backup.copier import CopyJob, FsspecCopier
-from milvus_backup_lib.backup.snapshot import ListingSnapshotter
+from milvus_backup_lib.backup.segment_files import SegmentFiles
 from milvus_backup_lib.progress import NullProgress
 from milvus_backup_lib.testing.embedded import MILVUS_VERSION, EmbeddedMilvus
 
@@ -70,7 +70,7 @@ MARKER = "bench"  # bench:begin/bench:end, not bench-backup:..., in docs/benchma
 
 BREAKDOWN_LABELS = {
     "before_copy": "before the copy (checks, flush and its wait, describe, segment listing)",
-    "listing": "&nbsp;&nbsp;of which the segment listing (`ListingSnapshotter._list`)",
+    "listing": "&nbsp;&nbsp;of which the segment listing (`SegmentFiles._list`)",
     "copy": "copy phase (`copy_seconds`)",
     "mkdirs": "&nbsp;&nbsp;parent directories (`_make_parent_dirs`)",
     "copies": "&nbsp;&nbsp;the copies themselves",
@@ -164,17 +164,17 @@ class Timers:
         saved = (
             copier_module._make_parent_dirs,
             FsspecCopier._verify,
-            ListingSnapshotter._list,
+            SegmentFiles._list,
         )
         copier_module._make_parent_dirs = self._wrap("mkdirs", saved[0])  # type: ignore[assignment]
         FsspecCopier._verify = self._wrap("verify", saved[1])  # type: ignore[method-assign]
-        ListingSnapshotter._list = self._wrap("snapshot_listing", saved[2])  # type: ignore[method-assign]
+        SegmentFiles._list = self._wrap("snapshot_listing", saved[2])  # type: ignore[method-assign]
         try:
             yield self
         finally:
             copier_module._make_parent_dirs = saved[0]  # type: ignore[assignment]
             FsspecCopier._verify = saved[1]  # type: ignore[method-assign]
-            ListingSnapshotter._list = saved[2]  # type: ignore[method-assign]
+            SegmentFiles._list = saved[2]  # type: ignore[method-assign]
 
 
 # -- moto ---------------------------------------------------------------------------------------
@@ -712,7 +712,7 @@ def render(args: argparse.Namespace, command: str, results: dict[str, Any], elap
         "### Where the time of `create_backup` goes (median of the timed rounds, s)",
         "",
         "Measured inside the same timed rounds: phase boundaries from the `Progress` events, and the "
-        "library's `_make_parent_dirs`, `FsspecCopier._verify` and `ListingSnapshotter._list` wrapped "
+        "library's `_make_parent_dirs`, `FsspecCopier._verify` and `SegmentFiles._list` wrapped "
         "with a timer by this script (no library code changed).",
         "",
     ]
