@@ -141,7 +141,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"times": times, "ratio": loop / ours}
 
 
-def render(args: argparse.Namespace, command: str, result: dict[str, Any]) -> list[str]:
+def render(args: argparse.Namespace, command: str, result: dict[str, Any], elapsed: float) -> list[str]:
     times = result["times"]
     return [
         f"Run on {time.strftime('%Y-%m-%d', time.gmtime())} with `{command}` against an embedded Milvus "

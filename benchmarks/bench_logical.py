@@ -130,7 +130,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"times": times, "sizes": sizes, "ratio": loop / ours}
 
 
-def render(args: argparse.Namespace, command: str, result: dict[str, Any]) -> list[str]:
+def render(args: argparse.Namespace, command: str, result: dict[str, Any], elapsed: float) -> list[str]:
     loop, ours = result["times"]["loop"], result["times"]["ours"]
     mib = {k: v / 2**20 for k, v in result["sizes"].items()}
     return [

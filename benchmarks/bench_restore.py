@@ -162,7 +162,7 @@ def bench(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], dict[st
 
 
 def render(
-    args: argparse.Namespace, command: str, results: tuple[dict[str, Any], dict[str, int]]
+    args: argparse.Namespace, command: str, results: tuple[dict[str, Any], dict[str, int]], elapsed: float
 ) -> list[str]:
     server, memory = results
     seq, sched = server["times"]["sequential"], server["times"]["scheduled"]
