@@ -175,7 +175,14 @@ class RestoreJournal:
 
 class JournalKeeper:
     """Refreshes the entries of the collections a running restore has not finished, every
-    :data:`REFRESH_EVERY` seconds, so that another restore can tell it is alive (a background thread)."""
+    :data:`REFRESH_EVERY` seconds, so that another restore can tell it is alive (a background thread).
+
+    Every journal write for a collection happens under one lock together with the change of what is
+    open: a refresh that read the open collections just before one finished would otherwise write its
+    entry back after :meth:`finished` removed it (a complete collection noted as unfinished: the next
+    restore of the backup refuses for a lease, then drops it), or overwrite the ended entry
+    :meth:`abandoned` wrote with a live one. A refresh thus delays ``created``/``finished`` of other
+    collections by at most one journal write."""
 
     def __init__(self, journal: RestoreJournal, backup: str) -> None:
         self.journal = journal
@@ -197,23 +204,31 @@ class JournalKeeper:
         started = time.time()
         with self._lock:
             self._open[target] = (collection_id, started)
-        self.journal.started(self.backup, target, collection_id, started)
+            self.journal.started(self.backup, target, collection_id, started)
 
     def finished(self, target: QualifiedName) -> None:
         with self._lock:
             self._open.pop(target, None)
-        self.journal.finished(target)
+            self.journal.finished(target)
 
     def abandoned(self, target: QualifiedName) -> None:
         """This restore ended without finishing ``target`` and keeps it: a rerun may drop it at once."""
         with self._lock:
             entry = self._open.pop(target, None)
-        if entry is not None:
-            self.journal.started(self.backup, target, entry[0], entry[1], alive=False)
+            if entry is not None:
+                self.journal.started(self.backup, target, entry[0], entry[1], alive=False)
+
+    def refresh(self) -> None:
+        """Rewrite the entry of every collection still open (what the background thread does)."""
+        with self._lock:
+            targets = list(self._open)
+        for target in targets:
+            with self._lock:
+                entry = self._open.get(target)
+                if entry is None:  # finished or abandoned since: its entry is no longer ours to write
+                    continue
+                self.journal.started(self.backup, target, entry[0], entry[1])
 
     def _loop(self) -> None:
         while not self._stop.wait(REFRESH_EVERY):
-            with self._lock:
-                entries = list(self._open.items())
-            for target, (collection_id, started) in entries:
-                self.journal.started(self.backup, target, collection_id, started)
+            self.refresh()
