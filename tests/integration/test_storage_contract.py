@@ -199,6 +199,31 @@ def test_write_and_read_bytes(store: StorageLocation) -> None:
         assert store.fs.cat_file(store.join(relative)) == data, relative
 
 
+def test_read_bytes_reads_a_small_file_in_one_request(
+    backend: Backend, store: StorageLocation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {"empty": b"", "small.json": b'{"a": 1}', "big.bin": BIG}
+    _write(store, files)
+    for relative, data in files.items():
+        assert store.read_bytes(store.join(relative)) == data, relative
+    if backend.name != "s3":
+        return
+    # s3fs 2025.x asks HeadObject before every whole-file GetObject (to choose ranged parallel reads):
+    # read_bytes, which reads only small meta files, must cost one request.
+    calls: list[str] = []
+    fs: Any = store.fs
+    original = fs._call_s3
+
+    async def counting(method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        return await original(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "_call_s3", counting)
+    assert store.read_bytes(store.join("small.json")) == b'{"a": 1}'
+    assert store.read_bytes(store.join("empty")) == b""
+    assert calls == ["get_object", "get_object"]
+
+
 def test_overwrite_replaces_content(store: StorageLocation) -> None:
     _write(store, {"meta/backup_meta.json": b"first version, longer"})
     _write(store, {"meta/backup_meta.json": b"second"})

@@ -4,6 +4,7 @@ deletes that check every key, and the client timeouts set where the user set non
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import uuid
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from milvus_backup_lib.retry import call_with_retries
 if TYPE_CHECKING:
     from milvus_backup_lib.storage.location import StorageLocation
 
-__all__ = ["bulk_delete_s3", "with_default_timeouts", "write_local_atomically"]
+__all__ = ["bulk_delete_s3", "single_request_read", "with_default_timeouts", "write_local_atomically"]
 
 
 def with_default_timeouts(protocol: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,6 +34,23 @@ def with_default_timeouts(protocol: str, options: Mapping[str, Any]) -> dict[str
     elif protocol in ("az", "abfs", "abfss"):
         result.setdefault("connection_timeout", 5)
     return result
+
+
+def single_request_read(fs: object) -> dict[str, Any]:
+    """The ``cat_file`` keywords that read a small file whole in one request.
+
+    s3fs (2025.x on) first asks the object's size (``HeadObject``) to decide whether to download it in
+    parallel ranges (``_cat_file``: ``max_concurrency > 1`` then ``_size``), which doubles the requests
+    of every small meta file read; ``max_concurrency=1`` makes it one ``GetObject``. Nothing for a
+    filesystem whose ``_cat_file`` has no such keyword (local, memory, older s3fs)."""
+    cat_file = getattr(type(fs), "_cat_file", None)
+    if cat_file is None:
+        return {}
+    try:
+        parameters = inspect.signature(cat_file).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"max_concurrency": 1} if "max_concurrency" in parameters else {}
 
 
 def write_local_atomically(path: str, data: bytes) -> None:

@@ -14,7 +14,12 @@ from fsspec.core import split_protocol
 from milvus_backup_lib.errors import StorageError
 from milvus_backup_lib.retry import call_with_retries
 from milvus_backup_lib.storage import diagnose
-from milvus_backup_lib.storage._io import bulk_delete_s3, with_default_timeouts, write_local_atomically
+from milvus_backup_lib.storage._io import (
+    bulk_delete_s3,
+    single_request_read,
+    with_default_timeouts,
+    write_local_atomically,
+)
 
 __all__ = ["StorageLocation"]
 
@@ -206,7 +211,8 @@ class StorageLocation:
         """The whole content of a (small) file; raises ``FileNotFoundError`` when it does not exist."""
         self._reach()
         try:
-            return bytes(call_with_retries(f"read {path}", self.fs.cat_file, path))
+            fs = self.fs
+            return bytes(call_with_retries(f"read {path}", fs.cat_file, path, **single_request_read(fs)))
         except FileNotFoundError:
             raise
         except Exception as exc:
