@@ -278,6 +278,8 @@ class BackupRunner:
         )
 
     def _check_name_free(self, name: str, resume: bool) -> None:
+        if not self.repository.has_objects(name):
+            return  # the usual case, in one look (a husk, a backup or an unfinished one has objects)
         if self.repository.is_husk(name):
             referrers = ", ".join(self.repository.husk_referrers(name)) or "none any more"
             raise BackupExistsError(
@@ -289,7 +291,7 @@ class BackupRunner:
             )
         if self.repository.exists(name):
             raise BackupExistsError(name, self.backup_storage.url)
-        if self.repository.has_objects(name) and not resume:
+        if not resume:
             raise BackupExistsError(
                 name,
                 self.backup_storage.url,
