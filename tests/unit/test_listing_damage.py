@@ -137,3 +137,38 @@ def test_every_control_character_is_escaped_by_the_table_helpers(char: str) -> N
     assert char not in text_key_values([(value, value)])
     assert char not in html_table((value,), [(value,)])
     assert printable("plain ünïcödé") == "plain ünïcödé"
+
+
+def test_backup_meta_json_is_written_after_every_other_meta_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The others are written at once; backup_meta.json, the mark of a complete backup, only after all
+    # of them succeeded: a reader never sees it beside a missing record or a missing level file.
+    bc = client()
+    written: list[str] = []
+    original = StorageLocation.write_bytes
+
+    def recording(self: StorageLocation, path: str, data: bytes) -> None:
+        original(self, path, data)
+        written.append(path.rsplit("/", 1)[-1])
+
+    monkeypatch.setattr(StorageLocation, "write_bytes", recording)
+    bc.repository.write_manifest(one_collection("ordered"), LibraryMeta())
+    assert written[-1] == BACKUP_META
+    others = {
+        "milvus_backup_lib.json",
+        "collection_meta.json",
+        "partition_meta.json",
+        "segment_meta.json",
+        FULL_META,
+    }
+    assert others <= set(written[:-1]) and BACKUP_META not in written[:-1]
+
+    def failing(self: StorageLocation, path: str, data: bytes) -> None:
+        if path.endswith("segment_meta.json"):
+            raise OSError("disk full")
+        original(self, path, data)
+
+    monkeypatch.setattr(StorageLocation, "write_bytes", failing)
+    with pytest.raises(OSError, match="disk full"):
+        bc.repository.write_manifest(one_collection("broken"), LibraryMeta())
+    assert not bc.repository.location.exists(bc.repository.meta_path("broken", BACKUP_META))
+    assert not bc.repository.exists("broken")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NoReturn
 
 import attrs
@@ -358,9 +359,17 @@ class BackupRepository:
         marker = self.location.join(ROOT_MARKER)
         if not self.location.exists(marker):
             self.location.write_bytes(marker, b"backups of milvus_backup_lib and milvus-backup live here\n")
-        self.location.write_bytes(self.meta_path(info.name, LIBRARY_META_FILE), library_meta.to_json())
-        for file in FILE_ORDER:
-            self.location.write_bytes(self.meta_path(info.name, file), encoded[file])
+        before = {LIBRARY_META_FILE: library_meta.to_json()}
+        before.update((file, encoded[file]) for file in FILE_ORDER if file != BACKUP_META)
+        # The others at once (one round trip, not five, to an object store), then the marker alone.
+        with ThreadPoolExecutor(max_workers=len(before), thread_name_prefix="meta") as pool:
+            writes = [
+                pool.submit(self.location.write_bytes, self.meta_path(info.name, file), data)
+                for file, data in before.items()
+            ]
+            for write in writes:
+                write.result()
+        self.location.write_bytes(self.meta_path(info.name, BACKUP_META), encoded[BACKUP_META])
 
     def delete(self, name: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> DeleteReport:
         """Delete backup ``name`` (the caller holds its lock): mark and sweep under the repository lock,
